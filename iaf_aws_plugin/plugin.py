@@ -1,0 +1,32 @@
+"""iaf-aws-plugin's own hook implementations, registered through its entry point.
+
+Only click is imported here; each command imports its library code when it runs.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .hookspecs import hookimpl
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import click
+
+    from .plugins import RegisterAppType
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from .commands.deploy import deploy_aws_lambda
+    from .commands.init import init_aws_lambda
+
+    # Same name as the host's built-in command: ours replaces it.
+    cli.add_command(deploy_aws_lambda)
+    cli.add_command(init_aws_lambda)
+
+
+@hookimpl
+def register_app_types(register: RegisterAppType) -> None:
+    from .scaffold import scaffold_aws_lambda
+
+    register("aws-lambda", scaffold_aws_lambda, aliases=("aws_lambda",),
+             help="A trading bot for AWS Lambda, deployed with deploy-aws-lambda.")

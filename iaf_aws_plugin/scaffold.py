@@ -1,0 +1,183 @@
+"""Project templates: render the files shipped in ``iaf_aws_plugin/templates`` into a folder.
+
+Templates are package data read with :mod:`importlib.resources`. A template file's name
+maps to the written name by dropping a ``.tmpl`` suffix and turning a ``dot-`` prefix into
+``.`` (so that ``.gitignore`` and friends in the repository do not act on it). Placeholders
+are ``{{ name }}``; an unknown one is an error.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+
+from .errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from importlib.resources.abc import Traversable
+
+AWS_LAMBDA = "aws-lambda"
+HOST_DISTRIBUTION = "investing-algorithm-framework"
+PLUGIN_DISTRIBUTION = "iaf-aws-plugin"
+# Python versions with an AWS Lambda base image (public.ecr.aws/lambda/python:X.Y).
+LAMBDA_PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class TemplateError(PluginError):
+    """A template refers to a placeholder that has no value."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    status: str  # "created", "replaced" or "skipped"
+
+
+def render(text: str, values: Mapping[str, str], *, source: str = "template") -> str:
+    """Fill ``{{ name }}`` placeholders; a missing value or a malformed placeholder raises."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise TemplateError(f"{source}: unknown placeholder {{{{ {name} }}}}.",
+                                fix=f"Known placeholders: {', '.join(sorted(values))}.")
+        return values[name]
+
+    rendered = _PLACEHOLDER.sub(fill, text)
+    if "{{" in _PLACEHOLDER.sub("", text):
+        raise TemplateError(f"{source}: malformed placeholder (a '{{{{' without a matching name '}}}}').")
+    return rendered
+
+
+def output_name(template_name: str) -> str:
+    name = template_name.removesuffix(".tmpl")
+    return "." + name.removeprefix("dot-") if name.startswith("dot-") else name
+
+
+def templates_root(app_type: str = AWS_LAMBDA) -> Traversable:
+    root = resources.files("iaf_aws_plugin").joinpath("templates", app_type)
+    if not root.is_dir():
+        raise PluginError(f"templates for '{app_type}' are missing from the installed iaf-aws-plugin.",
+                          fix="Reinstall it: pip install --force-reinstall iaf-aws-plugin.")
+    return root
+
+
+def iter_templates(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    """(relative output path, template) for every file below ``root``, sorted."""
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name == "__pycache__":
+            continue
+        relative = f"{prefix}{output_name(entry.name)}"
+        if entry.is_dir():
+            yield from iter_templates(entry, relative + "/")
+        else:
+            yield relative, entry
+
+
+def lambda_python_version(version: tuple[int, int] | None = None) -> str:
+    """The Lambda base image version closest to this interpreter's."""
+    major, minor = version or sys.version_info[:2]
+    wanted = f"{major}.{minor}"
+    if wanted in LAMBDA_PYTHON_VERSIONS:
+        return wanted
+    if (major, minor) < (3, 10):
+        return LAMBDA_PYTHON_VERSIONS[0]
+    return LAMBDA_PYTHON_VERSIONS[-1]
+
+
+def compatible_range(version: str) -> str:
+    """``8.10.0`` -> ``>=8.10.0,<9``; ``0.1.0`` -> ``>=0.1.0,<0.2``."""
+    parts = [int(p) for p in re.findall(r"\d+", version)[:2]] + [0]
+    major, minor = parts[0], parts[1]
+    upper = f"{major + 1}" if major > 0 else f"0.{minor + 1}"
+    return f">={version},<{upper}"
+
+
+def default_values(project_dir: Path) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        host_version = version(HOST_DISTRIBUTION)
+    except PackageNotFoundError:
+        raise PluginError(f"{HOST_DISTRIBUTION} is not installed in this environment.",
+                          fix=f"pip install {PLUGIN_DISTRIBUTION}") from None
+    return {
+        "project_name": project_dir.resolve().name or "trading-bot",
+        "python_version": lambda_python_version(),
+        "host_requirement": f"{HOST_DISTRIBUTION}{compatible_range(host_version)}",
+        "plugin_requirement": f"{PLUGIN_DISTRIBUTION}{compatible_range(__version__)}",
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def scaffold(
+    target: Path,
+    *,
+    replace: bool = False,
+    app_type: str = AWS_LAMBDA,
+    values: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> list[WrittenFile]:
+    """Write every template of ``app_type`` below ``target``; existing files only with ``replace``."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise PluginError(f"cannot create the project in {target}: it is a file.", fix="Choose another --path.")
+    values = dict(default_values(target) if values is None else values)
+    root = templates_root(app_type)
+    # Render everything first: a template error must not leave a half-written project.
+    rendered = [(rel, render(t.read_text(encoding="utf-8"), values, source=f"templates/{app_type}/{rel}"))
+                for rel, t in iter_templates(root)]
+    written = []
+    for relative, text in rendered:
+        path = target / relative
+        if path.is_dir():
+            raise PluginError(f"cannot write {path}: a directory is in the way.", fix="Move it, then run init again.")
+        existed = path.exists()
+        status = "skipped" if existed and not replace else ("replaced" if existed else "created")
+        if status != "skipped":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, text)
+        written.append(WrittenFile(path, status))
+        if echo is not None:
+            note = "  (exists; --replace overwrites it)" if status == "skipped" else ""
+            echo(f"{status:>8}  {relative}{note}")
+    return written
+
+
+def scaffold_aws_lambda(path: str | None = None, replace: bool = False) -> list[WrittenFile]:
+    """The ``aws-lambda`` app type: used by ``init-aws-lambda`` and ``init --type aws-lambda``."""
+    import click
+
+    target = Path(path) if path else Path.cwd()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PluginError(f"cannot create the project folder {target}: {exc.strerror}.",
+                          fix="Check the path and its permissions.") from None
+    written = scaffold(target, replace=replace, echo=click.echo)
+    skipped = sum(1 for f in written if f.status == "skipped")
+    click.echo(f"AWS Lambda trading bot in {target}: {len(written) - skipped} written, {skipped} kept.")
+    if skipped and not replace:
+        click.echo("Existing files were kept; run again with --replace to overwrite them.")
+    click.echo("Next: cp .env.example .env, edit it, then: investing-algorithm-framework deploy-aws-lambda")
+    return written

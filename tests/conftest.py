@@ -1,0 +1,95 @@
+"""Shared fixtures: a moto server over HTTP, AWS settings that can only reach it, the host CLI.
+
+Tests run against the installed wheel of iaf-aws-plugin (``.ci/run`` builds and installs
+it), never against the source tree, so that package data and entry points are real.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+HOST_CONSOLE_SCRIPT = BIN_DIR / "investing-algorithm-framework"
+FAKE_ACCOUNT = "123456789012"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import iaf_aws_plugin
+
+    location = Path(iaf_aws_plugin.__file__).resolve()
+    if REPO_ROOT in location.parents:
+        pytest.exit(f"iaf_aws_plugin is imported from the source tree ({location}); "
+                    "the tests run against the installed wheel: use .ci/run", returncode=4)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per test process, on 127.0.0.1 and a free port."""
+    from moto.server import ThreadedMotoServer
+
+    # Lambda must check that an image exists in ECR, as AWS does.
+    os.environ.setdefault("MOTO_LAMBDA_STUB_ECR", "false")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def aws_environment(endpoint: str, tmp: Path, region: str = "eu-west-1") -> dict[str, str]:
+    """Variables that point every AWS SDK call at the emulator, with fake credentials only."""
+    config = tmp / "aws-config"
+    credentials = tmp / "aws-credentials"
+    config.write_text(f"[default]\nregion = {region}\n")
+    credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The emulator's AWS settings, applied to this process and returned for subprocesses."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = aws_environment(moto_endpoint, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses: the emulator is shared by the tests of one process."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+def run_host_cli(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the host's real console script in a subprocess (plugins load through our .pth)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    full_env.update(env or {})
+    return subprocess.run([str(HOST_CONSOLE_SCRIPT), *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def host_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``host_cli(args, cwd=..., env=...)`` runs ``investing-algorithm-framework`` for real."""
+    return run_host_cli
