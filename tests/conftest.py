@@ -24,7 +24,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     import iaf_aws_plugin
 
     location = Path(iaf_aws_plugin.__file__).resolve()
-    if REPO_ROOT in location.parents:
+    if location.parent == REPO_ROOT / "iaf_aws_plugin":
         pytest.exit(f"iaf_aws_plugin is imported from the source tree ({location}); "
                     "the tests run against the installed wheel: use .ci/run", returncode=4)
 
