@@ -1,12 +1,9 @@
 """iaf-aws-plugin: run investing-algorithm-framework trading bots on AWS Lambda.
 
-Importing this package is cheap: it runs in every interpreter start-up of an
-environment where the plugin is installed (see ``_autoload``). Public names that
-need the host or boto3 are imported on first access.
+Importing this package must stay nearly free: it runs at every interpreter start-up in an
+environment where the plugin is installed (see ``_autoload``), so it imports nothing at
+all (not even ``typing``). Public names that need the host or boto3 load on first access.
 """
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0.dev0"
 
@@ -17,11 +14,12 @@ _LAZY = {
     "StateLockedError": "iaf_aws_plugin.state_handler",
 }
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .state_handler import AWSS3StorageStateHandler, StateLockedError
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'iaf_aws_plugin' has no attribute {name!r}")

@@ -264,9 +264,9 @@ def extend_init(init: click.Command, app_types: dict[str, AppType]) -> click.Com
         normalized = normalize_app_type(requested)
         if host_types and normalized not in host_types:
             choices = ", ".join(sorted(set(host_types) - set(app_types)) + plugin_names)
-            raise click.BadParameter(
-                f"unknown app type {requested!r}; choose one of: {choices}.", ctx=ctx, param_hint="'--type'"
-            )
+            error = click.ClickException(f"unknown app type {requested!r} for init --type; choose one of: {choices}.")
+            error.exit_code = 2  # a usage error, said in one line
+            raise error
         kwargs["type"] = normalized if host_types else requested
         return ctx.invoke(original_callback, **kwargs)
 

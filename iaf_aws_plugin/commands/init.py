@@ -7,7 +7,7 @@ from . import handle_errors
 
 
 @click.command(name="init-aws-lambda")
-@click.option("--path", default=None, type=click.Path(file_okay=False),
+@click.option("--path", default=None,
               help="Directory to create the project in (created with its parents); default: the current one.")
 @click.option("--replace", is_flag=True, default=False, help="Overwrite files that already exist.")
 @handle_errors
