@@ -338,7 +338,8 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     if not found:
         return None
     period = min(seconds for seconds, _ in found)
-    sources = tuple(dict.fromkeys(source for _, source in found))
+    # Most frequent first; each strategy once.
+    sources = tuple(dict.fromkeys(source for _, source in sorted(found)))
     return DerivedSchedule(expression=_rate_for(period), period_seconds=period, sources=sources)
 
 
@@ -349,7 +350,8 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
     period = schedule_period_seconds(expression)
     if period is None:
         return None
-    needed = max(derived.period_seconds, _MINIMUM_PERIOD)
+    # The derived rate is the slowest schedule that keeps up with every strategy.
+    needed = schedule_period_seconds(derived.expression) or max(derived.period_seconds, _MINIMUM_PERIOD)
     if period >= needed:
         return None
     return (f"Warning: schedule {expression} runs every {_duration(period)}, more often than the "

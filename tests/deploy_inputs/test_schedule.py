@@ -193,21 +193,36 @@ def test_time_unit_forms(tmp_path: Path, time_unit: str, interval: str, expressi
     assert parse_schedule(derived.expression) == derived.expression
 
 
-def test_periods_agree_with_the_hosts_time_unit(tmp_path: Path) -> None:
-    """Our reading of each TimeUnit matches the host's own definition of its length."""
-    from investing_algorithm_framework import TimeUnit
+def host_time_units() -> dict[str, str]:
+    """The host's TimeUnit members, read from its source (importing the host takes seconds)."""
+    import ast
+    import importlib.util
 
-    for unit in TimeUnit:
-        project = tmp_path / unit.name
-        write(project, "strategies/s.py", f"""
-            from investing_algorithm_framework import TimeUnit, TradingStrategy
-            class S(TradingStrategy):
-                time_unit = TimeUnit.{unit.name}
-                interval = 7
-        """)
-        derived = derive_schedule(project)
-        assert derived is not None
-        assert derived.period_seconds == round(unit.amount_of_minutes * 60 * 7), unit
+    spec = importlib.util.find_spec("investing_algorithm_framework")
+    assert spec is not None and spec.submodule_search_locations
+    source = Path(next(iter(spec.submodule_search_locations))) / "domain" / "models" / "time_unit.py"
+    tree = ast.parse(source.read_text())
+    enum = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "TimeUnit")
+    return {statement.targets[0].id: statement.value.value for statement in enum.body
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)}
+
+
+def test_every_host_time_unit_is_understood(tmp_path: Path) -> None:
+    """A unit added by a future host (say WEEK) must not be silently ignored."""
+    expected = {"SECOND": 7, "MINUTE": 7 * 60, "HOUR": 7 * 3600, "DAY": 7 * 86400}
+    units = host_time_units()
+    assert set(units) == set(expected)
+    for name, value in units.items():
+        for form in (f"TimeUnit.{name}", repr(value.lower()), f"TimeUnit.from_value({value!r})"):
+            project = tmp_path / f"{name}-{abs(hash(form))}"
+            write(project, "strategies/s.py", f"""
+                from investing_algorithm_framework import TimeUnit, TradingStrategy
+                class S(TradingStrategy):
+                    time_unit = {form}
+                    interval = 7
+            """)
+            derived = derive_schedule(project)
+            assert derived is not None and derived.period_seconds == expected[name], form
 
 
 def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None:
@@ -305,3 +320,31 @@ def test_no_warning_without_strategies_or_below_lambdas_minimum() -> None:
     assert faster_than_strategies_warning("rate(1 minute)", None) is None
     seconds = DerivedSchedule("rate(1 minute)", 10, ("s.py:S (every 10 seconds)",))
     assert faster_than_strategies_warning("rate(1 minute)", seconds) is None
+
+
+def test_no_warning_for_the_derived_schedule_itself(tmp_path: Path) -> None:
+    """90 s strategies get rate(1 minute): passing that explicitly is not 'too fast'."""
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class S(TradingStrategy):
+            time_unit = TimeUnit.SECOND
+            interval = 90
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(1 minute)"
+    assert faster_than_strategies_warning(derived.expression, derived) is None
+
+
+def test_sources_are_listed_most_frequent_first(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/a.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class A(TradingStrategy):
+            time_unit = TimeUnit.DAY
+            interval = 1
+        class B(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 5
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None
+    assert derived.sources == ("strategies/a.py:B (every 5 minutes)", "strategies/a.py:A (every 1 day)")
