@@ -264,6 +264,31 @@ def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None
     assert derived.expression == "rate(10 minutes)"
 
 
+def test_same_class_name_in_two_files_counts_twice(tmp_path: Path) -> None:
+    for name, unit in (("a", "HOUR"), ("b", "MINUTE")):
+        write(tmp_path, f"strategies/{name}.py", f"""
+            from investing_algorithm_framework import TimeUnit, TradingStrategy
+            class Base(TradingStrategy):
+                time_unit = TimeUnit.{unit}
+            class MyStrategy(Base):
+                interval = 2
+        """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(2 minutes)"
+    assert set(derived.sources) == {"strategies/a.py:MyStrategy (every 2 hours)",
+                                    "strategies/b.py:MyStrategy (every 2 minutes)"}
+
+
+def test_strategies_in_test_folders_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/tests/test_fast.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Fast(TradingStrategy):
+            time_unit = TimeUnit.SECOND
+            interval = 1
+    """)
+    assert derive_schedule(tmp_path) is None
+
+
 def test_user_code_is_never_run_and_broken_files_are_skipped(tmp_path: Path) -> None:
     marker = tmp_path / "was-run"
     write(tmp_path, "aws_function.py", f"""
