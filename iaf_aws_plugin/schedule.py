@@ -150,6 +150,8 @@ def _check_cron_field(original: str, field: str,
                 raise bad("'W' cannot be combined with a list")
             continue
         base, slash, step = part.partition("/")
+        if slash and name == "day-of-week":
+            raise bad("'/' is not allowed in day-of-week")
         if slash:
             if not (step.isdigit() and step.isascii() and int(step) >= 1):
                 raise bad(f"step {step!r} must be a whole number of 1 or more")

@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -37,7 +37,7 @@ def iam_enforcing_moto() -> Iterator[str]:
     """A moto server of our own (own process, own state) on which IAM can be switched on.
 
     The shared server must stay permissive for everyone else; here, after setting
-    things up, ``enforce_iam(endpoint)`` makes every later request need a real
+    things up, ``iam_switch(True)`` makes every later request need a real
     access key and a policy allowing the action, as AWS does.
     """
     port = _free_port()
@@ -71,3 +71,10 @@ def set_iam_enforcement(endpoint: str, *, enforce: bool) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count, method="POST",
                                      headers={"Content-Type": "text/plain"})  # not a form: moto reads the body
     urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.fixture
+def iam_switch(iam_enforcing_moto: str) -> Iterator[Callable[[bool], None]]:
+    """``iam_switch(True)`` turns IAM checks on for the private server; off again afterwards."""
+    yield lambda enforce: set_iam_enforcement(iam_enforcing_moto, enforce=enforce)
+    set_iam_enforcement(iam_enforcing_moto, enforce=False)

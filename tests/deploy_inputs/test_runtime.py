@@ -5,15 +5,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
 
 from iaf_aws_plugin.errors import PluginError
 from iaf_aws_plugin.runtime import SSM_PARAMETER_PATH_ENV, load_secrets, ssm_parameter_path
-
-from .conftest import set_iam_enforcement
 
 pytestmark = pytest.mark.usefixtures("restore_environ")
 
@@ -82,15 +79,11 @@ def test_unreachable_ssm_fails_with_the_path(aws_env: dict[str, str], monkeypatc
     assert "ssm:GetParametersByPath" in str(caught.value)
 
 
-def test_access_denied_names_path_and_permissions(iam_enforcing_moto: str, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_names_path_and_permissions(aws_env: dict[str, str], iam_enforcing_moto: str,
+                                                  iam_switch, monkeypatch: pytest.MonkeyPatch) -> None:
     """The role may read single parameters but not by path: one clear error, no value shown."""
-    from tests.conftest import aws_environment
-
-    for name, value in aws_environment(iam_enforcing_moto, tmp_path).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    set_iam_enforcement(iam_enforcing_moto, enforce=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", iam_enforcing_moto)
+    iam_switch(False)
     path = put_secrets("denied-bot", {"EXCHANGE_API_KEY": "very-secret-value"})
     iam = boto3.session.Session().client("iam")
     iam.create_user(UserName="lambda-role-stand-in")
@@ -102,12 +95,10 @@ def test_access_denied_names_path_and_permissions(iam_enforcing_moto: str, tmp_p
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     os.environ[SSM_PARAMETER_PATH_ENV] = path
-    set_iam_enforcement(iam_enforcing_moto, enforce=True)
-    try:
-        with pytest.raises(PluginError) as caught:
-            load_secrets()
-    finally:
-        set_iam_enforcement(iam_enforcing_moto, enforce=False)
+    iam_switch(True)
+    with pytest.raises(PluginError) as caught:
+        load_secrets()
+    iam_switch(False)
     message = str(caught.value)
     assert "AccessDenied" in message
     assert path in message and "ssm:GetParametersByPath" in message and "kms:Decrypt" in message
