@@ -129,3 +129,10 @@ def test_masker_masks_json_escaped_values() -> None:
 
 def test_masker_repr_shows_no_values() -> None:
     assert "hunter2" not in repr(Masker(["hunter2"]))
+
+
+def test_unreadable_dotenv_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"KEY=\xff\xfe latin-1 bytes\n")
+    with pytest.raises(PluginError, match=r"Cannot read .*\.env") as caught:
+        read_dotenv(tmp_path)
+    assert "UTF-8" in str(caught.value)
