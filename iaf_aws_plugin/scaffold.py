@@ -138,10 +138,15 @@ def scaffold(
     values: Mapping[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> list[WrittenFile]:
-    """Write every template of ``app_type`` below ``target``; existing files only with ``replace``."""
+    """Write every template of ``app_type`` below ``target`` (created with its parents); existing files only with ``replace``."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise PluginError(f"cannot create the project in {target}: it is a file.", fix="Choose another --path.")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PluginError(f"cannot create the project folder {target}: {exc.strerror}.",
+                          fix="Check the path and its permissions.") from None
     values = dict(default_values(target) if values is None else values)
     root = templates_root(app_type)
     # Render everything first: a template error must not leave a half-written project.
@@ -169,11 +174,6 @@ def scaffold_aws_lambda(path: str | None = None, replace: bool = False) -> list[
     import click
 
     target = Path(path) if path else Path.cwd()
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PluginError(f"cannot create the project folder {target}: {exc.strerror}.",
-                          fix="Check the path and its permissions.") from None
     written = scaffold(target, replace=replace, echo=click.echo)
     skipped = sum(1 for f in written if f.status == "skipped")
     click.echo(f"AWS Lambda trading bot in {target}: {len(written) - skipped} written, {skipped} kept.")

@@ -11,7 +11,9 @@ import textwrap
 from importlib.metadata import distribution
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner, Result
 
 import iaf_aws_plugin
 
@@ -82,10 +84,9 @@ def test_autoload_can_be_switched_off_and_python_m_still_works(host_cli) -> None
     assert "Usage: investing-algorithm-framework" in explicit.stdout
 
 
-@pytest.mark.parametrize("spelling", ["aws-lambda", "aws_lambda"])
-def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_cli, tmp_path: Path, spelling: str) -> None:
+def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_cli, tmp_path: Path) -> None:
     target = tmp_path / "some" / "new" / "dir"
-    result = host_cli(["init", "--type", spelling, "--path", str(target)])
+    result = host_cli(["init", "--type", "aws-lambda", "--path", str(target)])
     assert result.returncode == 0, result.stderr
     assert files_below(target) == PROJECT_FILES
     assert not (target / ".env").exists()
@@ -93,54 +94,77 @@ def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_cli, tmp_path: 
         assert f"created  {name}" in result.stdout
 
 
-def test_init_aws_lambda_keeps_existing_files_unless_replace(host_cli, tmp_path: Path) -> None:
-    assert host_cli(["init-aws-lambda", "--path", str(tmp_path)]).returncode == 0
+# The same host group in-process (plugins attached as above): quicker than a process per case.
+
+@pytest.fixture(scope="module")
+def real_cli() -> click.Group:
+    from iaf_aws_plugin.plugins import host_cli as attached_host_cli
+
+    return attached_host_cli()
+
+
+def invoke(cli: click.Group, args: list[str]) -> Result:
+    return CliRunner().invoke(cli, args, prog_name="investing-algorithm-framework")
+
+
+def test_init_type_aws_lambda_underscore_spelling(real_cli: click.Group, tmp_path: Path) -> None:
+    result = invoke(real_cli, ["init", "--type", "aws_lambda", "--path", str(tmp_path / "a" / "b")])
+    assert result.exit_code == 0, result.output
+    assert files_below(tmp_path / "a" / "b") == PROJECT_FILES
+
+
+def test_init_aws_lambda_keeps_existing_files_unless_replace(real_cli: click.Group, tmp_path: Path) -> None:
+    assert invoke(real_cli, ["init-aws-lambda", "--path", str(tmp_path)]).exit_code == 0
     strategy = tmp_path / "strategies" / "my_strategy.py"
     strategy.write_text("# my own work\n")
 
-    again = host_cli(["init-aws-lambda", "--path", str(tmp_path)])
-    assert again.returncode == 0, again.stderr
+    again = invoke(real_cli, ["init-aws-lambda", "--path", str(tmp_path)])
+    assert again.exit_code == 0, again.output
     assert strategy.read_text() == "# my own work\n"
-    assert "skipped  strategies/my_strategy.py" in again.stdout and "--replace" in again.stdout
-    assert "created" not in again.stdout
+    assert "skipped  strategies/my_strategy.py" in again.output and "--replace" in again.output
+    assert "created" not in again.output
 
-    replaced = host_cli(["init-aws-lambda", "--path", str(tmp_path), "--replace"])
-    assert replaced.returncode == 0
+    replaced = invoke(real_cli, ["init-aws-lambda", "--path", str(tmp_path), "--replace"])
+    assert replaced.exit_code == 0
     assert "class MyTradingStrategy" in strategy.read_text()
-    assert "replaced  strategies/my_strategy.py" in replaced.stdout
+    assert "replaced  strategies/my_strategy.py" in replaced.output
 
 
-def test_init_aws_lambda_in_the_current_directory(host_cli, tmp_path: Path) -> None:
-    result = host_cli(["init-aws-lambda"], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_init_aws_lambda_in_the_current_directory(real_cli: click.Group, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(real_cli, ["init-aws-lambda"])
+    assert result.exit_code == 0, result.output
     assert files_below(tmp_path) == PROJECT_FILES
 
 
-def test_init_into_a_path_that_is_a_file_is_one_line(host_cli, tmp_path: Path) -> None:
+def test_init_into_a_path_that_is_a_file_is_one_line(real_cli: click.Group, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = host_cli(["init-aws-lambda", "--path", str(blocker)])
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert str(blocker) in result.stderr
+    result = invoke(real_cli, ["init-aws-lambda", "--path", str(blocker)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+    assert str(blocker) in result.output and "is a file" in result.output
 
 
 @pytest.mark.parametrize(("host_type", "expected_file"), [
     ("default", "app.py"), ("default_web", "app.py"), ("azure_function", "function_app.py"),
 ])
-def test_host_app_types_still_work(host_cli, tmp_path: Path, host_type: str, expected_file: str) -> None:
-    result = host_cli(["init", "--type", host_type, "--path", str(tmp_path)])
-    assert result.returncode == 0, result.stderr
+def test_host_app_types_still_work(real_cli: click.Group, tmp_path: Path, host_type: str,
+                                   expected_file: str) -> None:
+    result = invoke(real_cli, ["init", "--type", host_type, "--path", str(tmp_path)])
+    assert result.exit_code == 0, result.output
     assert (tmp_path / expected_file).is_file()
     assert not (tmp_path / "aws_function.py").exists()
 
 
-def test_unknown_type_is_a_usage_error(host_cli) -> None:
-    result = host_cli(["init", "--type", "kubernetes"])
-    assert result.returncode == 2
-    assert "unknown app type 'kubernetes'" in result.stderr and "aws-lambda" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_unknown_type_is_a_one_line_usage_error(real_cli: click.Group) -> None:
+    result = invoke(real_cli, ["init", "--type", "kubernetes"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "Error: unknown app type 'kubernetes' for init --type; "
+        "choose one of: azure_function, default, default_web, aws-lambda."]
 
 
 def test_a_broken_third_party_plugin_warns_and_the_cli_keeps_working(host_cli, tmp_path: Path) -> None:
@@ -207,8 +231,8 @@ def test_scaffolded_handler_imports_cleanly_with_the_real_host(host_cli, tmp_pat
     assert result.stdout.strip().endswith("imported")
 
 
-def test_requirements_and_dockerfile_match_this_environment(host_cli, tmp_path: Path) -> None:
-    assert host_cli(["init-aws-lambda", "--path", str(tmp_path)]).returncode == 0
+def test_requirements_and_dockerfile_match_this_environment(real_cli: click.Group, tmp_path: Path) -> None:
+    assert invoke(real_cli, ["init-aws-lambda", "--path", str(tmp_path)]).exit_code == 0
     host_version = distribution("investing-algorithm-framework").version
     requirements = (tmp_path / "requirements.txt").read_text().split()
     assert f"investing-algorithm-framework>={host_version},<{int(host_version.split('.')[0]) + 1}" in requirements
