@@ -149,7 +149,7 @@ def test_init_into_a_path_that_is_a_file_is_one_line(real_cli: click.Group, tmp_
 
 
 @pytest.mark.parametrize(("host_type", "expected_file"), [
-    ("default", "app.py"), ("default_web", "app.py"), ("azure_function", "function_app.py"),
+    ("default", "app.py"), ("default_web", "app.py"), ("azure_function", "host.json"),
 ])
 def test_host_app_types_still_work(real_cli: click.Group, tmp_path: Path, host_type: str,
                                    expected_file: str) -> None:
