@@ -268,6 +268,10 @@ def extend_init(init: click.Command, app_types: dict[str, AppType]) -> click.Com
             error.exit_code = 2  # a usage error, said in one line
             raise error
         kwargs["type"] = normalized if host_types else requested
+        path = kwargs.get("path")
+        if path and not os.path.exists(path):
+            # The host silently does nothing for a folder that does not exist yet.
+            os.makedirs(path)
         return ctx.invoke(original_callback, **kwargs)
 
     params = []

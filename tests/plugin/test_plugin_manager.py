@@ -188,6 +188,23 @@ def test_init_type_routes_plugin_types_and_leaves_host_types_to_the_host(tmp_pat
     assert result.exit_code == 0 and "host init default" in result.output
     assert cli.calls == [{"type": "default", "path": str(tmp_path), "replace": False}]  # type: ignore[attr-defined]
 
+    # A host type into a folder that does not exist yet: created, then the host's code runs.
+    missing = tmp_path / "x" / "y"
+    result = runner.invoke(cli, ["init", "--type", "Default-Web", "--path", str(missing)])
+    assert result.exit_code == 0, result.output
+    assert missing.is_dir()
+    assert cli.calls[-1] == {"type": "default_web", "path": str(missing), "replace": False}  # type: ignore[attr-defined]
+
+
+def test_nothing_is_attached_when_the_host_loads_plugins_itself() -> None:
+    from iaf_aws_plugin.plugins import attach_to_host_module
+
+    cli = host_like_group()
+    attach_to_host_module(SimpleNamespace(cli=cli, get_plugin_manager=lambda: None))
+    assert type(cli) is click.Group
+    attach_to_host_module(SimpleNamespace(cli=cli))
+    assert type(cli) is not click.Group and isinstance(cli, click.Group)
+
 
 def test_init_with_an_unknown_type_is_a_usage_error_listing_the_choices() -> None:
     cli = host_like_group()
