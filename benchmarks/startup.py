@@ -23,13 +23,15 @@ from pathlib import Path
 GOAL_MS = 3.0
 
 
-def run_times(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
-    times = []
+def run_times(argv: list[str], envs: list[dict[str, str]], runs: int) -> list[float]:
+    """Median wall time (ms) of ``argv`` under each environment, runs interleaved to share any drift."""
+    times: list[list[float]] = [[] for _ in envs]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        for env, samples in zip(envs, times):
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            samples.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(samples) for samples in times]
 
 
 def import_time_ms(env: dict[str, str], runs: int) -> float:
@@ -61,17 +63,16 @@ def main() -> None:
         print("warning: IAF_AWS_PLUGIN_AUTOLOAD=0 did not switch the hook off")
 
     py = [sys.executable, "-c", "pass"]
-    run_times(py, on, 3)  # warm the file cache
-    t_on, t_off = run_times(py, on, args.runs), run_times(py, off, args.runs)
-    m_on, m_off = statistics.median(t_on), statistics.median(t_off)
+    run_times(py, [on, off], 3)  # warm the file cache
+    m_on, m_off = run_times(py, [on, off], args.runs)
     print(f"python -c pass, median of {args.runs}: hook on {m_on:.2f} ms, off {m_off:.2f} ms, "
           f"difference {m_on - m_off:+.2f} ms, ratio {m_on / m_off:.3f}")
 
     cli = Path(sys.executable).parent / "investing-algorithm-framework"
     if cli.exists():
         runs = max(3, args.runs // 6)
-        c_on = statistics.median(run_times([str(cli), "--help"], on, runs))
-        c_off = statistics.median(run_times([str(cli), "--help"], off, runs))
+        run_times([str(cli), "--help"], [on, off], 1)
+        c_on, c_off = run_times([str(cli), "--help"], [on, off], runs)
         print(f"investing-algorithm-framework --help, median of {runs}: with plugins {c_on:.0f} ms, "
               f"host alone {c_off:.0f} ms, ratio {c_on / c_off:.3f}")
 

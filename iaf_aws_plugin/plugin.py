@@ -24,9 +24,14 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(init_aws_lambda)
 
 
+def scaffold_aws_lambda(path: str | None, replace: bool) -> object:
+    """``init --type aws-lambda``; the scaffolding code loads only when it runs."""
+    from .scaffold import scaffold_aws_lambda as scaffold
+
+    return scaffold(path=path, replace=replace)
+
+
 @hookimpl
 def register_app_types(register: RegisterAppType) -> None:
-    from .scaffold import scaffold_aws_lambda
-
     register("aws-lambda", scaffold_aws_lambda, aliases=("aws_lambda",),
              help="A trading bot for AWS Lambda, deployed with deploy-aws-lambda.")
