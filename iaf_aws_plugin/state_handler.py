@@ -21,7 +21,8 @@ from .state.manifest import Layout, Manifest, Pointer, normalize_prefix
 from .state.paths import check_relpath, scan_tree
 from .state.s3 import PreconditionFailed, S3Store, make_client
 from .state.snapshots import read_manifest, switch_head, write_manifest
-from .state.sync import CacheEntry, RemoteFile, apply_snapshot, hash_tree, upload_missing
+from .state.manifest import FileEntry
+from .state.sync import CacheEntry, RemoteFile, apply_snapshot, hash_tree, store_new_content
 
 __all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError"]
 
@@ -59,7 +60,7 @@ class AWSS3StorageStateHandler(StateHandler):
         self._pointer: Pointer | None = None
         self._manifest: Manifest | None = None
         self._legacy = False  # the loaded snapshot came from the host handler's plain keys
-        self._present: set[str] = set()  # object hashes known to be in S3
+        self._present: dict[str, FileEntry] = {}  # stored content by sha256 (from the manifest)
         self._cache: dict[str, CacheEntry] = {}
         self._loaded = False
         self._unsaved = False  # a failed save left local changes that are not in S3
@@ -132,7 +133,7 @@ class AWSS3StorageStateHandler(StateHandler):
         self._pointer = None
         self._manifest = None
         self._legacy = False
-        self._present = set()
+        self._present = {}
         self._cache = {}
         self._unsaved = False
 
@@ -154,9 +155,10 @@ class AWSS3StorageStateHandler(StateHandler):
             pointer = Pointer.from_json(head.body, where=f"s3://{store.bucket}/{layout.head}")
             manifest = read_manifest(store, pointer, where=f"s3://{store.bucket}/{layout.head}")
             self._head_etag, self._pointer, self._manifest, self._legacy = head.etag, pointer, manifest, False
-            self._present = manifest.hashes()
+            self._present = manifest.locations()
             self._unsaved = False
-        files = {rel: RemoteFile(layout.object(e.sha256), e.sha256, e.size) for rel, e in manifest.files.items()}
+        files = {rel: RemoteFile(layout.location_key(e), e.sha256, e.size, e.offset if e.pack else None)
+                 for rel, e in manifest.files.items()}
         with ThreadPoolExecutor(MAX_WORKERS) as pool:
             self._cache = apply_snapshot(store, root, files, manifest.dirs, self._cache, pool)
 
@@ -170,7 +172,7 @@ class AWSS3StorageStateHandler(StateHandler):
                 rel = check_relpath(key[len(layout.root):])
                 files[rel] = RemoteFile(key, None, int(item["Size"]))
         self._head_etag, self._pointer, self._manifest = None, None, None
-        self._present, self._unsaved = set(), False
+        self._present, self._unsaved = {}, False
         self._legacy = bool(files)
         if not files:
             logger.info("No state in s3://%s/%s yet: keeping the local folder; save stores it",
@@ -198,13 +200,14 @@ class AWSS3StorageStateHandler(StateHandler):
                 self._unsaved = False
                 return
             self._unsaved = True
-            self._present |= upload_missing(store, self._layout.object, root, files, self._present, pool)
+            files = store_new_content(store, self._layout, root, files, self._present, pool)
         generation = (self._pointer.generation if self._pointer else 0) + 1
         manifest = Manifest(generation, files, dirs, parent=self._pointer.manifest_key if self._pointer else None)
         key, body = write_manifest(store, self._layout, manifest)
         self._lease = leases.renew(self._lease)  # raises if another run took the lease over
         pointer, etag = switch_head(store, self._layout, generation, key, body, self._head_etag)
         self._head_etag, self._pointer, self._manifest, self._legacy = etag, pointer, manifest, False
+        self._present = manifest.locations()
         self._unsaved = False
         self._lease = leases.release(self._lease)
 

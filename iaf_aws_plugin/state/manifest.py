@@ -56,6 +56,13 @@ class Layout:
     def object(self, sha256: str) -> str:
         return f"{self.base}objects/{sha256}"
 
+    def pack(self, pack_sha256: str) -> str:
+        return f"{self.base}objects/packs/{pack_sha256}"
+
+    def location_key(self, entry: "FileEntry") -> str:
+        """Where an entry's bytes live: its own object, or a pack (at ``entry.offset``)."""
+        return self.pack(entry.pack) if entry.pack else self.object(entry.sha256)
+
     def new_snapshot_key(self, generation: int) -> str:
         return f"{self.snapshots}{generation:012d}-{secrets.token_hex(6)}.json"
 
@@ -72,8 +79,16 @@ class Layout:
 
 @dataclass(frozen=True)
 class FileEntry:
+    """A file's content (sha256, size) and where it is stored: its own object, or ``size``
+    bytes at ``offset`` in pack ``pack`` (small files travel together)."""
+
     sha256: str
     size: int
+    pack: str | None = None
+    offset: int = 0
+
+    def content(self) -> tuple[str, int]:
+        return self.sha256, self.size
 
 
 @dataclass
@@ -87,10 +102,12 @@ class Manifest:
     created_at: str = ""
 
     def same_content(self, files: dict[str, FileEntry], dirs: set[str]) -> bool:
-        return self.files == files and self.dirs == dirs
+        return (self.dirs == dirs and self.files.keys() == files.keys()
+                and all(self.files[p].content() == e.content() for p, e in files.items()))
 
-    def hashes(self) -> set[str]:
-        return {entry.sha256 for entry in self.files.values()}
+    def locations(self) -> dict[str, FileEntry]:
+        """Stored content by sha256 (to reuse instead of uploading it again)."""
+        return {entry.sha256: entry for entry in self.files.values()}
 
     def to_json(self) -> bytes:
         doc = {
@@ -98,7 +115,8 @@ class Manifest:
             "generation": self.generation,
             "parent": self.parent,
             "created_at": self.created_at or now_iso(),
-            "files": {path: [e.sha256, e.size] for path, e in sorted(self.files.items())},
+            "files": {path: [e.sha256, e.size] + ([e.pack, e.offset] if e.pack else [])
+                      for path, e in sorted(self.files.items())},
             "dirs": sorted(self.dirs),
         }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -110,11 +128,14 @@ class Manifest:
             if doc.get("format") != MANIFEST_FORMAT:
                 raise ValueError(f"unknown format {doc.get('format')!r}")
             files = {}
-            for path, (sha, size) in doc["files"].items():
+            for path, value in doc["files"].items():
                 check_relpath(path)
-                if not _SHA256.match(sha) or not isinstance(size, int) or size < 0:
+                sha, size, pack, offset = (list(value) + [None, 0])[:4]
+                if (not _SHA256.match(sha) or not isinstance(size, int) or size < 0
+                        or (pack is not None and not _SHA256.match(pack))
+                        or not isinstance(offset, int) or offset < 0):
                     raise ValueError(f"bad entry for {path!r}")
-                files[path] = FileEntry(sha, size)
+                files[path] = FileEntry(sha, size, pack, offset)
             dirs = {check_relpath(d) for d in doc.get("dirs", [])}
             return cls(int(doc["generation"]), files, dirs, doc.get("parent"), doc.get("created_at", ""))
         except StateError:

@@ -5,13 +5,14 @@ Never sends object ACLs: buckets with ACLs disabled (the default) reject them.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -29,6 +30,9 @@ _TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_ch
                            max_concurrency=8)
 _DENIED = {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
            "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "403", "Forbidden"}
+
+
+T = TypeVar("T")
 
 
 class PreconditionFailed(Exception):
@@ -96,13 +100,28 @@ class S3Store:
                 yield from page.get("Contents", [])
 
     # -- files ---------------------------------------------------------------------------------
-    def upload_file(self, path: str, key: str, size: int) -> None:
+    def upload_file(self, path: str, key: str, size: int, sha256: str) -> None:
+        """Upload a file; single-part uploads carry its sha256, so S3 rejects a body that differs
+        from what was hashed (e.g. a file rewritten during the save)."""
         with self._errors("upload", key):
             if size >= MULTIPART_THRESHOLD:
                 self.client.upload_file(path, self.bucket, key, Config=_TRANSFER)
             else:
                 with open(path, "rb") as handle:
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=handle)
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=handle,
+                                           ChecksumSHA256=_b64(sha256))
+
+    def upload_bytes(self, key: str, body: bytes, sha256: str) -> None:
+        with self._errors("upload", key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumSHA256=_b64(sha256))
+
+    def read_range(self, key: str, start: int, length: int, consume: Callable[[BinaryIO], T]) -> T:
+        """Stream ``length`` bytes of ``key`` from ``start`` into ``consume``."""
+        with self._errors("download", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=key,
+                                              Range=f"bytes={start}-{start + length - 1}")
+            return consume(response["Body"])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def download_file(self, key: str, path: str, size: int | None) -> tuple[str, int]:
         """Download ``key`` to ``path``; returns the sha256 and size of what was written."""
@@ -161,6 +180,10 @@ def _client_error_message(bucket: str, action: str, where: str, code: str, statu
                 "role or user running the bot, and check its credentials.")
     detail = f"{code}: {message}" if message else code or f"HTTP {status}"
     return f"Could not {action} {where}: {detail}. Fix: check the bucket and the AWS configuration."
+
+
+def _b64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
 
 
 def _server_time(response: dict[str, Any]) -> datetime:

@@ -2,6 +2,7 @@
 the state folder equal to a snapshot (downloads verified before anything local is touched)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -11,13 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .errors import StateError
-from .manifest import FileEntry
-from .paths import STAGING_PREFIX, Fingerprint, LocalTree, hash_file, local_path, remove_entry, scan_tree
+from .manifest import FileEntry, Layout
+from .paths import CHUNK, STAGING_PREFIX, Fingerprint, LocalTree, hash_file, local_path, remove_entry, scan_tree
 from .s3 import S3Store
 
 #: A cached hash is trusted only for files last modified this long before they were hashed
 #: (file systems with coarse timestamps could otherwise hide a same-size rewrite).
 RACY_MARGIN_NS = 2_000_000_000
+#: Files up to this size are stored together in packs of about PACK_TARGET bytes: a cold load of
+#: thousands of small files is then a handful of requests instead of one per file.
+PACK_FILE_MAX = 1024 * 1024
+PACK_TARGET = 8 * 1024 * 1024
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -33,11 +39,13 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """Where a snapshot's file lives in S3; ``sha256`` is None for plain (legacy) keys."""
+    """Where a snapshot's file lives in S3: a whole object (``offset`` None) or ``size`` bytes at
+    ``offset`` of a pack. ``sha256`` is None for plain (legacy) keys."""
 
     key: str
     sha256: str | None
     size: int
+    offset: int | None = None
 
 
 def hash_tree(root: str, tree: LocalTree, cache: dict[str, CacheEntry],
@@ -60,21 +68,52 @@ def hash_tree(root: str, tree: LocalTree, cache: dict[str, CacheEntry],
     return result, new_cache
 
 
-def upload_missing(store: S3Store, object_key, root: str, files: dict[str, FileEntry], present: set[str],
-                   pool: ThreadPoolExecutor) -> set[str]:
-    """Upload the content of every hash not in ``present``; returns the hashes uploaded."""
-    todo: dict[str, tuple[str, int]] = {}
-    for rel, entry in files.items():
-        if entry.sha256 not in present and entry.sha256 not in todo:
-            todo[entry.sha256] = (rel, entry.size)
+def store_new_content(store: S3Store, layout: Layout, root: str, files: dict[str, FileEntry],
+                      present: dict[str, FileEntry], pool: ThreadPoolExecutor) -> dict[str, FileEntry]:
+    """Upload the content of every file whose sha256 is not already stored (``present``): small
+    files in packs, big ones as their own object. Returns ``files`` with their storage locations."""
+    new_small: dict[str, tuple[str, int]] = {}
+    new_big: dict[str, tuple[str, int]] = {}
+    for rel, entry in sorted(files.items()):
+        if entry.sha256 not in present:
+            target = new_small if entry.size <= PACK_FILE_MAX else new_big
+            target.setdefault(entry.sha256, (rel, entry.size))
+    batches: list[list[tuple[str, str, int]]] = [[]]
+    batch_size = 0
+    for sha, (rel, size) in new_small.items():
+        if batch_size + size > PACK_TARGET and batches[-1]:
+            batches.append([])
+            batch_size = 0
+        batches[-1].append((sha, rel, size))
+        batch_size += size
 
-    def upload(item: tuple[str, tuple[str, int]]) -> None:
+    def upload_pack(batch: list[tuple[str, str, int]]) -> dict[str, FileEntry]:
+        parts, offsets, offset = [], {}, 0
+        for sha, rel, size in batch:
+            with open(local_path(root, rel), "rb") as handle:
+                data = handle.read(size + 1)
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise StateError(f"{rel} in {root} changed while the state was being saved. Fix: stop "
+                                 "writing to the state folder after the run; save again.")
+            parts.append(data)
+            offsets[sha] = (offset, size)
+            offset += size
+        body = b"".join(parts)
+        pack = hashlib.sha256(body).hexdigest()
+        store.upload_bytes(layout.pack(pack), body, pack)
+        return {sha: FileEntry(sha, size, pack, off) for sha, (off, size) in offsets.items()}
+
+    def upload_big(item: tuple[str, tuple[str, int]]) -> dict[str, FileEntry]:
         sha, (rel, size) = item
-        path = local_path(root, rel)
-        store.upload_file(path, object_key(sha), size)
+        store.upload_file(local_path(root, rel), layout.object(sha), size, sha)
+        return {sha: FileEntry(sha, size)}
 
-    list(pool.map(upload, todo.items()))
-    return set(todo)
+    stored = dict(present)
+    jobs = [pool.submit(upload_pack, batch) for batch in batches if batch]
+    jobs += [pool.submit(upload_big, item) for item in new_big.items()]
+    for job in jobs:
+        stored.update(job.result())
+    return {rel: stored[entry.sha256] for rel, entry in files.items()}
 
 
 def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs: set[str],
@@ -122,22 +161,61 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
     os.makedirs(root, exist_ok=True)
     os.mkdir(staging)
     try:
-        keys = sorted({files[rel].key for rel in needed})
-        staged = {key: os.path.join(staging, str(i)) for i, key in enumerate(keys)}
-        by_key = {files[rel].key: files[rel] for rel in needed}
+        # One unit per distinct content; units in the same pack come in one ranged request.
+        units: dict[Unit, RemoteFile] = {}
+        for rel in needed:
+            units.setdefault(_unit(files[rel]), files[rel])
+        staged = {unit: os.path.join(staging, str(i)) for i, unit in enumerate(sorted(units, key=str))}
+        by_key: dict[str, list[Unit]] = {}
+        for unit in units:
+            by_key.setdefault(unit[0], []).append(unit)
 
-        def download(key: str) -> tuple[str, str]:
-            remote = by_key[key]
-            sha, size = store.download_file(key, staged[key], remote.size)
-            if (remote.sha256 is not None and sha != remote.sha256) or size != remote.size:
-                raise StateError(
-                    f"State object s3://{store.bucket}/{key} is corrupt (expected sha256 "
-                    f"{remote.sha256 or '?'} and {remote.size} bytes, got {sha} and {size} bytes); "
-                    "the local state was left unchanged. Fix: restore an older snapshot "
-                    "(list_snapshots/restore_snapshot).")
-            return key, sha
+        def corrupt(key: str, remote: RemoteFile, sha: str, size: int) -> StateError:
+            return StateError(
+                f"State object s3://{store.bucket}/{key} is corrupt (expected sha256 "
+                f"{remote.sha256 or '?'} and {remote.size} bytes, got {sha} and {size} bytes); "
+                "the local state was left unchanged. Fix: restore an older snapshot "
+                "(list_snapshots/restore_snapshot).")
 
-        hashes = dict(pool.map(download, keys))
+        def fetch(key: str) -> dict[Unit, str]:
+            wanted = sorted(by_key[key], key=lambda u: u[1] or 0)
+            result = {}
+            if wanted[0][1] is None:  # a whole object
+                remote = units[wanted[0]]
+                sha, size = store.download_file(key, staged[wanted[0]], remote.size)
+                if (remote.sha256 is not None and sha != remote.sha256) or size != remote.size:
+                    raise corrupt(key, remote, sha, size)
+                return {wanted[0]: sha}
+            for unit in wanted:
+                if units[unit].size == 0:
+                    open(staged[unit], "wb").close()
+                    result[unit] = EMPTY_SHA256
+            wanted = [u for u in wanted if units[u].size]
+            if not wanted:
+                return result
+            start = wanted[0][1] or 0
+            end = max((u[1] or 0) + units[u].size for u in wanted)
+
+            def consume(body) -> None:
+                position = start
+                for unit in wanted:
+                    remote, offset = units[unit], unit[1] or 0
+                    if offset < position:
+                        raise corrupt(key, remote, "overlapping entries", 0)
+                    _skip(body, offset - position)
+                    with open(staged[unit], "wb") as handle:
+                        sha, size = _copy_exactly(body, handle, remote.size)
+                    if sha != remote.sha256 or size != remote.size:
+                        raise corrupt(key, remote, sha, size)
+                    result[unit] = sha
+                    position = offset + remote.size
+
+            store.read_range(key, start, end - start, consume)
+            return result
+
+        hashes: dict[Unit, str] = {}
+        for found in pool.map(fetch, sorted(by_key)):
+            hashes.update(found)
 
         # Everything is verified: now change the state folder.
         for rel in sorted(extra_files, key=lambda r: -r.count("/")):
@@ -154,21 +232,49 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
                 if os.path.lexists(path):
                     remove_entry(path)
                 os.mkdir(path)
-        uses = Counter(files[rel].key for rel in needed)
+        uses = Counter(_unit(files[rel]) for rel in needed)
         placed_at = time.time_ns()
         for rel in needed:
-            key = files[rel].key
+            unit = _unit(files[rel])
             path = local_path(root, rel)
             if os.path.lexists(path) and (os.path.isdir(path) or os.path.islink(path)):
                 remove_entry(path)
-            uses[key] -= 1
-            if uses[key]:
+            uses[unit] -= 1
+            if uses[unit]:
                 copy = os.path.join(staging, f"copy-{secrets.token_hex(6)}")
-                shutil.copyfile(staged[key], copy)
+                shutil.copyfile(staged[unit], copy)
                 os.replace(copy, path)
             else:
-                os.replace(staged[key], path)
-            new_cache[rel] = CacheEntry(Fingerprint.of(os.stat(path)), hashes[key], placed_at)
+                os.replace(staged[unit], path)
+            new_cache[rel] = CacheEntry(Fingerprint.of(os.stat(path)), hashes[unit], placed_at)
         return new_cache
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+Unit = tuple  # (key, offset or None, sha256 or None): one distinct stored content
+
+
+def _unit(remote: RemoteFile) -> Unit:
+    return (remote.key, remote.offset, remote.sha256)
+
+
+def _skip(body, count: int) -> None:
+    while count > 0:
+        chunk = body.read(min(count, CHUNK))
+        if not chunk:
+            return
+        count -= len(chunk)
+
+
+def _copy_exactly(body, handle, count: int) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while size < count:
+        chunk = body.read(min(count - size, CHUNK))
+        if not chunk:
+            break
+        digest.update(chunk)
+        handle.write(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size

@@ -70,7 +70,9 @@ def test_more_than_5000_files_round_trip(make_handler, tmp_path, write, tree):
     loader, log = make_handler()
     loader.load(str(b))
     assert tree(b) == tree(a)
-    assert len(log.ops("GetObject", "/objects/")) == 5_001
+    # Small files travel in packs: a cold load is a handful of requests, not one per file.
+    assert 1 <= len(log.ops("GetObject", "/objects/")) <= 2, log.calls[:20]
+    assert log.sends < 10
 
 
 def test_file_over_100_mb_goes_multipart_and_round_trips(make_handler, tmp_path, write):
