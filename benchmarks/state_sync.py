@@ -1,7 +1,8 @@
 """Benchmark: the host's built-in S3 state handler vs iaf-aws-plugin's, on the same data.
 
-Starts its own moto S3 server (ThreadedMotoServer in a child process) on 127.0.0.1 (random\nport, fake credentials), then for two data
-sets - 200 files + a 5 MB SQLite database, and 2,000 small files - measures with each handler:
+Starts its own moto S3 server (a ThreadedMotoServer in a child process) on 127.0.0.1 (random
+port, fake credentials), then for two data sets - 200 files + a 5 MB SQLite database, and
+2,000 small files - measures with each handler:
 
 - warm unchanged load: the same handler instance loads again into the folder it just saved;
 - unchanged save: saving again with nothing changed;

@@ -1,6 +1,7 @@
 """Reading the current snapshot, committing a new one, and listing / restoring older ones."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,7 +117,10 @@ def restore_snapshot(bucket: str, snapshot: str | int, *, prefix: str = "", clie
         key, body = write_manifest(store, layout, restored)
         lease = leases.renew(lease)
         switch_head(store, layout, generation, key, body, head.etag if head else None)
-    finally:
-        leases.release(lease)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            leases.release(lease)
+        raise
+    leases.release(lease)
     written = store.get(key)
     return SnapshotInfo(generation, key, written.last_modified if written else datetime.now(), True)

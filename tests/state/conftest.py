@@ -20,6 +20,7 @@ class RequestLog:
     calls: list[tuple[str, str | None]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     params: list[dict[str, Any]] = field(default_factory=list)
+    threads: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, client: Any) -> "RequestLog":
@@ -30,6 +31,7 @@ class RequestLog:
     def _on_send(self, request: Any, **_: Any) -> None:
         with self.lock:
             self.sends += 1
+            self.threads.add(threading.get_ident())
             self.headers.append({k.lower(): v for k, v in request.headers.items()})
 
     def _on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -43,6 +45,7 @@ class RequestLog:
             self.calls.clear()
             self.headers.clear()
             self.params.clear()
+            self.threads.clear()
 
     def ops(self, name: str, key_part: str = "") -> list[str | None]:
         return [key for op, key in self.calls if op == name and key_part in (key or "")]

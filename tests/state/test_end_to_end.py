@@ -41,7 +41,7 @@ def invoke(project: Path, env: dict[str, str], resources: Path, **extra: str) ->
 
 def report(result: subprocess.CompletedProcess[str]) -> dict:
     assert result.returncode == 0, result.stderr[-4000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("E2E-REPORT "))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("E2E-REPORT "))
     return json.loads(line[len("E2E-REPORT "):])
 
 

@@ -72,3 +72,19 @@ def test_warm_load_repairs_local_edits_from_the_snapshot(make_handler, tmp_path,
     assert tree(root) == expected
     assert len(log.ops("GetObject", "/objects/")) == 1
     handler.save(str(root))
+
+
+def test_cold_paths_transfer_in_parallel(make_handler, tmp_path, write, tree):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for i in range(6):
+        write(a, f"big/{i}.bin", os.urandom(1_200_000))  # over the pack limit: one object each
+    saver, saves = make_handler()
+    saver.load(str(a))
+    saves.reset()
+    saver.save(str(a))
+    assert len(saves.ops("PutObject", "/objects/")) == 6
+    assert len(saves.threads) >= 2, "uploads did not run in parallel"
+    loader, loads = make_handler()
+    loader.load(str(b))
+    assert tree(b) == tree(a)
+    assert len(loads.threads) >= 2, "downloads did not run in parallel"

@@ -105,8 +105,9 @@ def test_prefixes_keep_bots_apart(make_handler, tmp_path, write, tree):
     write(b, "who.txt", "bot two")
     one, _ = make_handler(prefix="bots/one")
     two, _ = make_handler(prefix="bots/two/")
-    one.load(str(a)); one.save(str(a))
-    two.load(str(b)); two.save(str(b))  # noqa: E702
+    for handler, root in ((one, a), (two, b)):
+        handler.load(str(root))
+        handler.save(str(root))
     reader, _ = make_handler(prefix="bots/one")
     reader.load(str(c))
     assert tree(c) == tree(a)
