@@ -90,11 +90,11 @@ class AWSS3StorageStateHandler(StateHandler):
         self._loaded = False
         store, leases = self._ready()
         root = os.path.abspath(target_directory)
-        os.makedirs(root, exist_ok=True)
         if root != self._root:
             self._forget()
         self._lease = leases.acquire(self._lease)
         try:
+            os.makedirs(root, exist_ok=True)
             self._load(store, root)
         except BaseException:
             self._release_quietly()

@@ -24,6 +24,9 @@ def test_second_run_is_locked_out_and_touches_nothing(make_handler, tmp_path, wr
     assert isinstance(error.value, OperationalException)
     assert tree(b) == before
     assert not log.ops("PutObject") and not log.ops("DeleteObject")
+    with pytest.raises(StateLockedError):
+        second.load(str(tmp_path / "not-created"))
+    assert not (tmp_path / "not-created").exists()
     first.save(str(a))
     second.load(str(b))  # released: now it loads
     assert tree(b) == tree(a)
