@@ -12,6 +12,7 @@ __all__ = ["AWSS3StorageStateHandler", "StateLockedError", "__version__"]
 _LAZY = {
     "AWSS3StorageStateHandler": "iaf_aws_plugin.state_handler",
     "StateLockedError": "iaf_aws_plugin.state_handler",
+    "StateConflictError": "iaf_aws_plugin.state_handler",
 }
 
 TYPE_CHECKING = False

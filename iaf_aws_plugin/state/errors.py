@@ -1,0 +1,20 @@
+"""State errors: subclasses of the host's OperationalException, so the host treats them as expected."""
+from __future__ import annotations
+
+from investing_algorithm_framework.domain import OperationalException
+
+
+class StateError(OperationalException):
+    """A state load or save failed; the message says what, where and how to fix it."""
+
+
+class StateLockedError(StateError):
+    """Another run holds an unexpired lease on the state: this run must not trade."""
+
+
+class StateConflictError(StateError):
+    """A save was refused: its lease was lost or the snapshot changed underneath it."""
+
+
+class UnsafePathError(StateError):
+    """A key or file name would land outside the state folder."""

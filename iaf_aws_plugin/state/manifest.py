@@ -1,0 +1,197 @@
+"""The documents of the S3 layout (manifest, pointer, lease) and where they live. Pure data."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import StateError
+from .paths import LAYOUT_DIR, check_relpath
+
+MANIFEST_FORMAT = "iaf-aws-plugin/state-manifest/1"
+POINTER_FORMAT = "iaf-aws-plugin/state-head/1"
+LEASE_FORMAT = "iaf-aws-plugin/state-lease/1"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SNAPSHOT_NAME = re.compile(r"^(\d{12})-([0-9a-f]+)\.json$")
+
+
+def normalize_prefix(prefix: str) -> str:
+    """``"bots/a/"`` -> ``"bots/a"``; rejects prefixes that are not plain relative key paths."""
+    prefix = (prefix or "").strip("/")
+    if prefix:
+        check_relpath(prefix, what="prefix")
+    return prefix
+
+
+@dataclass(frozen=True)
+class Layout:
+    """S3 keys of one bot's state: ``<prefix>/.iaf-state/...``."""
+
+    prefix: str = ""
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
+    @property
+    def base(self) -> str:
+        return f"{self.root}{LAYOUT_DIR}/"
+
+    @property
+    def head(self) -> str:
+        return f"{self.base}HEAD.json"
+
+    @property
+    def lease(self) -> str:
+        return f"{self.base}lease.json"
+
+    @property
+    def snapshots(self) -> str:
+        return f"{self.base}snapshots/"
+
+    def object(self, sha256: str) -> str:
+        return f"{self.base}objects/{sha256}"
+
+    def pack(self, pack_sha256: str) -> str:
+        return f"{self.base}objects/packs/{pack_sha256}"
+
+    def location_key(self, entry: "FileEntry") -> str:
+        """Where an entry's bytes live: its own object, or a pack (at ``entry.offset``)."""
+        return self.pack(entry.pack) if entry.pack else self.object(entry.sha256)
+
+    def new_snapshot_key(self, generation: int) -> str:
+        return f"{self.snapshots}{generation:012d}-{secrets.token_hex(6)}.json"
+
+    def snapshot_generation(self, key: str) -> int | None:
+        match = _SNAPSHOT_NAME.match(key[len(self.snapshots):]) if key.startswith(self.snapshots) else None
+        return int(match.group(1)) if match else None
+
+    def is_legacy_key(self, key: str) -> bool:
+        """Whether a key under the prefix is a plain state file (the host handler's layout)."""
+        if not key.startswith(self.root) or key.endswith("/"):
+            return False
+        return LAYOUT_DIR not in key[len(self.root):].split("/")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file's content (sha256, size) and where it is stored: its own object, or ``size``
+    bytes at ``offset`` in pack ``pack`` (small files travel together)."""
+
+    sha256: str
+    size: int
+    pack: str | None = None
+    offset: int = 0
+
+    def content(self) -> tuple[str, int]:
+        return self.sha256, self.size
+
+
+@dataclass
+class Manifest:
+    """One snapshot: every file's hash and size, and the folders (so empty ones survive)."""
+
+    generation: int
+    files: dict[str, FileEntry]
+    dirs: set[str] = field(default_factory=set)
+    parent: str | None = None
+    created_at: str = ""
+
+    def same_content(self, files: dict[str, FileEntry], dirs: set[str]) -> bool:
+        return (self.dirs == dirs and self.files.keys() == files.keys()
+                and all(self.files[p].content() == e.content() for p, e in files.items()))
+
+    def locations(self) -> dict[str, FileEntry]:
+        """Stored content by sha256 (to reuse instead of uploading it again)."""
+        return {entry.sha256: entry for entry in self.files.values()}
+
+    def to_json(self) -> bytes:
+        doc = {
+            "format": MANIFEST_FORMAT,
+            "generation": self.generation,
+            "parent": self.parent,
+            "created_at": self.created_at or now_iso(),
+            "files": {path: [e.sha256, e.size] + ([e.pack, e.offset] if e.pack else [])
+                      for path, e in sorted(self.files.items())},
+            "dirs": sorted(self.dirs),
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, *, where: str) -> "Manifest":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if doc.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"unknown format {doc.get('format')!r}")
+            files = {}
+            for path, value in doc["files"].items():
+                check_relpath(path)
+                sha, size, pack, offset = (list(value) + [None, 0])[:4]
+                if (not _SHA256.match(sha) or not isinstance(size, int) or size < 0
+                        or (pack is not None and not _SHA256.match(pack))
+                        or not isinstance(offset, int) or offset < 0):
+                    raise ValueError(f"bad entry for {path!r}")
+                files[path] = FileEntry(sha, size, pack, offset)
+            dirs = {check_relpath(d) for d in doc.get("dirs", [])}
+            return cls(int(doc["generation"]), files, dirs, doc.get("parent"), doc.get("created_at", ""))
+        except StateError:
+            raise
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise StateError(f"State manifest {where} is not readable ({exc}). Fix: restore an older "
+                             "snapshot (list_snapshots/restore_snapshot).") from exc
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """Contents of HEAD.json: which manifest is current, and its sha256."""
+
+    generation: int
+    manifest_key: str
+    manifest_sha256: str
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": POINTER_FORMAT, "generation": self.generation,
+                           "manifest": self.manifest_key, "manifest_sha256": self.manifest_sha256,
+                           "updated_at": now_iso()}).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, *, where: str) -> "Pointer":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if doc.get("format") != POINTER_FORMAT:
+                raise ValueError(f"unknown format {doc.get('format')!r}")
+            if not _SHA256.match(doc["manifest_sha256"]):
+                raise ValueError("bad manifest_sha256")
+            return cls(int(doc["generation"]), str(doc["manifest"]), doc["manifest_sha256"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise StateError(f"State pointer {where} is not readable ({exc}). Fix: restore a "
+                             "snapshot with restore_snapshot.") from exc
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def lease_document(*, owner: str, holder: str, timeout: int, state: str) -> bytes:
+    """A lease record; ``owner`` is a fresh random token per run, so every record's ETag differs."""
+    return json.dumps({"format": LEASE_FORMAT, "state": state, "owner": owner, "holder": holder,
+                       "timeout_seconds": timeout, "written_at": now_iso()}).encode("utf-8")
+
+
+def parse_lease(data: bytes) -> dict[str, Any]:
+    """A lease record, or a "held" placeholder for unreadable content (fails safe: locked until it expires)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        if isinstance(doc, dict) and doc.get("format") == LEASE_FORMAT:
+            return doc
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return {"state": "held", "owner": "", "holder": "an unreadable lease record", "timeout_seconds": None}

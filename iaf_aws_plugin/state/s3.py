@@ -1,0 +1,212 @@
+"""The only state code that talks to S3 (boto3). Translates botocore errors into one-line
+``OperationalException`` messages naming the bucket, the action and the fix.
+
+Never sends object ACLs: buckets with ACLs disabled (the default) reject them.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 NoCredentialsError, NoRegionError, PartialCredentialsError, ReadTimeoutError)
+
+from .errors import StateError
+
+#: Files at least this big go through multipart transfers (S3 single PUTs are capped at 5 GB).
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
+_TRANSFER = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
+                           max_concurrency=8)
+_DENIED = {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+           "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "403", "Forbidden"}
+
+
+T = TypeVar("T")
+
+
+class PreconditionFailed(Exception):
+    """A conditional write or read did not hold (412, or 409 for a concurrent conditional write)."""
+
+
+@dataclass(frozen=True)
+class S3Object:
+    body: bytes
+    etag: str
+    last_modified: datetime
+    server_time: datetime
+
+
+def make_client(max_workers: int) -> Any:
+    """An S3 client with a connection pool sized for the transfer threads and standard retries."""
+    session = boto3.session.Session()
+    config = Config(max_pool_connections=max(10, max_workers + 4),
+                    retries={"mode": "standard", "max_attempts": 5})
+    try:
+        return session.client("s3", config=config)
+    except NoRegionError:
+        return session.client("s3", region_name="us-east-1", config=config)
+
+
+class S3Store:
+    """Conditional reads/writes, listing and file transfers against one bucket."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    # -- small objects -------------------------------------------------------------------------
+    def get(self, key: str, *, if_none_match: str | None = None) -> S3Object | None:
+        """The object, ``None`` if it does not exist; raises ``PreconditionFailed`` on 304."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if if_none_match:
+            params["IfNoneMatch"] = if_none_match
+        with self._errors("read", key, missing_ok=True, not_modified=True) as missing:
+            response = self.client.get_object(**params)
+            body = response["Body"].read()
+            return S3Object(body, response["ETag"], response["LastModified"], _server_time(response))
+        if missing:
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def put(self, key: str, body: bytes, *, if_match: str | None = None,
+            if_none_match: str | None = None) -> str:
+        """Write ``body``; with a condition, raises ``PreconditionFailed`` when it does not hold."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body,
+                                  "ContentType": "application/json"}
+        if if_match:
+            params["IfMatch"] = if_match
+        if if_none_match:
+            params["IfNoneMatch"] = if_none_match
+        with self._errors("write", key, conditional=bool(if_match or if_none_match)):
+            return self.client.put_object(**params)["ETag"]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every object under ``prefix`` (all pages)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._errors("list", prefix or "(bucket root)"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+
+    # -- files ---------------------------------------------------------------------------------
+    def upload_file(self, path: str, key: str, size: int, sha256: str) -> None:
+        """Upload a file; single-part uploads carry its sha256, so S3 rejects a body that differs
+        from what was hashed (e.g. a file rewritten during the save)."""
+        with self._errors("upload", key):
+            if size >= MULTIPART_THRESHOLD:
+                self.client.upload_file(path, self.bucket, key, Config=_TRANSFER)
+            else:
+                with open(path, "rb") as handle:
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=handle,
+                                           ChecksumSHA256=_b64(sha256))
+
+    def upload_bytes(self, key: str, body: bytes, sha256: str) -> None:
+        with self._errors("upload", key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumSHA256=_b64(sha256))
+
+    def read_range(self, key: str, start: int, length: int, consume: Callable[[BinaryIO], T]) -> T:
+        """Stream ``length`` bytes of ``key`` from ``start`` into ``consume``."""
+        with self._errors("download", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=key,
+                                              Range=f"bytes={start}-{start + length - 1}")
+            return consume(response["Body"])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def download_file(self, key: str, path: str, size: int | None) -> tuple[str, int]:
+        """Download ``key`` to ``path``; returns the sha256 and size of what was written."""
+        with self._errors("download", key):
+            if size is not None and size >= MULTIPART_THRESHOLD:
+                self.client.download_file(self.bucket, key, path, Config=_TRANSFER)
+                return _hash_path(path)
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            with open(path, "wb") as handle:
+                return _copy_hashing(response["Body"], handle)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- errors --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str, *, missing_ok: bool = False, not_modified: bool = False,
+                conditional: bool = False) -> Iterator[list[bool]]:
+        missing: list[bool] = []
+        where = f"s3://{self.bucket}/{key}"
+        try:
+            yield missing
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if not_modified and (code == "304" or status == 304):
+                raise PreconditionFailed(where) from None
+            if conditional and (code in ("PreconditionFailed", "ConditionalRequestConflict")
+                                or status in (409, 412)):
+                raise PreconditionFailed(where) from None
+            if missing_ok and (code in ("NoSuchKey", "404", "NotFound")):
+                missing.append(True)
+                return
+            raise StateError(_client_error_message(self.bucket, action, where, code, status,
+                                                   str(error.get("Message", "")))) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise StateError(
+                f"Could not {action} {where}: no AWS credentials found. Fix: give the Lambda function "
+                "an execution role, or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "when running locally.") from None
+        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StateError(
+                f"Could not {action} {where}: S3 is not reachable ({exc}). Fix: check the network, "
+                "the region (AWS_REGION) and AWS_ENDPOINT_URL.") from None
+        except BotoCoreError as exc:
+            raise StateError(f"Could not {action} {where}: {exc}. Fix: check the AWS configuration "
+                             "of this environment.") from None
+
+
+def _client_error_message(bucket: str, action: str, where: str, code: str, status: Any, message: str) -> str:
+    if code == "NoSuchBucket":
+        return (f"Could not {action} {where}: bucket {bucket!r} does not exist. Fix: create it, or set "
+                f"AWS_S3_STATE_BUCKET_NAME (or bucket_name) to an existing bucket.")
+    if code in _DENIED or status == 403:
+        return (f"Could not {action} {where}: access denied ({code}). Fix: allow s3:GetObject, "
+                f"s3:PutObject and s3:ListBucket on arn:aws:s3:::{bucket} and its objects for the "
+                "role or user running the bot, and check its credentials.")
+    detail = f"{code}: {message}" if message else code or f"HTTP {status}"
+    return f"Could not {action} {where}: {detail}. Fix: check the bucket and the AWS configuration."
+
+
+def _b64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def _server_time(response: dict[str, Any]) -> datetime:
+    header = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if header:
+        with contextlib.suppress(TypeError, ValueError):
+            return parsedate_to_datetime(header)
+    return datetime.now(timezone.utc)
+
+
+def _copy_hashing(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        target.write(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _hash_path(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest(), os.path.getsize(path)
