@@ -7,7 +7,7 @@ all (not even ``typing``). Public names that need the host or boto3 load on firs
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AWSS3StorageStateHandler", "StateLockedError", "__version__"]
+__all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError", "__version__"]
 
 _LAZY = {
     "AWSS3StorageStateHandler": "iaf_aws_plugin.state_handler",
@@ -17,7 +17,7 @@ _LAZY = {
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .state_handler import AWSS3StorageStateHandler, StateLockedError
+    from .state_handler import AWSS3StorageStateHandler, StateConflictError, StateLockedError
 
 
 def __getattr__(name):
