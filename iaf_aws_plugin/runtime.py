@@ -1,13 +1,82 @@
-"""Code that runs inside the Lambda function (imported by the scaffolded aws_function.py)."""
+"""Code that runs inside the Lambda function (imported by the scaffolded aws_function.py).
+
+Import-cheap on purpose: only the standard library at import time; boto3 is imported
+when there are secrets to load.
+"""
 from __future__ import annotations
 
 import os
 
+from .errors import PluginError
+
+__all__ = ["SSM_PARAMETER_PATH_ENV", "load_secrets", "ssm_parameter_path"]
+
+# Set on the function by deploy-aws-lambda when it stored secrets in SSM.
 SSM_PARAMETER_PATH_ENV = "IAF_SSM_PARAMETER_PATH"
+_PATH_ROOT = "/iaf-aws"
 
 
-def load_secrets() -> dict[str, str]:
-    """Put the function's SSM SecureString parameters into ``os.environ``; placeholder until issue 4."""
-    if not os.environ.get(SSM_PARAMETER_PATH_ENV):
-        return {}
-    raise NotImplementedError("loading secrets from SSM lands with deploy-aws-lambda")
+def ssm_parameter_path(function_name: str) -> str:
+    """The SSM parameter path holding a function's secrets: ``/iaf-aws/<function_name>/``.
+
+    deploy-aws-lambda stores each secret as a SecureString named
+    ``<path><ENV_NAME>`` and sets ``IAF_SSM_PARAMETER_PATH`` to the path.
+    """
+    return f"{_PATH_ROOT}/{function_name}/"
+
+
+def load_secrets(*, override: bool = False) -> list[str]:
+    """Put the function's SSM parameters into ``os.environ``; return their names.
+
+    When ``IAF_SSM_PARAMETER_PATH`` is not set this does nothing (and imports
+    nothing). Otherwise every parameter under the path is read with decryption and
+    set under its last path segment; variables already in the environment are kept
+    unless ``override``. Values are never logged or returned.
+
+    Raises :class:`PluginError` (failing the cold start) when the parameters cannot
+    be read or none exist under the path: a bot must not trade without its keys.
+    """
+    path = os.environ.get(SSM_PARAMETER_PATH_ENV, "").strip()
+    if not path:
+        return []
+    parameters = _read_parameters(path)
+    if not parameters:
+        raise PluginError(
+            f"Loading secrets failed: no SSM parameters under {path!r} "
+            f"(set by {SSM_PARAMETER_PATH_ENV}).",
+            fix="Redeploy with deploy-aws-lambda to store them again.")
+    loaded: list[str] = []
+    for name, value in parameters:
+        if not override and name in os.environ:
+            continue
+        os.environ[name] = value
+        loaded.append(name)
+    return loaded
+
+
+def _read_parameters(path: str) -> list[tuple[str, str]]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    lookup = path.rstrip("/") or "/"
+    permissions = ("ssm:GetParametersByPath on the parameter path and kms:Decrypt on its key "
+                   "(aws/ssm by default)")
+    try:
+        client = boto3.client("ssm")
+        paginator = client.get_paginator("get_parameters_by_path")
+        result: list[tuple[str, str]] = []
+        for page in paginator.paginate(Path=lookup, Recursive=False, WithDecryption=True):
+            for parameter in page.get("Parameters", []):
+                name = parameter["Name"].rsplit("/", 1)[-1]
+                result.append((name, parameter["Value"]))
+        return result
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Error")
+        message = error.response.get("Error", {}).get("Message", "")
+        raise PluginError(
+            f"Loading secrets from SSM parameter path {path!r} failed: {code}: {message}.",
+            fix=f"Give the function's execution role {permissions}.") from None
+    except BotoCoreError as error:
+        raise PluginError(
+            f"Loading secrets from SSM parameter path {path!r} failed: {error}.",
+            fix=f"Check the function's network access to SSM and its role's {permissions}.") from None
