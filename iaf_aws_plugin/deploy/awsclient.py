@@ -207,13 +207,21 @@ class AWSClient:
         self.call("iam", "PutRolePolicy", where=f"Writing inline policy {policy} of IAM role {role}",
                   RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
 
-    def simulate_principal_policy(self, principal_arn: str, actions: list[str]) -> list[dict[str, Any]]:
-        """Raw simulation results; raises the botocore error untranslated (preflight decides)."""
+    def simulate_principal_policy_for(self, principal_arn: str, actions: list[str],
+                                      resource: str) -> list[dict[str, Any]]:
+        """Raw simulation results; raises the botocore error untranslated (preflight decides).
+
+        Uses a client without retries: an unsupported or denied simulation answers at once.
+        """
+        from botocore.config import Config
+
         if self._on_call is not None:
             self._on_call("iam", "SimulatePrincipalPolicy")
-        paginator = self.client("iam").get_paginator("simulate_principal_policy")
+        iam = self.session.client("iam", region_name=self.region,
+                                  config=Config(retries={"max_attempts": 1, "mode": "standard"}))
         results: list[dict[str, Any]] = []
-        for page in paginator.paginate(PolicySourceArn=principal_arn, ActionNames=actions):
+        for page in iam.get_paginator("simulate_principal_policy").paginate(
+                PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource]):
             results.extend(page.get("EvaluationResults", []))
         return results
 

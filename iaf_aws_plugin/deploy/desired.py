@@ -57,9 +57,10 @@ def bucket_name(account: str, region: str, function: str) -> str:
 
 
 def repository_name(function: str) -> str:
-    """ECR wants lowercase; a hash keeps names that differ only in case apart."""
-    lowered = re.sub(r"[^a-z0-9._/-]", "-", function.lower()).strip("-_.") or "bot"
-    name = f"iaf/{lowered}"
+    """ECR wants lowercase; a hash keeps names that differ only in case apart. No '/' in it:
+    a flat name is the most portable (moto's Lambda, for one, reads only the last segment)."""
+    lowered = re.sub(r"[^a-z0-9._-]", "-", function.lower()).strip("-_.") or "bot"
+    name = f"iaf-{lowered}"
     return name if lowered == function else f"{name}-{_short_hash(function)}"
 
 
@@ -221,10 +222,12 @@ class DesiredState:
 def build_desired(names: Names, *, memory_size: int, timeout: int, architecture: str,
                   plain_env: Mapping[str, str], secrets: Mapping[str, str], image_uri: str | None,
                   role_arn: str | None, schedule: str | None, timezone: str, builder: str | None,
-                  state_bucket_env: str = "AWS_S3_STATE_BUCKET_NAME") -> DesiredState:
+                  state_bucket_env: str = "AWS_S3_STATE_BUCKET_NAME", with_secrets: bool = True) -> DesiredState:
+    """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
     environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV}
-    environment.update({state_bucket_env: names.bucket, "IAF_STATE_PREFIX": STATE_PREFIX,
-                        "IAF_SSM_PARAMETER_PATH": names.ssm_path})
+    environment.update({state_bucket_env: names.bucket, "IAF_STATE_PREFIX": STATE_PREFIX})
+    if with_secrets:
+        environment["IAF_SSM_PARAMETER_PATH"] = names.ssm_path
     function = DesiredFunction(
         name=names.function, image_uri=image_uri, memory_size=memory_size, timeout=timeout,
         architecture=architecture, environment=dict(sorted(environment.items())),

@@ -18,6 +18,7 @@ class LiveFunction:
     architecture: str
     environment: Mapping[str, str]
     role_arn: str
+    package_type: str = "Image"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def _function(found: Mapping[str, Any] | None) -> LiveFunction | None:
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         environment=dict(config.get("Environment", {}).get("Variables", {})),
         role_arn=str(config.get("Role", "")),
+        package_type=str(config.get("PackageType") or "Zip"),
     )
 
 

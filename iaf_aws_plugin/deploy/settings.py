@@ -33,7 +33,7 @@ TIMEOUT_RANGE = (1, 900)
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
-               "schedule_timezone", "role_arn", "builder", "profile", "account_id", "env")
+               "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ class DeploySettings:
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no image, no project path."""
         data = asdict(self)
-        data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
+        data["image_uri"] = self.image_uri
+    data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "")}
         return {"version": SETTINGS_VERSION, **saved}
 
@@ -237,7 +238,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
         schedule_timezone=str(pick(options.schedule_timezone, "schedule_timezone", DEFAULT_TIMEZONE)),
         role_arn=validate_role_arn(role_arn) if role_arn else None,
         builder=str(pick(options.builder, "builder", DEFAULT_BUILDER)),
-        image_uri=options.image_uri,
+        # --image-uri is saved (a rerun redeploys that image: a moved tag is resolved again);
+        # an explicit --builder drops it and builds.
+        image_uri=options.image_uri if options.image_uri or options.builder else saved.get("image_uri"),
         profile=profile,
         account_id=saved.get("account_id"),
         env_overrides=env_overrides,

@@ -1,0 +1,68 @@
+"""Fixtures of the deploy tests: a scaffolded bot project and images pushed into moto's ECR."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+
+def _upload_blob(ecr: Any, repository: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    upload = ecr.initiate_layer_upload(repositoryName=repository)
+    ecr.upload_layer_part(repositoryName=repository, uploadId=upload["uploadId"], partFirstByte=0,
+                          partLastByte=len(data) - 1, layerPartBlob=data)
+    done = ecr.complete_layer_upload(repositoryName=repository, uploadId=upload["uploadId"],
+                                     layerDigests=[digest])
+    assert done["layerDigest"] == digest, "moto computed another digest than ours"
+    return digest
+
+
+def push_test_image(ecr: Any, repository: str, tag: str, payload: bytes = b"bot") -> tuple[str, str]:
+    """Push a small image manifest (config + one layer) through the ECR API: (repository URI, digest)."""
+    try:
+        uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "payload": payload.decode()}).encode()
+    layer = b"layer-" + payload
+    config_digest = _upload_blob(ecr, repository, config)
+    layer_digest = _upload_blob(ecr, repository, layer)
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                   "digest": config_digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(layer),
+                    "digest": layer_digest}],
+    })
+    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+    ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag, imageDigest=digest)
+    return uri, digest
+
+
+@pytest.fixture
+def bot_project(tmp_path: Path, host_cli: Callable[..., Any]) -> Path:
+    """A project scaffolded by the real `init-aws-lambda`, with a .env holding one secret."""
+    project = tmp_path / "bot"
+    result = host_cli(["init-aws-lambda", "--path", str(project)])
+    assert result.returncode == 0, result.stderr
+    (project / ".env").write_text("BITVAVO_API_KEY=key-123-abc\nBITVAVO_API_SECRET='s3cr3t value'\n"
+                                  "# a comment\nexport LOG_LEVEL=INFO\n")
+    return project
+
+
+@pytest.fixture
+def ecr_image(aws_env: dict[str, str], unique_name: str) -> Callable[[str], str]:
+    """``ecr_image(tag)`` pushes an image into moto's ECR and returns ``repo:tag``."""
+    import boto3
+
+    ecr = boto3.client("ecr", region_name=aws_env["AWS_REGION"])
+
+    def push(tag: str = "v1", payload: str | None = None) -> str:
+        uri, _ = push_test_image(ecr, f"prebuilt-{unique_name}", tag, (payload or tag).encode())
+        return f"{uri}:{tag}"
+
+    return push
