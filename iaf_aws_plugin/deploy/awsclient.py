@@ -230,8 +230,16 @@ class AWSClient:
     def bucket_state(self, bucket: str, account: str) -> dict[str, Any] | None:
         """The bucket's security settings, or None when it does not exist."""
         where = f"Reading S3 bucket {bucket}"
-        head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
-                         Bucket=bucket, ExpectedBucketOwner=account)
+        try:
+            head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
+                             Bucket=bucket, ExpectedBucketOwner=account)
+        except PluginError as exc:
+            if "403" in exc.message or "Forbidden" in exc.message:
+                raise PluginError(f"{where} failed: it exists but belongs to another AWS account, or you may not "
+                                  "read it (HTTP 403).",
+                                  fix="Check your s3:ListBucket permission; if the name is taken, deploy under "
+                                      "another --lambda-function-name.") from None
+            raise
         if head is None:
             return None
         pab = self.call("s3", "GetPublicAccessBlock", where=where, missing=("NoSuchPublicAccessBlockConfiguration",),
@@ -471,7 +479,7 @@ class AWSClient:
         params = dict(Name=name, GroupName=group, ScheduleExpression=expression,
                       ScheduleExpressionTimezone=timezone, State="ENABLED",
                       FlexibleTimeWindow={"Mode": "OFF"},
-                      Target={"Arn": target_arn, "RoleArn": role_arn, "RetryPolicy": {"MaximumRetryAttempts": 0}},
+                      Target={"Arn": target_arn, "RoleArn": role_arn, "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
                       Description="Runs one trading iteration (managed by deploy-aws-lambda).")
         role_pending = lambda exc: "role" in _error_message(exc).lower() and _error_code(exc) == "ValidationException"  # noqa: E731
         if not exists:

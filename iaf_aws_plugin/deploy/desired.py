@@ -157,7 +157,7 @@ def function_policy(names: Names, prefix: str = STATE_PREFIX) -> dict[str, Any]:
                                                              "ssm:GetParameter"],
          "Resource": [names.arn("ssm", f"parameter{ssm_path}"), names.arn("ssm", f"parameter{ssm_path}/*")]},
         {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"],
-         "Resource": [names.arn("kms", "alias/aws/ssm"), names.arn("kms", "key/*")],
+         "Resource": [names.arn("kms", "key/*")],
          "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}}},
     ]}
 

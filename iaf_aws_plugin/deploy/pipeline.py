@@ -161,7 +161,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     check_permissions(client, str(identity["Arn"]),
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
-                                       schedule=expression is not None), warn)
+                                       schedule=expression is not None, role_arn=settings.role_arn), warn)
     live = read_live_state(client, names, manage_role=settings.role_arn is None, read_secrets=True)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "

@@ -132,13 +132,20 @@ def function_config_changes(want: DesiredFunction, have: LiveFunction) -> list[s
     return changes
 
 
+def canonical(value: Any) -> Any:
+    """A policy document in a comparable form: AWS may give back ``"x"`` for ``["x"]``."""
+    if isinstance(value, Mapping):
+        return {k: canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        items = [canonical(v) for v in value]
+        if len(items) == 1:
+            return items[0]
+        return sorted(items, key=repr) if all(isinstance(i, str) for i in items) else items
+    return value
+
+
 def _policy_equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    import json
-
-    def norm(doc: Mapping[str, Any] | None) -> str:
-        return json.dumps(doc, sort_keys=True)
-
-    return a is not None and b is not None and norm(a) == norm(b)
+    return a is not None and b is not None and canonical(a) == canonical(b)
 
 
 # --- per-resource planning --------------------------------------------------------------------
@@ -262,7 +269,8 @@ def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:
     wanted_config = {"MaximumRetryAttempts": MAX_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS}
     changes, calls = [], []
     if live.reserved_concurrency != RESERVED_CONCURRENCY:
-        changes.append(f"reserved concurrency {live.reserved_concurrency} -> {RESERVED_CONCURRENCY}")
+        was = "none" if live.reserved_concurrency is None else live.reserved_concurrency
+        changes.append(f"reserved concurrency {was} -> {RESERVED_CONCURRENCY}")
         calls.append(Call("put_function_concurrency", {"function": name, "reserved": RESERVED_CONCURRENCY}))
     if dict(live.event_invoke_config or {}) != wanted_config:
         changes.append(f"async retries {MAX_RETRY_ATTEMPTS}, max event age {MAX_EVENT_AGE_SECONDS} s")
@@ -296,7 +304,7 @@ def plan_schedule(desired: DesiredState, live: LiveState) -> list[Step]:
         if live.schedule.get("State") != "ENABLED":
             changes.append("enable")
         retry = target.get("RetryPolicy") or {}
-        if retry.get("MaximumRetryAttempts") != 0:
+        if (retry.get("MaximumRetryAttempts"), retry.get("MaximumEventAgeInSeconds")) != (0, MAX_EVENT_AGE_SECONDS):
             changes.append("no retries")
     if live.schedule is not None and not changes:
         steps.append(Step("Schedule", names.schedule, UNCHANGED, (f"{want.expression} {want.timezone}",)))

@@ -44,7 +44,8 @@ def principal_arn(caller_arn: str, client: AWSClient | None = None) -> str | Non
     return None
 
 
-def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: bool) -> list[ActionGroup]:
+def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: bool,
+                     role_arn: str | None = None) -> list[ActionGroup]:
     """Every action the deploy uses, grouped by the resource it acts on."""
     bucket = f"arn:{names.partition}:s3:::{names.bucket}"
     repository = names.arn("ecr", f"repository/{names.repository}")
@@ -77,6 +78,8 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
         groups.append(ActionGroup(names.role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
                                                    "iam:GetRolePolicy", "iam:PutRolePolicy",
                                                    "iam:UpdateAssumeRolePolicy", "iam:PassRole")))
+    elif role_arn:
+        groups.append(ActionGroup(role_arn, ("iam:PassRole",)))
     if schedule:
         groups.append(ActionGroup(names.scheduler_role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
                                                              "iam:GetRolePolicy", "iam:PutRolePolicy",

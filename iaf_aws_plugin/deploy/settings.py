@@ -77,10 +77,9 @@ class DeploySettings:
     env_overrides: Mapping[str, str] = field(default_factory=dict)  # -e values (secrets included, never saved)
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
-        """What goes into the settings file: no secret value, no image, no project path."""
+        """What goes into the settings file: no secret value, no project path."""
         data = asdict(self)
-        data["image_uri"] = self.image_uri
-    data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
+        data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "")}
         return {"version": SETTINGS_VERSION, **saved}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
@@ -66,3 +67,48 @@ def ecr_image(aws_env: dict[str, str], unique_name: str) -> Callable[[str], str]
         return f"{uri}:{tag}"
 
     return push
+
+
+# --- in-process deploys, requests counted by botocore's before-send event -------------------
+
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
+
+
+@dataclass
+class Recorder:
+    operations: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def before_send(self, request: Any, event_name: str, **_: Any) -> None:
+        # event_name: before-send.<service>.<Operation>
+        self.operations.append(event_name.split(".", 2)[2])
+
+    @property
+    def writes(self) -> list[str]:
+        return [op for op in self.operations if not op.startswith(READ_PREFIXES)]
+
+
+def _run_deploy(project: Path, region: str, *, session: Any = None, **options: Any) -> tuple[Any, Recorder]:
+    import boto3
+
+    from iaf_aws_plugin.deploy.pipeline import deploy
+    from iaf_aws_plugin.deploy.settings import DeployOptions
+
+    recorder = Recorder()
+    session = session or boto3.Session(region_name=region)
+    session.events.register("before-send", recorder.before_send)
+    options.setdefault("yes", True)
+    result = deploy(DeployOptions(project_dir=project, **options), echo=recorder.lines.append,
+                    warn=recorder.warnings.append, confirm=None, session=session, sleep=lambda s: None)
+    return result, recorder
+
+
+@pytest.fixture
+def deploy_inprocess(aws_env: dict[str, str]) -> Callable[..., tuple[Any, Recorder]]:
+    """``deploy_inprocess(project, region=..., **options)`` -> (DeployResult, Recorder)."""
+
+    def run(project: Path, region: str | None = None, **options: Any) -> tuple[Any, Recorder]:
+        return _run_deploy(project, region or aws_env["AWS_REGION"], **options)
+
+    return run
