@@ -44,26 +44,30 @@ def push_test_image(ecr: Any, repository: str, tag: str, payload: bytes = b"bot"
     return uri, digest
 
 
+SECRET_VALUES = ("key-123-abc", "s3cr3t value")
+
+
 @pytest.fixture
-def bot_project(tmp_path: Path, host_cli: Callable[..., Any]) -> Path:
-    """A project scaffolded by the real `init-aws-lambda`, with a .env holding one secret."""
+def bot_project(tmp_path: Path) -> Path:
+    """A project scaffolded by the plugin's own templates (what `init-aws-lambda` writes, without
+    paying for a host CLI start-up), with a .env holding two secrets and one plain value."""
+    from iaf_aws_plugin.scaffold import scaffold
+
     project = tmp_path / "bot"
-    result = host_cli(["init-aws-lambda", "--path", str(project)])
-    assert result.returncode == 0, result.stderr
+    scaffold(project)
     (project / ".env").write_text("BITVAVO_API_KEY=key-123-abc\nBITVAVO_API_SECRET='s3cr3t value'\n"
                                   "# a comment\nexport LOG_LEVEL=INFO\n")
     return project
 
 
 @pytest.fixture
-def ecr_image(aws_env: dict[str, str], unique_name: str) -> Callable[[str], str]:
-    """``ecr_image(tag)`` pushes an image into moto's ECR and returns ``repo:tag``."""
+def ecr_image(aws_env: dict[str, str], unique_name: str) -> Callable[..., str]:
+    """``ecr_image(tag, region=None)`` pushes an image into moto's ECR and returns ``repo:tag``."""
     import boto3
 
-    ecr = boto3.client("ecr", region_name=aws_env["AWS_REGION"])
-
-    def push(tag: str = "v1", payload: str | None = None) -> str:
-        uri, _ = push_test_image(ecr, f"prebuilt-{unique_name}", tag, (payload or tag).encode())
+    def push(tag: str = "v1", region: str | None = None) -> str:
+        ecr = boto3.client("ecr", region_name=region or aws_env["AWS_REGION"])
+        uri, _ = push_test_image(ecr, f"prebuilt-{unique_name}", tag, tag.encode())
         return f"{uri}:{tag}"
 
     return push
