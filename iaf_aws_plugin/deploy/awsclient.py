@@ -454,8 +454,17 @@ class AWSClient:
             self.call("lambda", "UpdateAlias", where=where, FunctionName=function, Name=alias, FunctionVersion=version)
 
     def put_function_concurrency(self, function: str, reserved: int) -> None:
-        self.call("lambda", "PutFunctionConcurrency", where=f"Reserving concurrency {reserved} for {function}",
-                  FunctionName=function, ReservedConcurrentExecutions=reserved)
+        where = f"Reserving concurrency {reserved} for Lambda function {function}"
+        try:
+            self.call("lambda", "PutFunctionConcurrency", where=where, FunctionName=function,
+                      ReservedConcurrentExecutions=reserved)
+        except PluginError as exc:
+            if "UnreservedConcurrentExecution" in exc.message:
+                raise PluginError(f"{where} failed: the account's Lambda concurrency quota is too low to reserve "
+                                  "any (new accounts often have 10).",
+                                  fix="Request a higher 'Concurrent executions' quota in Service Quotas, then "
+                                      "deploy again (the bot must never run twice at once).") from None
+            raise
 
     def put_event_invoke_config(self, function: str, qualifier: str, retries: int, max_age: int) -> None:
         self.call("lambda", "PutFunctionEventInvokeConfig",

@@ -66,6 +66,13 @@ def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
     return f"{repository_uri}@{digest}"
 
 
+def _repository_arn(image_uri: str | None, names: Names) -> str | None:
+    match = _ECR_IMAGE.match(image_uri or "")
+    if not match:
+        return None
+    return f"arn:{names.partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+
+
 def _session(settings: DeploySettings) -> boto3.Session:
     import boto3
     import botocore.exceptions
@@ -161,7 +168,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     check_permissions(client, str(identity["Arn"]),
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
-                                       schedule=expression is not None, role_arn=settings.role_arn), warn)
+                                       schedule=expression is not None, role_arn=settings.role_arn,
+                                       image_repository=_repository_arn(image_uri, names)), warn)
     live = read_live_state(client, names, manage_role=settings.role_arn is None, read_secrets=True)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "

@@ -45,7 +45,7 @@ def principal_arn(caller_arn: str, client: AWSClient | None = None) -> str | Non
 
 
 def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: bool,
-                     role_arn: str | None = None) -> list[ActionGroup]:
+                     role_arn: str | None = None, image_repository: str | None = None) -> list[ActionGroup]:
     """Every action the deploy uses, grouped by the resource it acts on."""
     bucket = f"arn:{names.partition}:s3:::{names.bucket}"
     repository = names.arn("ecr", f"repository/{names.repository}")
@@ -57,7 +57,9 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
                              "s3:GetBucketPolicy", "s3:PutBucketPolicy")),
         ActionGroup(repository, ("ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:TagResource",
                                  "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
-                                 "ecr:PutImageScanningConfiguration", "ecr:DescribeImages")
+                                 "ecr:PutImageScanningConfiguration", "ecr:DescribeImages",
+                                 # Lambda pulls the image with the deployer's permissions
+                                 "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
                     + (("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
                         "ecr:CompleteLayerUpload", "ecr:PutImage") if build else ())),
         ActionGroup(names.arn("ssm", f"parameter{names.ssm_path.rstrip('/')}/*"),
@@ -74,6 +76,9 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
     ]
     if build:
         groups.append(ActionGroup("*", ("ecr:GetAuthorizationToken",)))
+    if image_repository and image_repository != repository:  # a prebuilt image in another repository
+        groups.append(ActionGroup(image_repository, ("ecr:DescribeImages", "ecr:BatchGetImage",
+                                                     "ecr:GetDownloadUrlForLayer")))
     if manage_role:
         groups.append(ActionGroup(names.role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
                                                    "iam:GetRolePolicy", "iam:PutRolePolicy",
