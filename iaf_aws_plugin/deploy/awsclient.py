@@ -381,6 +381,24 @@ class AWSClient:
         return self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
                          missing=("ResourceNotFoundException",), FunctionName=name, **extra)
 
+    def latest_published_version(self, name: str) -> str | None:
+        """The highest published version number of a function (None: only $LATEST)."""
+        where = f"Listing the versions of Lambda function {name}"
+        latest: int | None = None
+        marker: str | None = None
+        while True:
+            extra = {"Marker": marker} if marker else {}
+            page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
+                             FunctionName=name, MaxItems=50, **extra)
+            if page is None:
+                return None
+            for version in page.get("Versions", []):
+                if str(version.get("Version", "")).isdigit():
+                    latest = max(latest or 0, int(version["Version"]))
+            marker = page.get("NextMarker")
+            if not marker:
+                return None if latest is None else str(latest)
+
     def get_alias(self, function: str, alias: str) -> dict[str, Any] | None:
         return self.call("lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
                          missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)

@@ -256,12 +256,19 @@ def plan_alias(desired: DesiredState, live: LiveState, function_step: Step) -> S
         function_code_changes(want, live.alias_function) or function_config_changes(want, live.alias_function))
     if not stale:
         return Step("Lambda alias", f"{want.name}:{ALIAS}", UNCHANGED, (f"version {live.alias_version}",))
+    action = CREATE if live.alias_version is None else UPDATE
+    reusable = live.latest_function is not None and live.latest_version != live.alias_version and not (
+        function_code_changes(want, live.latest_function) or function_config_changes(want, live.latest_function))
+    if function_step.action == UNCHANGED and reusable:  # published by an interrupted run: no duplicate
+        return Step("Lambda alias", f"{want.name}:{ALIAS}", action,
+                    (f"version {live.alias_version or 'none'} -> {live.latest_version}",),
+                    (Call("put_alias", {"function": want.name, "alias": ALIAS, "version": live.latest_version,
+                                        "exists": live.alias_version is not None}),))
     change = (f"version {live.alias_version} -> new version" if live.alias_version else "new version",)
     calls = (Call("publish_version", {"name": want.name, "description": "deploy-aws-lambda"}, output="version"),
              Call("put_alias", {"function": want.name, "alias": ALIAS, "version": Ref("version"),
                                 "exists": live.alias_version is not None}))
-    return Step("Lambda alias", f"{want.name}:{ALIAS}", CREATE if live.alias_version is None else UPDATE,
-                change, calls)
+    return Step("Lambda alias", f"{want.name}:{ALIAS}", action, change, calls)
 
 
 def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:

@@ -40,6 +40,8 @@ class LiveState:
     function: LiveFunction | None = None
     alias_version: str | None = None
     alias_function: LiveFunction | None = None  # the configuration of the version the alias points at
+    latest_version: str | None = None  # the highest published version
+    latest_function: LiveFunction | None = None
     reserved_concurrency: int | None = None
     event_invoke_config: Mapping[str, Any] | None = None
     schedule: Mapping[str, Any] | None = None
@@ -79,6 +81,11 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool, read_
     alias_function = None
     if alias_version and alias_version != "$LATEST":
         alias_function = _function(client.get_function(names.function, alias_version))
+    # A run stopped between publishing and moving the alias left a version nobody uses yet:
+    # the planner points the alias at it instead of publishing a duplicate.
+    latest_version = client.latest_published_version(names.function) if function else None
+    latest_function = alias_function if latest_version == alias_version else (
+        _function(client.get_function(names.function, latest_version)) if latest_version else None)
     return LiveState(
         bucket=client.bucket_state(names.bucket, names.account),
         repository=client.repository_state(names.repository),
@@ -88,6 +95,8 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool, read_
         function=function,
         alias_version=alias_version,
         alias_function=alias_function,
+        latest_version=latest_version,
+        latest_function=latest_function,
         reserved_concurrency=client.get_function_concurrency(names.function) if function else None,
         event_invoke_config=client.get_event_invoke_config(names.function, ALIAS) if alias else None,
         schedule=client.get_schedule(names.schedule, SCHEDULE_GROUP),

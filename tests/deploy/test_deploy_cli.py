@@ -189,3 +189,41 @@ def test_bad_input_is_one_line_and_non_zero(host_cli, aws_env, bot_project, tmp_
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and expected in errors[0], result.stderr
+
+
+def test_deploy_interrupted_by_ctrl_c_converges_when_rerun(aws_env, bot_project, ecr_image, unique_name):
+    """A real interruption: SIGINT to the host console script right after its second step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    image = ecr_image("v1")
+    args = [str(Path(sys.executable).parent / "investing-algorithm-framework"), "deploy-aws-lambda",
+            "--lambda-function-name", unique_name, "--image-uri", image, "--yes"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(aws_env, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(args, cwd=bot_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("[2/"):
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, "".join(seen)
+    assert "Traceback" not in stderr, stderr
+    assert not (bot_project / "iaf-aws-lambda.json").exists()
+
+    from subprocess import run
+
+    rerun = run(args, cwd=bot_project, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "unchanged  S3 state bucket" in rerun.stdout  # reused, not created twice
+    lam = boto3.client("lambda")
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=unique_name)["Versions"]] == [
+        "$LATEST", "1"]
+    assert lam.get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == "1"
+    assert boto3.client("scheduler").get_schedule(Name=f"{unique_name}-iaf")["State"] == "ENABLED"
+    assert json.loads((bot_project / "iaf-aws-lambda.json").read_text())["function_name"] == unique_name

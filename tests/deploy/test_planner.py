@@ -46,7 +46,8 @@ def live_matching(want: d.DesiredState) -> LiveState:
         role=LiveRole(names.role_arn, d.lambda_trust_policy(names), d.function_policy(names)),
         scheduler_role=LiveRole(names.scheduler_role_arn, d.scheduler_trust_policy(names), d.scheduler_policy(names)),
         parameters={name: value.value for name, value in want.secrets.items()},
-        function=function, alias_version="3", alias_function=function, reserved_concurrency=1,
+        function=function, alias_version="3", alias_function=function, latest_version="3",
+        latest_function=function, reserved_concurrency=1,
         event_invoke_config={"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
         schedule={"ScheduleExpression": want.schedule.expression if want.schedule else None,
                   "ScheduleExpressionTimezone": "UTC", "State": "ENABLED",
@@ -155,13 +156,25 @@ def test_interrupted_after_function_update_publishes_and_moves_the_alias():
     assert methods(plan) == ["publish_version", "put_alias"]
 
 
-def test_interrupted_before_alias_creates_it():
+def test_interrupted_before_publishing_publishes_and_creates_the_alias():
     want = desired_state()
-    live = replace(live_matching(want), alias_version=None, alias_function=None, event_invoke_config=None)
+    live = replace(live_matching(want), alias_version=None, alias_function=None, latest_version=None,
+                   latest_function=None, event_invoke_config=None)
     plan = plan_deploy(want, live)
     assert methods(plan) == ["publish_version", "put_alias", "put_event_invoke_config"]
     alias = next(c for s in plan.steps for c in s.calls if c.method == "put_alias")
     assert alias.params["exists"] is False
+
+
+def test_interrupted_after_publishing_reuses_that_version_instead_of_publishing_a_duplicate():
+    want = desired_state(memory_size=1024)
+    old = live_matching(desired_state())
+    fresh = replace(old.function, memory_size=1024)
+    live = replace(old, function=fresh, latest_version="4", latest_function=fresh)  # alias still on 3
+    plan = plan_deploy(want, live)
+    assert methods(plan) == ["put_alias"]
+    alias = next(c for s in plan.steps for c in s.calls if c.method == "put_alias")
+    assert alias.params["version"] == "4" and alias.params["exists"] is True
 
 
 def test_existing_bucket_is_reused_and_only_missing_settings_are_applied():
