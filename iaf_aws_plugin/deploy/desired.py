@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..runtime import ssm_parameter_path
+
 ALIAS = "live"
 SCHEDULE_GROUP = "default"
 LIFECYCLE_KEEP_IMAGES = 10
@@ -17,7 +19,6 @@ RESERVED_CONCURRENCY = 1
 MAX_RETRY_ATTEMPTS = 0
 MAX_EVENT_AGE_SECONDS = 60  # the smallest value Lambda accepts
 STATE_PREFIX = ""
-SSM_PATH_ROOT = "/iaf-aws/"
 LOG_RETENTION_NOTE = "/aws/lambda/"
 MANAGED_ENV = ("AWS_S3_STATE_BUCKET_NAME", "IAF_STATE_PREFIX", "IAF_SSM_PARAMETER_PATH")
 
@@ -92,7 +93,7 @@ class Names:
             scheduler_role=bounded(function, "-iaf-scheduler", 64, function),
             scheduler_policy="iaf-invoke-live-alias",
             schedule=bounded(function, "-iaf", 64, function),
-            ssm_path=f"{SSM_PATH_ROOT}{function}/",
+            ssm_path=ssm_parameter_path(function),
             log_group=f"/aws/lambda/{function}",
         )
 
