@@ -62,7 +62,7 @@ def _read_parameters(path: str) -> list[tuple[str, str]]:
     permissions = ("ssm:GetParametersByPath on the parameter path and kms:Decrypt on its key "
                    "(aws/ssm by default)")
     try:
-        client = boto3.client("ssm")
+        client = boto3.session.Session().client("ssm")
         paginator = client.get_paginator("get_parameters_by_path")
         result: list[tuple[str, str]] = []
         for page in paginator.paginate(Path=lookup, Recursive=False, WithDecryption=True):
@@ -71,12 +71,28 @@ def _read_parameters(path: str) -> list[tuple[str, str]]:
                 result.append((name, parameter["Value"]))
         return result
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Error")
-        message = error.response.get("Error", {}).get("Message", "")
         raise PluginError(
-            f"Loading secrets from SSM parameter path {path!r} failed: {code}: {message}.",
+            f"Loading secrets from SSM parameter path {path!r} failed: {_describe(error)}.",
             fix=f"Give the function's execution role {permissions}.") from None
     except BotoCoreError as error:
         raise PluginError(
             f"Loading secrets from SSM parameter path {path!r} failed: {error}.",
             fix=f"Check the function's network access to SSM and its role's {permissions}.") from None
+
+
+def _describe(error: Exception) -> str:
+    """``Code: message`` of an AWS error, also when the body was not the expected JSON."""
+    import re
+
+    details = getattr(error, "response", {}).get("Error", {})
+    code = str(details.get("Code", "Error"))
+    message = str(details.get("Message", ""))
+    if message.lstrip().startswith("<"):  # an XML (or HTML) body botocore could not parse
+        xml_code = re.search(r"<Code>(.*?)</Code>", message, re.DOTALL)
+        xml_message = re.search(r"<Message>(.*?)</Message>", message, re.DOTALL)
+        code = xml_code.group(1).strip() if xml_code else f"HTTP {code}"
+        message = xml_message.group(1).strip() if xml_message else ""
+    message = " ".join(message.split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return f"{code}: {message}" if message else code

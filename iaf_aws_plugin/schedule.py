@@ -150,6 +150,8 @@ def _check_cron_field(original: str, field: str,
                 raise bad("'W' cannot be combined with a list")
             continue
         base, slash, step = part.partition("/")
+        if slash and name == "day-of-week":
+            raise bad("'/' is not allowed in day-of-week")
         if slash:
             if not (step.isdigit() and step.isascii() and int(step) >= 1):
                 raise bad(f"step {step!r} must be a whole number of 1 or more")
@@ -279,7 +281,7 @@ _STRATEGY_BASES = {"TradingStrategy"}
 # ``@app.strategy`` without arguments: the host's defaults (App.strategy signature).
 _DECORATOR_DEFAULTS = ("MINUTE", 10)
 _MAX_SOURCE_BYTES = 2_000_000
-_SKIPPED_DIRS = {"__pycache__", "venv", "env", "node_modules", "site-packages"}
+_SKIPPED_DIRS = {"__pycache__", "venv", "env", "node_modules", "site-packages", "tests", "test"}
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     """
     project_dir = Path(project_dir)
     found: list[tuple[int, str]] = []
-    classes: dict[str, _ClassInfo] = {}
+    classes: dict[str, list[_ClassInfo]] = {}
     modules: list[tuple[str, ast.Module]] = []
     for path in _candidate_files(project_dir):
         tree = _parse(path)
@@ -322,23 +324,25 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 info = _ClassInfo.read(node, relative, constants)
-                classes.setdefault(node.name, info)
+                classes.setdefault(node.name, []).append(info)
     for relative, tree in modules:
         constants = _module_constants(tree)
         found.extend(_calls_and_decorators(tree, relative, constants, classes))
-    for name, info in sorted(classes.items(), key=lambda item: (item[1].file, item[0])):
-        if not _is_strategy(name, classes, set()):
+    for info in sorted((info for infos in classes.values() for info in infos),
+                       key=lambda item: (item.file, item.name)):
+        if not _is_strategy(info, classes, set()):
             continue
-        time_unit = _inherited(name, "time_unit", classes, set())
-        interval = _inherited(name, "interval", classes, set())
+        time_unit = _inherited(info, "time_unit", classes, set())
+        interval = _inherited(info, "interval", classes, set())
         if time_unit is None or interval is None:
             continue
         seconds = _TIME_UNIT_SECONDS[time_unit] * interval
-        found.append((seconds, f"{info.file}:{name} ({_describe(time_unit, interval)})"))
+        found.append((seconds, f"{info.file}:{info.name} ({_describe(time_unit, interval)})"))
     if not found:
         return None
     period = min(seconds for seconds, _ in found)
-    sources = tuple(dict.fromkeys(source for _, source in found))
+    # Most frequent first; each strategy once.
+    sources = tuple(dict.fromkeys(source for _, source in sorted(found)))
     return DerivedSchedule(expression=_rate_for(period), period_seconds=period, sources=sources)
 
 
@@ -349,7 +353,8 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
     period = schedule_period_seconds(expression)
     if period is None:
         return None
-    needed = max(derived.period_seconds, _MINIMUM_PERIOD)
+    # The derived rate is the slowest schedule that keeps up with every strategy.
+    needed = schedule_period_seconds(derived.expression) or max(derived.period_seconds, _MINIMUM_PERIOD)
     if period >= needed:
         return None
     return (f"Warning: schedule {expression} runs every {_duration(period)}, more often than the "
@@ -359,6 +364,7 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
 
 @dataclass(frozen=True)
 class _ClassInfo:
+    name: str
     file: str
     bases: tuple[str, ...]
     time_unit: str | None
@@ -385,7 +391,7 @@ class _ClassInfo:
             if "interval" in keywords:
                 interval = _interval(keywords["interval"], constants) or interval
         bases = tuple(name for name in (_dotted_tail(base) for base in node.bases) if name)
-        return _ClassInfo(file=file, bases=bases, time_unit=time_unit, interval=interval)
+        return _ClassInfo(name=node.name, file=file, bases=bases, time_unit=time_unit, interval=interval)
 
 
 def _candidate_files(project_dir: Path) -> Iterator[Path]:
@@ -472,33 +478,47 @@ def _interval(node: ast.expr, constants: dict[str, ast.expr], depth: int = 0) ->
     return None
 
 
-def _is_strategy(name: str, classes: dict[str, _ClassInfo], seen: set[str]) -> bool:
-    if name in seen or name not in classes:
+def _find(name: str, file: str, classes: dict[str, list[_ClassInfo]]) -> _ClassInfo | None:
+    """The class ``name`` as seen from ``file``: the one defined there, else the first elsewhere."""
+    infos = classes.get(name)
+    if not infos:
+        return None
+    return next((info for info in infos if info.file == file), infos[0])
+
+
+def _is_strategy(info: _ClassInfo, classes: dict[str, list[_ClassInfo]], seen: set[tuple[str, str]]) -> bool:
+    if (info.file, info.name) in seen:
         return False
-    seen.add(name)
-    for base in classes[name].bases:
-        if base in _STRATEGY_BASES or _is_strategy(base, classes, seen):
+    seen.add((info.file, info.name))
+    for base in info.bases:
+        if base in _STRATEGY_BASES:
+            return True
+        parent = _find(base, info.file, classes)
+        if parent is not None and _is_strategy(parent, classes, seen):
             return True
     return False
 
 
-def _inherited(name: str, attribute: str, classes: dict[str, _ClassInfo], seen: set[str]):  # type: ignore[no-untyped-def]
-    if name in seen or name not in classes:
+def _inherited(info: _ClassInfo, attribute: str, classes: dict[str, list[_ClassInfo]],
+               seen: set[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    """``attribute`` of the class or of the nearest base class in the project that sets it."""
+    if (info.file, info.name) in seen:
         return None
-    seen.add(name)
-    info = classes[name]
+    seen.add((info.file, info.name))
     value = getattr(info, attribute)
     if value is not None:
         return value
     for base in info.bases:
-        value = _inherited(base, attribute, classes, seen)
-        if value is not None:
-            return value
+        parent = _find(base, info.file, classes)
+        if parent is not None:
+            value = _inherited(parent, attribute, classes, seen)
+            if value is not None:
+                return value
     return None
 
 
 def _calls_and_decorators(tree: ast.Module, file: str, constants: dict[str, ast.expr],
-                          classes: dict[str, _ClassInfo]) -> list[tuple[int, str]]:
+                          classes: dict[str, list[_ClassInfo]]) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -524,12 +544,15 @@ def _calls_and_decorators(tree: ast.Module, file: str, constants: dict[str, ast.
             if isinstance(node.func, ast.Attribute) and node.func.attr == "strategy":
                 continue  # a decorator: handled above
             callee = _dotted_tail(node.func)
-            if callee is None or not (callee in _STRATEGY_BASES or _is_strategy(callee, classes, set())):
+            if callee is None:
+                continue
+            target = _find(callee, file, classes)
+            if not (callee in _STRATEGY_BASES or (target is not None and _is_strategy(target, classes, set()))):
                 continue
             unit = (_time_unit(keywords["time_unit"], constants) if "time_unit" in keywords
-                    else _inherited(callee, "time_unit", classes, set()))
+                    else target and _inherited(target, "time_unit", classes, set()))
             interval = (_interval(keywords["interval"], constants) if "interval" in keywords
-                        else _inherited(callee, "interval", classes, set()))
+                        else target and _inherited(target, "interval", classes, set()))
             if unit is None or interval is None:
                 continue
             found.append((_TIME_UNIT_SECONDS[unit] * interval,

@@ -1,0 +1,379 @@
+"""--schedule / --schedule-timezone validation and the schedule derived from strategies."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from iaf_aws_plugin.errors import PluginError
+from iaf_aws_plugin.schedule import (DerivedSchedule, derive_schedule, faster_than_strategies_warning,
+                                     parse_schedule, schedule_period_seconds, validate_timezone)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("rate(1 minute)", "rate(1 minute)"),
+    ("rate(5 minutes)", "rate(5 minutes)"),
+    ("rate(1 hour)", "rate(1 hour)"),
+    ("rate(12 hours)", "rate(12 hours)"),
+    ("rate(1 day)", "rate(1 day)"),
+    ("rate(7 days)", "rate(7 days)"),
+    ("  Rate( 15   MINUTES ) ", "rate(15 minutes)"),
+    ("cron(*/5 * * * ? *)", "cron(*/5 * * * ? *)"),
+    ("cron(0 9 * * ? *)", "cron(0 9 * * ? *)"),
+    ("cron(0 9 ? * mon-fri *)", "cron(0 9 ? * MON-FRI *)"),
+    ("cron(0/15 8-17 ? * MON,WED,FRI *)", "cron(0/15 8-17 ? * MON,WED,FRI *)"),
+    ("cron(0 12 L * ? *)", "cron(0 12 L * ? *)"),
+    ("cron(0 12 15W * ? *)", "cron(0 12 15W * ? *)"),
+    ("cron(0 12 ? * 6#3 *)", "cron(0 12 ? * 6#3 *)"),
+    ("cron(0 0 ? * 6L 2026-2030)", "cron(0 0 ? * 6L 2026-2030)"),
+    ("cron(30 2 1 jan-mar ? *)", "cron(30 2 1 JAN-MAR ? *)"),
+])
+def test_valid_schedules_are_normalized(given: str, expected: str) -> None:
+    assert parse_schedule(given) == expected
+
+
+@pytest.mark.parametrize("given", ["none", "NONE", " None "])
+def test_none_means_no_schedule(given: str) -> None:
+    assert parse_schedule(given) is None
+
+
+@pytest.mark.parametrize("given, why", [
+    ("rate(1 hours)", r"rate\(1 hour\)"),
+    ("rate(5 minute)", r"rate\(5 minutes\)"),
+    ("rate(0 minutes)", "1 or more"),
+    ("rate(-5 minutes)", "not a whole number"),
+    ("rate(1.5 hours)", "not a whole number"),
+    ("rate(30 seconds)", "unknown unit"),
+    ("rate(2 weeks)", "unknown unit"),
+    ("rate(hour)", "expected rate"),
+    ("at(2026-01-01T00:00:00)", "one-off"),
+    ("cron(0 9 * * *)", "6 fields"),
+    ("cron(0 9 * * ? * *)", "6 fields"),
+    ("cron(* * * * * *)", "exactly one of day-of-month and day-of-week"),
+    ("cron(0 9 ? * ? *)", "exactly one of day-of-month and day-of-week"),
+    ("cron(60 9 * * ? *)", "minutes field '60'"),
+    ("cron(0 24 * * ? *)", "hours field '24'"),
+    ("cron(0 9 32 * ? *)", "day-of-month field '32'"),
+    ("cron(0 9 0 * ? *)", "day-of-month field '0'"),
+    ("cron(0 9 * 13 ? *)", "month field '13'"),
+    ("cron(0 9 * FOO ? *)", "month field 'FOO'"),
+    ("cron(0 9 ? * 8 *)", "day-of-week field '8'"),
+    ("cron(0 9 ? * MON#6 *)", "1 to 5"),
+    ("cron(0 9 * * ? 1969)", "year field '1969'"),
+    ("cron(*/0 * * * ? *)", "step"),
+    ("cron(? 9 * * ? *)", "only allowed in day-of-month or day-of-week"),
+    ("cron(0 9 ? * */2 *)", "'/' is not allowed in day-of-week"),
+    ("cron(0 9W * * ? *)", "hours field '9W'"),
+    ("cron(0 9 L * L *)", "exactly one of day-of-month and day-of-week"),
+    ("cron(0 9 ? * MON#2,FRI *)", "cannot be combined with a list"),
+    ("cron(0,,5 9 * * ? *)", "empty list entry"),
+    ("every hour", "expected rate"),
+    ("", "empty"),
+])
+def test_invalid_schedules_name_the_value_and_show_examples(given: str, why: str) -> None:
+    with pytest.raises(PluginError, match=why) as caught:
+        parse_schedule(given)
+    message = str(caught.value)
+    assert repr(given) in message
+    assert "rate(1 hour)" in message and "cron(0 9 * * ? *)" in message and "none" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("expression, seconds", [
+    ("rate(1 minute)", 60),
+    ("rate(5 minutes)", 300),
+    ("rate(2 hours)", 7200),
+    ("rate(1 day)", 86400),
+    ("cron(*/5 * * * ? *)", 300),
+    ("cron(0/15 * * * ? *)", 900),
+    ("cron(0 * * * ? *)", 3600),
+    ("cron(0 9 * * ? *)", 86400),
+    ("cron(0 9,17 * * ? *)", 8 * 3600),  # 9→17 is 8 h, 17→9 next day is 16 h
+    ("cron(*/7 * * * ? *)", 4 * 60),  # :56 → :00 of the next hour
+    ("cron(0 */6 * * ? *)", 6 * 3600),
+    ("cron(0 9,17 ? * MON-FRI *)", 8 * 3600),
+])
+def test_period_of_simple_schedules(expression: str, seconds: int) -> None:
+    assert schedule_period_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["cron(0 9 ? * MON-FRI *)", "cron(0 12 L * ? *)", "cron(0 9 1 * ? *)"])
+def test_period_unknown_for_calendar_crons(expression: str) -> None:
+    assert schedule_period_seconds(expression) is None
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("UTC", "UTC"), ("Europe/Amsterdam", "Europe/Amsterdam"), ("America/New_York", "America/New_York"),
+    ("europe/amsterdam", "Europe/Amsterdam"), (" Asia/Tokyo ", "Asia/Tokyo"),
+])
+def test_known_time_zones(given: str, expected: str) -> None:
+    assert validate_timezone(given) == expected
+
+
+@pytest.mark.parametrize("given", ["Mars/Olympus_Mons", "Europe/Amsterdamm", "../../etc/passwd", "", "CEST+2 hours"])
+def test_unknown_time_zones(given: str) -> None:
+    with pytest.raises(PluginError, match="time zone") as caught:
+        validate_timezone(given)
+    assert "Europe/Amsterdam" in str(caught.value)  # shows an example
+
+
+def test_time_zones_without_any_database_are_checked_for_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No system zoneinfo and no tzdata: well-formed names pass (AWS checks), others fail."""
+    import zoneinfo
+
+    monkeypatch.setattr(zoneinfo, "available_timezones", lambda: set())
+
+    def not_found(key: str) -> None:
+        raise zoneinfo.ZoneInfoNotFoundError(key)
+
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", not_found)
+    assert validate_timezone("Europe/Amsterdam") == "Europe/Amsterdam"
+    with pytest.raises(PluginError):
+        validate_timezone("not a zone")
+
+
+# --- derived from strategies --------------------------------------------------------------
+
+def write(project: Path, relative: str, source: str) -> None:
+    path = project / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+
+
+def test_scaffolded_project_runs_hourly(tmp_path: Path) -> None:
+    from iaf_aws_plugin.scaffold import scaffold_aws_lambda
+
+    scaffold_aws_lambda(str(tmp_path))
+    derived = derive_schedule(tmp_path)
+    assert derived == DerivedSchedule(
+        expression="rate(1 hour)", period_seconds=3600,
+        sources=("strategies/my_strategy.py:MyTradingStrategy (every 1 hour)",))
+
+
+def test_smallest_period_wins_and_every_strategy_is_listed(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/__init__.py", "")
+    write(tmp_path, "strategies/slow.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Slow(TradingStrategy):
+            time_unit = TimeUnit.DAY
+            interval = 1
+    """)
+    write(tmp_path, "strategies/fast.py", """
+        import investing_algorithm_framework as iaf
+        class Fast(iaf.TradingStrategy):
+            time_unit: iaf.TimeUnit = iaf.TimeUnit.MINUTE
+            interval: int = 15
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None
+    assert derived.expression == "rate(15 minutes)"
+    assert derived.period_seconds == 900
+    assert set(derived.sources) == {"strategies/fast.py:Fast (every 15 minutes)",
+                                    "strategies/slow.py:Slow (every 1 day)"}
+
+
+@pytest.mark.parametrize("time_unit, interval, expression, seconds", [
+    ('"hour"', "4", "rate(4 hours)", 4 * 3600),
+    ('"Minute"', "90", "rate(90 minutes)", 5400),
+    ('TimeUnit.from_value("day")', "2", "rate(2 days)", 2 * 86400),
+    ('TimeUnit.from_string("HOUR")', "24", "rate(1 day)", 86400),
+    ('TimeUnit("MINUTE")', "60", "rate(1 hour)", 3600),
+    ("TimeUnit.SECOND", "10", "rate(1 minute)", 10),  # Lambda's minimum is one minute
+    ("TimeUnit.SECOND", "90", "rate(1 minute)", 90),  # never slower than the strategy
+    ("UNIT", "EVERY", "rate(3 hours)", 3 * 3600),  # module-level constants
+])
+def test_time_unit_forms(tmp_path: Path, time_unit: str, interval: str, expression: str, seconds: int) -> None:
+    write(tmp_path, "strategies/s.py", f"""
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        UNIT = TimeUnit.HOUR
+        EVERY = 3
+        class S(TradingStrategy):
+            time_unit = {time_unit}
+            interval = {interval}
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and (derived.expression, derived.period_seconds) == (expression, seconds)
+    assert parse_schedule(derived.expression) == derived.expression
+
+
+def host_time_units() -> dict[str, str]:
+    """The host's TimeUnit members, read from its source (importing the host takes seconds)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("investing_algorithm_framework")
+    assert spec is not None and spec.submodule_search_locations
+    source = Path(next(iter(spec.submodule_search_locations))) / "domain" / "models" / "time_unit.py"
+    tree = ast.parse(source.read_text())
+    enum = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "TimeUnit")
+    return {statement.targets[0].id: statement.value.value for statement in enum.body
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)}
+
+
+def test_every_host_time_unit_is_understood(tmp_path: Path) -> None:
+    """A unit added by a future host (say WEEK) must not be silently ignored."""
+    expected = {"SECOND": 7, "MINUTE": 7 * 60, "HOUR": 7 * 3600, "DAY": 7 * 86400}
+    units = host_time_units()
+    assert set(units) == set(expected)
+    for name, value in units.items():
+        for form in (f"TimeUnit.{name}", repr(value.lower()), f"TimeUnit.from_value({value!r})"):
+            project = tmp_path / f"{name}-{abs(hash(form))}"
+            write(project, "strategies/s.py", f"""
+                from investing_algorithm_framework import TimeUnit, TradingStrategy
+                class S(TradingStrategy):
+                    time_unit = {form}
+                    interval = 7
+            """)
+            derived = derive_schedule(project)
+            assert derived is not None and derived.period_seconds == expected[name], form
+
+
+def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/base.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Base(TradingStrategy):
+            time_unit = TimeUnit.HOUR
+            interval = 6
+        class Child(Base):
+            interval = 2
+        class ViaInit(TradingStrategy):
+            def __init__(self):
+                super().__init__(time_unit=TimeUnit.HOUR, interval=3)
+    """)
+    write(tmp_path, "aws_function.py", """
+        from investing_algorithm_framework import create_app, TimeUnit
+        from strategies.base import Base
+        app = create_app()
+        app.add_strategy(Base(time_unit=TimeUnit.MINUTE, interval=30))
+
+        @app.strategy(time_unit=TimeUnit.DAY, interval=1)
+        def daily(algorithm, market_data):
+            pass
+
+        @app.strategy
+        def default_one(algorithm, market_data):
+            pass
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None
+    assert set(derived.sources) == {
+        "strategies/base.py:Base (every 6 hours)",
+        "strategies/base.py:Child (every 2 hours)",
+        "strategies/base.py:ViaInit (every 3 hours)",
+        "aws_function.py:Base(...) (every 30 minutes)",
+        "aws_function.py:daily (every 1 day)",
+        "aws_function.py:default_one (every 10 minutes)",  # the host's decorator defaults
+    }
+    assert derived.expression == "rate(10 minutes)"
+
+
+def test_same_class_name_in_two_files_counts_twice(tmp_path: Path) -> None:
+    for name, unit in (("a", "HOUR"), ("b", "MINUTE")):
+        write(tmp_path, f"strategies/{name}.py", f"""
+            from investing_algorithm_framework import TimeUnit, TradingStrategy
+            class Base(TradingStrategy):
+                time_unit = TimeUnit.{unit}
+            class MyStrategy(Base):
+                interval = 2
+        """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(2 minutes)"
+    assert set(derived.sources) == {"strategies/a.py:MyStrategy (every 2 hours)",
+                                    "strategies/b.py:MyStrategy (every 2 minutes)"}
+
+
+def test_strategies_in_test_folders_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/tests/test_fast.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Fast(TradingStrategy):
+            time_unit = TimeUnit.SECOND
+            interval = 1
+    """)
+    assert derive_schedule(tmp_path) is None
+
+
+def test_user_code_is_never_run_and_broken_files_are_skipped(tmp_path: Path) -> None:
+    marker = tmp_path / "was-run"
+    write(tmp_path, "aws_function.py", f"""
+        open({str(marker)!r}, "w").write("ran")
+        raise SystemExit("user code must not run")
+    """)
+    write(tmp_path, "strategies/broken.py", "class Broken(TradingStrategy:\n")
+    (tmp_path / "strategies" / "binary.py").write_bytes(b"\xff\xfe\x00garbage")
+    write(tmp_path, "strategies/good.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Good(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 5
+    """)
+    derived = derive_schedule(tmp_path)
+    assert not marker.exists()
+    assert derived is not None and derived.sources == ("strategies/good.py:Good (every 5 minutes)",)
+
+
+@pytest.mark.parametrize("body", [
+    "",  # no strategies at all
+    "class NotAStrategy:\n    time_unit = 'hour'\n    interval = 1\n",
+    "from investing_algorithm_framework import TradingStrategy\n"
+    "class Dynamic(TradingStrategy):\n    time_unit = compute()\n    interval = 1\n",
+    "from investing_algorithm_framework import TimeUnit, TradingStrategy\n"
+    "class Zero(TradingStrategy):\n    time_unit = TimeUnit.HOUR\n    interval = 0\n",
+])
+def test_nothing_derivable(tmp_path: Path, body: str) -> None:
+    write(tmp_path, "strategies/s.py", body)
+    assert derive_schedule(tmp_path) is None
+
+
+def test_missing_project_folder(tmp_path: Path) -> None:
+    assert derive_schedule(tmp_path / "nope") is None
+
+
+def test_warning_when_schedule_is_faster_than_strategies() -> None:
+    derived = DerivedSchedule("rate(1 hour)", 3600, ("strategies/my_strategy.py:MyTradingStrategy (every 1 hour)",))
+    warning = faster_than_strategies_warning("rate(5 minutes)", derived)
+    assert warning is not None and "\n" not in warning
+    assert "rate(5 minutes)" in warning and "every 5 minutes" in warning and "every 1 hour" in warning
+    assert "strategies/my_strategy.py:MyTradingStrategy" in warning
+    assert faster_than_strategies_warning("cron(*/10 * * * ? *)", derived) is not None
+
+
+@pytest.mark.parametrize("expression", ["rate(1 hour)", "rate(2 hours)", "cron(0 * * * ? *)",
+                                        "cron(0 9 ? * MON-FRI *)"])
+def test_no_warning_when_not_faster(expression: str) -> None:
+    derived = DerivedSchedule("rate(1 hour)", 3600, ("s.py:S (every 1 hour)",))
+    assert faster_than_strategies_warning(expression, derived) is None
+
+
+def test_no_warning_without_strategies_or_below_lambdas_minimum() -> None:
+    assert faster_than_strategies_warning("rate(1 minute)", None) is None
+    seconds = DerivedSchedule("rate(1 minute)", 10, ("s.py:S (every 10 seconds)",))
+    assert faster_than_strategies_warning("rate(1 minute)", seconds) is None
+
+
+def test_no_warning_for_the_derived_schedule_itself(tmp_path: Path) -> None:
+    """90 s strategies get rate(1 minute): passing that explicitly is not 'too fast'."""
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class S(TradingStrategy):
+            time_unit = TimeUnit.SECOND
+            interval = 90
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(1 minute)"
+    assert faster_than_strategies_warning(derived.expression, derived) is None
+
+
+def test_sources_are_listed_most_frequent_first(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/a.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class A(TradingStrategy):
+            time_unit = TimeUnit.DAY
+            interval = 1
+        class B(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 5
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None
+    assert derived.sources == ("strategies/a.py:B (every 5 minutes)", "strategies/a.py:A (every 1 day)")
