@@ -186,3 +186,18 @@ def test_simulation_unavailable_warns_once_and_continues():
     client = SimulatingClient(error=client_error("AccessDenied", "not allowed", "SimulatePrincipalPolicy"))
     assert check_permissions(client, "arn:aws:iam::123456789012:user/alice", GROUPS, warn=warnings.append) == []
     assert len(warnings) == 1 and "AccessDenied" in warnings[0] and len(client.principals) == 1
+
+
+def test_docker_missing_fails_before_any_change(aws_env, project, unique_name, tmp_path, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no docker anywhere
+    result = run_command(["--lambda-function-name", unique_name, "--yes"], project)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Docker is not installed" in errors[0] and "--image-uri" in errors[0]
+    assert "build  Image" in result.output  # the plan was shown, then nothing applied
+    lam = boto3.client("lambda")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName=unique_name)
+    assert not any(unique_name in b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"])
