@@ -141,3 +141,26 @@ def test_assumed_role_session_is_simulated_as_its_role_and_unsupported_simulatio
     assert "SimulatePrincipalPolicy" in recorder.operations  # moto answers HTTP 500
     assert len([w for w in recorder.warnings if "permissions up front" in w]) == 1
     assert recorder.writes == []
+
+
+def test_bring_your_own_role_and_architecture_change(bot_project, ecr_image, unique_name, deploy_inprocess):
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = iam.create_role(RoleName=f"{unique_name}-mine", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"),
+                                        role_arn=role["Arn"])
+    assert result.applied and "CreateRole" in recorder.operations  # the scheduler's role only
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=f"{unique_name}-iaf-lambda")
+    lam = boto3.client("lambda")
+    assert lam.get_function(FunctionName=unique_name)["Configuration"]["Role"] == role["Arn"]
+
+    result, recorder = deploy_inprocess(bot_project, architecture="arm64")
+    assert [c.method for s in result.plan.steps for c in s.calls] == [
+        "update_function_code", "publish_version", "put_alias"]
+    function_step = next(s for s in result.plan.steps if s.resource == "Lambda function")
+    assert function_step.changes == ("architecture x86_64 -> arm64",)
+    assert "UpdateFunctionCode" in recorder.writes
+    # (moto 5.2 ignores Architectures in UpdateFunctionCode, so the emulator cannot show the result.)
+    assert json.loads((bot_project / "iaf-aws-lambda.json").read_text())["role_arn"] == role["Arn"]
