@@ -59,11 +59,19 @@ class Executor:
 
     def execute(self, plan: Plan) -> None:
         changing = [step for step in plan.steps if step.action != UNCHANGED]
-        for index, step in enumerate(changing, start=1):
-            started = self._clock()
-            for call in step.calls:
-                self._run_call(call)
-            elapsed = self._clock() - started
-            detail = f" ({', '.join(step.changes)})" if step.changes else ""
-            done = _PAST.get(step.action, step.action)
-            self._echo(f"[{index}/{len(changing)}] {done} {step.resource} {step.name}{detail} in {elapsed:.1f} s")
+        current = None
+        try:
+            for index, step in enumerate(changing, start=1):
+                current = step
+                started = self._clock()
+                for call in step.calls:
+                    self._run_call(call)
+                elapsed = self._clock() - started
+                detail = f" ({', '.join(step.changes)})" if step.changes else ""
+                done = _PAST.get(step.action, step.action)
+                self._echo(f"[{index}/{len(changing)}] {done} {step.resource} {step.name}{detail} in {elapsed:.1f} s")
+        except KeyboardInterrupt:
+            where = f" during: {current.action} {current.resource} {current.name}" if current else ""
+            self._echo(f"Interrupted{where}. Nothing is lost: run the same deploy again and it continues "
+                       "where it stopped.")
+            raise

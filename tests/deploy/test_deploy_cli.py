@@ -211,8 +211,11 @@ def test_deploy_interrupted_by_ctrl_c_converges_when_rerun(aws_env, bot_project,
         if line.startswith("[2/"):
             process.send_signal(signal.SIGINT)
             break
-    _, stderr = process.communicate(timeout=120)
+    stdout = process.stdout.read()  # until the process exits
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
     assert process.returncode != 0, "".join(seen)
+    assert "Interrupted during:" in stdout and "continues where it stopped" in stdout, stdout
     assert "Traceback" not in stderr, stderr
     assert not (bot_project / "iaf-aws-lambda.json").exists()
 
