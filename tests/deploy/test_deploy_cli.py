@@ -178,8 +178,6 @@ def test_us_east_1_bucket_has_no_location_constraint(host_cli, aws_env, bot_proj
 
 @pytest.mark.parametrize("args, expected", [
     (["--lambda_function_name", "bot", "--memory_size", "64"], "invalid --memory-size 64"),
-    (["--lambda_function_name", "bot", "--region", "eu-wset-1"], "unknown AWS region 'eu-wset-1'"),
-    (["--lambda_function_name", "bot", "--schedule", "every hour"], "every hour"),
     (["--lambda_function_name", "bot", "--project_dir", "."], "has no aws_function.py"),
 ])
 def test_bad_input_is_one_line_and_non_zero(host_cli, aws_env, bot_project, tmp_path, args, expected):
