@@ -70,6 +70,12 @@ def translate_error(exc: Exception, where: str, *, region: str | None = None) ->
                            fix="Check the network, the region" + (f" ({region})" if region else "")
                            + " and AWS_ENDPOINT_URL.")
     if isinstance(exc, bx.WaiterError):
+        last = getattr(exc, "last_response", None) or {}
+        config = last.get("Configuration", last)
+        reason = config.get("LastUpdateStatusReason") or config.get("StateReason")
+        if reason:  # e.g. Lambda could not pull the image: say what Lambda said
+            return PluginError(f"{where} failed: {reason}",
+                               fix="Fix the cause, then run the deploy again; it continues where it stopped.")
         return PluginError(f"{where} failed: gave up waiting ({exc}).",
                            fix="Look at the resource in the AWS console, then run the deploy again.")
     if isinstance(exc, bx.ClientError):
@@ -506,7 +512,9 @@ class AWSClient:
         params = dict(Name=name, GroupName=group, ScheduleExpression=expression,
                       ScheduleExpressionTimezone=timezone, State="ENABLED",
                       FlexibleTimeWindow={"Mode": "OFF"},
-                      Target={"Arn": target_arn, "RoleArn": role_arn, "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
+                      Target={"Arn": target_arn, "RoleArn": role_arn,
+                              "Input": json.dumps({"source": "iaf-aws-plugin.schedule", "schedule": name}),
+                              "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
                       Description="Runs one trading iteration (managed by deploy-aws-lambda).")
         role_pending = lambda exc: "role" in _error_message(exc).lower() and _error_code(exc) == "ValidationException"  # noqa: E731
         if not exists:

@@ -81,6 +81,14 @@ def test_bad_input_is_one_error_line(aws_env, project, args, expected):
     assert len(lines) == 1 and expected in lines[0], result.output
 
 
+def test_secret_values_are_masked_in_error_messages_too(aws_env, project):
+    secret = "tok-do-not-print-42"
+    result = run_command(["--lambda-function-name", "bot", "-e", "EXCHANGE_TOKEN", secret,
+                          "--image-uri", f"docker.io/{secret}:1"], project)
+    assert result.exit_code == 1
+    assert secret not in result.output and "docker.io/****:1" in result.output
+
+
 def test_architecture_is_a_choice(aws_env, project):
     result = run_command(["--lambda-function-name", "bot", "--architecture", "sparc"], project)
     assert result.exit_code == 2 and "'sparc' is not one of" in result.output
@@ -204,3 +212,13 @@ def test_docker_missing_fails_before_any_change(aws_env, project, unique_name, t
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_function(FunctionName=unique_name)
     assert not any(unique_name in b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"])
+
+
+def test_a_failed_lambda_update_reports_lambdas_reason():
+    from botocore.exceptions import WaiterError
+
+    exc = WaiterError(name="FunctionUpdatedV2", reason="terminal failure state",
+                      last_response={"Configuration": {"LastUpdateStatus": "Failed",
+                                                       "LastUpdateStatusReason": "Image manifest is not supported"}})
+    text = str(translate_error(exc, "Updating the image of Lambda function bot"))
+    assert text.startswith("Updating the image of Lambda function bot failed: Image manifest is not supported")
