@@ -11,7 +11,7 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
 
-    from .plugins import RegisterAppType
+    from .plugins import RegisterAppType, RegisterBuilder
 
 
 @hookimpl
@@ -35,3 +35,13 @@ def scaffold_aws_lambda(path: str | None, replace: bool) -> object:
 def register_app_types(register: RegisterAppType) -> None:
     register("aws-lambda", scaffold_aws_lambda, aliases=("aws_lambda",),
              help="A trading bot for AWS Lambda, deployed with deploy-aws-lambda.")
+
+
+@hookimpl
+def register_builders(register: RegisterBuilder) -> None:
+    def docker() -> object:
+        from .builders.docker import DockerBuilder
+
+        return DockerBuilder()
+
+    register("docker", docker)

@@ -1,11 +1,68 @@
-"""``deploy-aws-lambda``: placeholder until the deploy pipeline lands (issue 4)."""
+"""``deploy-aws-lambda``: plan, then apply, a least-privilege scheduled deployment.
+
+Thin: parse the flags, call :func:`iaf_aws_plugin.deploy.pipeline.deploy`, print (the
+library masks secrets in everything it prints or raises).
+"""
 from __future__ import annotations
 
 import click
 
+from . import handle_errors
 
-@click.command(name="deploy-aws-lambda", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def deploy_aws_lambda(args: tuple[str, ...]) -> None:
-    """Deploy this trading bot to AWS Lambda."""
-    raise click.ClickException("deploy-aws-lambda is not implemented yet.")
+
+def _confirm(question: str) -> bool:
+    import sys
+
+    from ..errors import PluginError
+
+    if not sys.stdin or not sys.stdin.isatty():
+        raise PluginError("the plan needs a confirmation but the input is not a terminal: nothing was changed.",
+                          fix="Pass --yes to apply without asking (or --dry-run to only see the plan).")
+    return click.confirm(question, default=False)
+
+
+@click.command(name="deploy-aws-lambda")
+@click.option("--lambda_function_name", "--lambda-function-name", "function_name", default=None,
+              help="Name of the Lambda function (saved: later deploys need no flag).")
+@click.option("--region", default=None, help="AWS region; default: saved, AWS_REGION, or your profile's.")
+@click.option("--project_dir", "--project-dir", "project_dir", default=None, type=click.Path(file_okay=False),
+              help="The bot's folder (with aws_function.py); default: the current one.")
+@click.option("--memory_size", "--memory-size", "memory_size", default=None, type=int,
+              help="Memory in MB, 128-10240 (default 3000).")
+@click.option("--env", "-e", "env", multiple=True, nargs=2, type=str, metavar="KEY VALUE",
+              help="Environment variable (repeatable; wins over .env). Secret-looking names go to SSM.")
+@click.option("--timeout", default=None, type=int, help="Timeout in seconds, 1-900 (default 900).")
+@click.option("--schedule", default=None,
+              help="rate(...), cron(...) or none; default on first deploy: derived from the strategies.")
+@click.option("--schedule-timezone", "--schedule_timezone", "schedule_timezone", default=None,
+              help="IANA time zone of a cron schedule (default UTC).")
+@click.option("--architecture", default=None, type=click.Choice(["x86_64", "arm64"]),
+              help="Lambda architecture (default x86_64).")
+@click.option("--image-uri", "--image_uri", "image_uri", default=None,
+              help="Deploy this prebuilt ECR image (tag or digest) instead of building one.")
+@click.option("--builder", default=None, help="Image builder (default docker).")
+@click.option("--role-arn", "--role_arn", "role_arn", default=None,
+              help="Use this IAM role instead of creating a least-privilege one.")
+@click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
+@click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
+              help="Print the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
+@handle_errors
+def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir: str | None,
+                      memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
+                      schedule: str | None, schedule_timezone: str | None, architecture: str | None,
+                      image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
+                      dry_run: bool, yes: bool) -> None:
+    """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
+    from pathlib import Path
+
+    from ..deploy.pipeline import deploy
+    from ..deploy.settings import DeployOptions
+
+    options = DeployOptions(
+        project_dir=Path(project_dir) if project_dir else Path.cwd(), function_name=function_name, region=region,
+        memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
+        schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
+        role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+    deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
+           confirm=_confirm)

@@ -1,0 +1,545 @@
+"""The one deploy-side module that talks to AWS (boto3/botocore).
+
+Every call goes through :meth:`AWSClient.call`, which translates a botocore failure ONCE into
+a :class:`~iaf_aws_plugin.errors.PluginError` saying where it failed, what AWS said and how
+to fix it. ``sleep`` is injectable so retries are testable without waiting. ``on_call`` (if
+given) sees every operation name before it is sent: the executor and the tests count write
+calls with it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from ..errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import boto3
+
+#: Lambda's answer while a new execution role has not propagated through IAM yet.
+ROLE_NOT_ASSUMABLE = "cannot be assumed by Lambda"
+
+_CREDENTIAL_FIX = ("Configure credentials like the AWS CLI: --profile NAME, AWS_PROFILE, or "
+                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (run `aws sso login` for SSO profiles).")
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+_BAD_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
+                    "InvalidAccessKeyId", "AuthFailure", "IncompleteSignature"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+           "UnauthorizedException"}
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
+
+
+def is_write_operation(operation: str) -> bool:
+    """True for an AWS operation that changes something (anything not Get/List/Describe/...)."""
+    return not operation.startswith(READ_PREFIXES)
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", "")) or str(exc)
+
+
+def translate_error(exc: Exception, where: str, *, region: str | None = None) -> PluginError:
+    """One PluginError for a botocore failure: where it failed, what AWS said, how to fix it."""
+    import botocore.exceptions as bx
+
+    if isinstance(exc, bx.NoCredentialsError):
+        return PluginError(f"{where} failed: no AWS credentials were found.", fix=_CREDENTIAL_FIX)
+    if isinstance(exc, bx.PartialCredentialsError):
+        return PluginError(f"{where} failed: the AWS credentials are incomplete ({exc}).", fix=_CREDENTIAL_FIX)
+    if isinstance(exc, bx.ProfileNotFound):
+        return PluginError(f"{where} failed: {exc}.", fix="Check --profile / AWS_PROFILE against ~/.aws/config.")
+    token_errors = tuple(getattr(bx, name) for name in ("TokenRetrievalError", "SSOTokenLoadError",
+                                                        "UnauthorizedSSOTokenError") if hasattr(bx, name))
+    if token_errors and isinstance(exc, token_errors):
+        return PluginError(f"{where} failed: the SSO session has expired or is missing ({exc}).",
+                           fix="Run `aws sso login` (with your --profile), then deploy again.")
+    if isinstance(exc, bx.NoRegionError):
+        return PluginError(f"{where} failed: no AWS region is set.",
+                           fix="Pass --region, or set AWS_REGION / a region in your AWS profile.")
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+        return PluginError(f"{where} failed: cannot reach AWS ({exc}).",
+                           fix="Check the network, the region" + (f" ({region})" if region else "")
+                           + " and AWS_ENDPOINT_URL.")
+    if isinstance(exc, bx.WaiterError):
+        last = getattr(exc, "last_response", None) or {}
+        config = last.get("Configuration", last)
+        reason = config.get("LastUpdateStatusReason") or config.get("StateReason")
+        if reason:  # e.g. Lambda could not pull the image: say what Lambda said
+            return PluginError(f"{where} failed: {reason}",
+                               fix="Fix the cause, then run the deploy again; it continues where it stopped.")
+        return PluginError(f"{where} failed: gave up waiting ({exc}).",
+                           fix="Look at the resource in the AWS console, then run the deploy again.")
+    if isinstance(exc, bx.ClientError):
+        code, message = _error_code(exc), _error_message(exc)
+        said = f"AWS said {code}: {message}".rstrip(": ")
+        if code in _EXPIRED:
+            return PluginError(f"{where} failed: the AWS session token has expired ({said}).",
+                               fix="Refresh your credentials (e.g. `aws sso login`), then deploy again.")
+        if code in _BAD_CREDENTIALS:
+            return PluginError(f"{where} failed: AWS rejected the credentials ({said}).", fix=_CREDENTIAL_FIX)
+        if code in _DENIED:
+            return PluginError(f"{where} failed: access denied ({said}).",
+                               fix="Grant this permission to your IAM user or role (the permission preflight "
+                                   "lists every action the deploy uses), or deploy with other credentials.")
+        return PluginError(f"{where} failed ({said}).",
+                           fix="Fix the cause above and run the deploy again; it continues where it stopped.")
+    if isinstance(exc, bx.BotoCoreError):
+        return PluginError(f"{where} failed: {exc}.", fix="Run the deploy again; it continues where it stopped.")
+    raise exc
+
+
+class AWSClient:
+    """Typed access to the AWS services the deploy uses, with errors translated once."""
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        region: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_call: Callable[[str, str], None] | None = None,
+        max_attempts: int = 12,
+    ) -> None:
+        self.session = session
+        self.region = region
+        self._sleep = sleep
+        self._on_call = on_call
+        self._clients: dict[str, Any] = {}
+        self._max_attempts = max_attempts
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config
+
+            try:
+                self._clients[service] = self.session.client(
+                    service, region_name=self.region,
+                    config=Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="iaf-aws-plugin"),
+                )
+            except Exception as exc:
+                raise translate_error(exc, f"Connecting to {service}", region=self.region) from None
+        return self._clients[service]
+
+    def call(self, service: str, operation: str, *, where: str, missing: Iterable[str] = (),
+             retry_while: Callable[[Exception], bool] | None = None, **params: Any) -> Any:
+        """Call ``service.operation(**params)``; ``None`` when the error code is in ``missing``.
+
+        ``retry_while(exc)`` true retries with back-off (for eventual consistency), up to
+        ``max_attempts`` times; the sleeps go through the injectable ``sleep``.
+        """
+        import botocore.exceptions as bx
+
+        method = getattr(self.client(service), _snake(operation))
+        missing = set(missing)
+        delay = 1.0
+        for attempt in range(1, self._max_attempts + 1):
+            if self._on_call is not None:
+                self._on_call(service, operation)
+            try:
+                return method(**params)
+            except bx.ClientError as exc:
+                if _error_code(exc) in missing:
+                    return None
+                if retry_while is not None and retry_while(exc) and attempt < self._max_attempts:
+                    self._sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                if _error_code(exc) in _THROTTLED and attempt < self._max_attempts:
+                    self._sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                raise translate_error(exc, where, region=self.region) from None
+            except (bx.BotoCoreError, bx.NoCredentialsError) as exc:
+                raise translate_error(exc, where, region=self.region) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def wait(self, service: str, waiter: str, *, where: str, **params: Any) -> None:
+        import botocore.exceptions as bx
+
+        if self._on_call is not None:
+            self._on_call(service, f"Wait{waiter}")
+        try:
+            self.client(service).get_waiter(waiter).wait(
+                **params, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        except (bx.BotoCoreError, bx.ClientError) as exc:
+            raise translate_error(exc, where, region=self.region) from None
+
+    # --- identity ----------------------------------------------------------------------
+
+    def caller_identity(self) -> dict[str, str]:
+        return self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
+
+    # --- IAM -----------------------------------------------------------------------------
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        found = self.call("iam", "GetRole", where=f"Reading IAM role {name}", missing=("NoSuchEntity",),
+                          RoleName=name)
+        return None if found is None else found["Role"]
+
+    def get_role_policy(self, role: str, policy: str) -> dict[str, Any] | None:
+        found = self.call("iam", "GetRolePolicy", where=f"Reading inline policy {policy} of IAM role {role}",
+                          missing=("NoSuchEntity",), RoleName=role, PolicyName=policy)
+        return None if found is None else _as_document(found["PolicyDocument"])
+
+    def create_role(self, name: str, trust_policy: dict[str, Any], description: str) -> str:
+        where = f"Creating IAM role {name}"
+        created = self.call("iam", "CreateRole", where=where, missing=("EntityAlreadyExists",), RoleName=name,
+                            AssumeRolePolicyDocument=json.dumps(trust_policy), Description=description,
+                            Tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
+        if created is None:  # created by an interrupted run in between: adopt it
+            self.update_assume_role_policy(name, trust_policy)
+            role = self.get_role(name)
+            assert role is not None
+            return str(role["Arn"])
+        self.wait("iam", "role_exists", where=where, RoleName=name)
+        return str(created["Role"]["Arn"])
+
+    def update_assume_role_policy(self, name: str, trust_policy: dict[str, Any]) -> None:
+        self.call("iam", "UpdateAssumeRolePolicy", where=f"Updating the trust policy of IAM role {name}",
+                  RoleName=name, PolicyDocument=json.dumps(trust_policy))
+
+    def put_role_policy(self, role: str, policy: str, document: dict[str, Any]) -> None:
+        self.call("iam", "PutRolePolicy", where=f"Writing inline policy {policy} of IAM role {role}",
+                  RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
+
+    def simulate_principal_policy_for(self, principal_arn: str, actions: list[str],
+                                      resource: str) -> list[dict[str, Any]]:
+        """Raw simulation results; raises the botocore error untranslated (preflight decides).
+
+        Uses a client without retries: an unsupported or denied simulation answers at once.
+        """
+        from botocore.config import Config
+
+        if self._on_call is not None:
+            self._on_call("iam", "SimulatePrincipalPolicy")
+        iam = self.session.client("iam", region_name=self.region,
+                                  config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+        results: list[dict[str, Any]] = []
+        for page in iam.get_paginator("simulate_principal_policy").paginate(
+                PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource]):
+            results.extend(page.get("EvaluationResults", []))
+        return results
+
+    # --- S3 ------------------------------------------------------------------------------
+
+    def bucket_state(self, bucket: str, account: str) -> dict[str, Any] | None:
+        """The bucket's security settings, or None when it does not exist."""
+        where = f"Reading S3 bucket {bucket}"
+        try:
+            head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
+                             Bucket=bucket, ExpectedBucketOwner=account)
+        except PluginError as exc:
+            if "403" in exc.message or "Forbidden" in exc.message:
+                raise PluginError(f"{where} failed: it exists but belongs to another AWS account, or you may not "
+                                  "read it (HTTP 403).",
+                                  fix="Check your s3:ListBucket permission; if the name is taken, deploy under "
+                                      "another --lambda-function-name.") from None
+            raise
+        if head is None:
+            return None
+        pab = self.call("s3", "GetPublicAccessBlock", where=where, missing=("NoSuchPublicAccessBlockConfiguration",),
+                        Bucket=bucket, ExpectedBucketOwner=account)
+        enc = self.call("s3", "GetBucketEncryption", where=where,
+                        missing=("ServerSideEncryptionConfigurationNotFoundError",),
+                        Bucket=bucket, ExpectedBucketOwner=account)
+        ver = self.call("s3", "GetBucketVersioning", where=where, Bucket=bucket, ExpectedBucketOwner=account)
+        pol = self.call("s3", "GetBucketPolicy", where=where, missing=("NoSuchBucketPolicy",),
+                        Bucket=bucket, ExpectedBucketOwner=account)
+        return {
+            "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
+            "encryption": (enc or {}).get("ServerSideEncryptionConfiguration"),
+            "versioning": (ver or {}).get("Status"),
+            "policy": json.loads(pol["Policy"]) if pol else None,
+        }
+
+    def create_bucket(self, bucket: str, region: str) -> None:
+        params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+        if region != "us-east-1":  # us-east-1 rejects an explicit LocationConstraint
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        import botocore.exceptions as bx
+
+        where = f"Creating S3 bucket {bucket}"
+        try:
+            if self._on_call is not None:
+                self._on_call("s3", "CreateBucket")
+            self.client("s3").create_bucket(**params)
+        except bx.ClientError as exc:
+            code = _error_code(exc)
+            if code == "BucketAlreadyOwnedByYou":
+                return  # created by an interrupted earlier run: reuse it, never empty it
+            if code == "BucketAlreadyExists":
+                raise PluginError(f"{where} failed: the name is taken by another AWS account.",
+                                  fix="Deploy under another --lambda-function-name; bucket names are global.") from None
+            raise translate_error(exc, where, region=self.region) from None
+        except bx.BotoCoreError as exc:
+            raise translate_error(exc, where, region=self.region) from None
+
+    def put_public_access_block(self, bucket: str, account: str, configuration: dict[str, bool]) -> None:
+        self.call("s3", "PutPublicAccessBlock", where=f"Blocking public access to S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, PublicAccessBlockConfiguration=configuration)
+
+    def put_bucket_encryption(self, bucket: str, account: str, configuration: dict[str, Any]) -> None:
+        self.call("s3", "PutBucketEncryption", where=f"Turning on default encryption of S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, ServerSideEncryptionConfiguration=configuration)
+
+    def put_bucket_versioning(self, bucket: str, account: str) -> None:
+        self.call("s3", "PutBucketVersioning", where=f"Turning on versioning of S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, VersioningConfiguration={"Status": "Enabled"})
+
+    def put_bucket_policy(self, bucket: str, account: str, policy: dict[str, Any]) -> None:
+        self.call("s3", "PutBucketPolicy", where=f"Writing the TLS-only policy of S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, Policy=json.dumps(policy))
+
+    # --- ECR -----------------------------------------------------------------------------
+
+    def repository_state(self, name: str) -> dict[str, Any] | None:
+        where = f"Reading ECR repository {name}"
+        found = self.call("ecr", "DescribeRepositories", where=where, missing=("RepositoryNotFoundException",),
+                          repositoryNames=[name])
+        if not found or not found.get("repositories"):
+            return None
+        repo = found["repositories"][0]
+        lifecycle = self.call("ecr", "GetLifecyclePolicy", where=where,
+                              missing=("LifecyclePolicyNotFoundException",), repositoryName=name)
+        return {
+            "uri": repo["repositoryUri"],
+            "scan_on_push": bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
+            "lifecycle_policy": json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
+        }
+
+    def create_repository(self, name: str) -> str:
+        created = self.call("ecr", "CreateRepository", where=f"Creating ECR repository {name}",
+                            missing=("RepositoryAlreadyExistsException",), repositoryName=name,
+                            imageScanningConfiguration={"scanOnPush": True},
+                            encryptionConfiguration={"encryptionType": "AES256"},
+                            tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
+        if created is None:
+            state = self.repository_state(name)
+            assert state is not None
+            return str(state["uri"])
+        return str(created["repository"]["repositoryUri"])
+
+    def put_image_scanning(self, name: str) -> None:
+        self.call("ecr", "PutImageScanningConfiguration", where=f"Turning on scan on push of ECR repository {name}",
+                  repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+
+    def put_lifecycle_policy(self, name: str, policy: dict[str, Any]) -> None:
+        self.call("ecr", "PutLifecyclePolicy", where=f"Writing the lifecycle policy of ECR repository {name}",
+                  repositoryName=name, lifecyclePolicyText=json.dumps(policy))
+
+    def image_digest(self, repository: str, registry_id: str, *, tag: str | None = None,
+                     digest: str | None = None) -> str | None:
+        """The digest of an image in ECR (by tag or digest), or None when it does not exist."""
+        image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+        found = self.call("ecr", "DescribeImages", where=f"Looking up image {image_id} in ECR repository {repository}",
+                          missing=("ImageNotFoundException", "RepositoryNotFoundException"),
+                          repositoryName=repository, registryId=registry_id, imageIds=[image_id])
+        if not found or not found.get("imageDetails"):
+            return None
+        return str(found["imageDetails"][0]["imageDigest"])
+
+    def registry_credentials(self, registry_id: str) -> tuple[str, str, str]:
+        """(registry host, username, password) for pushing images, from ecr:GetAuthorizationToken."""
+        import base64
+
+        data = self.call("ecr", "GetAuthorizationToken", where="Getting a registry login from ECR",
+                         registryIds=[registry_id])["authorizationData"][0]
+        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        endpoint = str(data["proxyEndpoint"]).split("://", 1)[-1]
+        return endpoint, user, password
+
+    # --- SSM -----------------------------------------------------------------------------
+
+    def parameters_by_path(self, path: str) -> dict[str, str]:
+        """Decrypted SecureString values below ``path``, by parameter name (kept in memory only)."""
+        where = f"Reading SSM parameters below {path}"
+        values: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
+                             WithDecryption=True, **extra)
+            for parameter in page.get("Parameters", []):
+                values[parameter["Name"]] = parameter["Value"]
+            token = page.get("NextToken")
+            if not token:
+                return values
+
+    def put_secure_parameter(self, name: str, value: Any) -> None:
+        self.call("ssm", "PutParameter", where=f"Storing SSM SecureString parameter {name}", Name=name,
+                  Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
+
+    # --- Lambda --------------------------------------------------------------------------
+
+    def get_function(self, name: str, qualifier: str | None = None) -> dict[str, Any] | None:
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        return self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
+                         missing=("ResourceNotFoundException",), FunctionName=name, **extra)
+
+    def latest_published_version(self, name: str) -> str | None:
+        """The highest published version number of a function (None: only $LATEST)."""
+        where = f"Listing the versions of Lambda function {name}"
+        latest: int | None = None
+        marker: str | None = None
+        while True:
+            extra = {"Marker": marker} if marker else {}
+            page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
+                             FunctionName=name, MaxItems=50, **extra)
+            if page is None:
+                return None
+            for version in page.get("Versions", []):
+                if str(version.get("Version", "")).isdigit():
+                    latest = max(latest or 0, int(version["Version"]))
+            marker = page.get("NextMarker")
+            if not marker:
+                return None if latest is None else str(latest)
+
+    def get_alias(self, function: str, alias: str) -> dict[str, Any] | None:
+        return self.call("lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
+                         missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)
+
+    def get_function_concurrency(self, function: str) -> int | None:
+        found = self.call("lambda", "GetFunctionConcurrency", where=f"Reading concurrency of Lambda function {function}",
+                          missing=("ResourceNotFoundException",), FunctionName=function)
+        return None if not found else found.get("ReservedConcurrentExecutions")
+
+    def get_event_invoke_config(self, function: str, qualifier: str) -> dict[str, Any] | None:
+        found = self.call("lambda", "GetFunctionEventInvokeConfig",
+                          where=f"Reading the retry settings of Lambda function {function}:{qualifier}",
+                          missing=("ResourceNotFoundException",), FunctionName=function, Qualifier=qualifier)
+        if not found:
+            return None
+        return {"MaximumRetryAttempts": found.get("MaximumRetryAttempts"),
+                "MaximumEventAgeInSeconds": found.get("MaximumEventAgeInSeconds")}
+
+    def create_function(self, name: str, role_arn: str, image_uri: str, memory_size: int, timeout: int,
+                        architecture: str, environment: dict[str, str]) -> None:
+        where = f"Creating Lambda function {name}"
+        created = self.call(
+            "lambda", "CreateFunction", where=where, missing=("ResourceConflictException",),
+            retry_while=lambda exc: ROLE_NOT_ASSUMABLE in _error_message(exc),
+            FunctionName=name, Role=role_arn, PackageType="Image", Code={"ImageUri": image_uri},
+            MemorySize=memory_size, Timeout=timeout, Architectures=[architecture],
+            Environment={"Variables": environment}, Publish=False,
+            Tags={"managed-by": "iaf-aws-plugin"},
+        )
+        if created is None:  # an interrupted run created it: bring it to the desired state
+            self.wait("lambda", "function_active_v2", where=where, FunctionName=name)
+            self.update_function_code(name, image_uri, architecture)
+            self.update_function_configuration(name, role_arn, memory_size, timeout, environment)
+            return
+        self.wait("lambda", "function_active_v2", where=where, FunctionName=name)
+
+    def update_function_code(self, name: str, image_uri: str, architecture: str) -> None:
+        where = f"Updating the image of Lambda function {name}"
+        self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
+        self.call("lambda", "UpdateFunctionCode", where=where, FunctionName=name, ImageUri=image_uri,
+                  Architectures=[architecture], Publish=False,
+                  retry_while=lambda exc: _error_code(exc) == "ResourceConflictException")
+        self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
+
+    def update_function_configuration(self, name: str, role_arn: str, memory_size: int, timeout: int,
+                                      environment: dict[str, str]) -> None:
+        where = f"Updating the configuration of Lambda function {name}"
+        self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
+        self.call("lambda", "UpdateFunctionConfiguration", where=where, FunctionName=name, Role=role_arn,
+                  MemorySize=memory_size, Timeout=timeout, Environment={"Variables": environment},
+                  retry_while=lambda exc: (_error_code(exc) == "ResourceConflictException"
+                                           or ROLE_NOT_ASSUMABLE in _error_message(exc)))
+        self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
+
+    def publish_version(self, name: str, description: str) -> str:
+        where = f"Publishing a version of Lambda function {name}"
+        self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
+        published = self.call("lambda", "PublishVersion", where=where, FunctionName=name, Description=description,
+                              retry_while=lambda exc: _error_code(exc) == "ResourceConflictException")
+        return str(published["Version"])
+
+    def put_alias(self, function: str, alias: str, version: str, exists: bool) -> None:
+        where = f"Pointing alias {alias} of Lambda function {function} at version {version}"
+        if exists:
+            self.call("lambda", "UpdateAlias", where=where, FunctionName=function, Name=alias, FunctionVersion=version)
+            return
+        created = self.call("lambda", "CreateAlias", where=where, missing=("ResourceConflictException",),
+                            FunctionName=function, Name=alias, FunctionVersion=version,
+                            Description="The version the schedule runs (managed by deploy-aws-lambda).")
+        if created is None:
+            self.call("lambda", "UpdateAlias", where=where, FunctionName=function, Name=alias, FunctionVersion=version)
+
+    def put_function_concurrency(self, function: str, reserved: int) -> None:
+        where = f"Reserving concurrency {reserved} for Lambda function {function}"
+        try:
+            self.call("lambda", "PutFunctionConcurrency", where=where, FunctionName=function,
+                      ReservedConcurrentExecutions=reserved)
+        except PluginError as exc:
+            if "UnreservedConcurrentExecution" in exc.message:
+                raise PluginError(f"{where} failed: the account's Lambda concurrency quota is too low to reserve "
+                                  "any (new accounts often have 10).",
+                                  fix="Request a higher 'Concurrent executions' quota in Service Quotas, then "
+                                      "deploy again (the bot must never run twice at once).") from None
+            raise
+
+    def put_event_invoke_config(self, function: str, qualifier: str, retries: int, max_age: int) -> None:
+        self.call("lambda", "PutFunctionEventInvokeConfig",
+                  where=f"Turning off asynchronous retries of {function}:{qualifier}",
+                  FunctionName=function, Qualifier=qualifier, MaximumRetryAttempts=retries,
+                  MaximumEventAgeInSeconds=max_age)
+
+    # --- EventBridge Scheduler -------------------------------------------------------------
+
+    def get_schedule(self, name: str, group: str) -> dict[str, Any] | None:
+        found = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
+                          missing=("ResourceNotFoundException",), Name=name, GroupName=group)
+        if not found:
+            return None
+        return {key: found.get(key) for key in ("ScheduleExpression", "ScheduleExpressionTimezone", "Target",
+                                                "State", "FlexibleTimeWindow")}
+
+    def put_schedule(self, name: str, group: str, expression: str, timezone: str, target_arn: str,
+                     role_arn: str, exists: bool) -> None:
+        where = f"{'Updating' if exists else 'Creating'} schedule {name}"
+        params = dict(Name=name, GroupName=group, ScheduleExpression=expression,
+                      ScheduleExpressionTimezone=timezone, State="ENABLED",
+                      FlexibleTimeWindow={"Mode": "OFF"},
+                      Target={"Arn": target_arn, "RoleArn": role_arn,
+                              "Input": json.dumps({"source": "iaf-aws-plugin.schedule", "schedule": name}),
+                              "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
+                      Description="Runs one trading iteration (managed by deploy-aws-lambda).")
+        role_pending = lambda exc: "role" in _error_message(exc).lower() and _error_code(exc) == "ValidationException"  # noqa: E731
+        if not exists:
+            created = self.call("scheduler", "CreateSchedule", where=where, missing=("ConflictException",),
+                                retry_while=role_pending, **params)
+            if created is not None:
+                return
+            where = f"Updating schedule {name}"
+        self.call("scheduler", "UpdateSchedule", where=where, retry_while=role_pending, **params)
+
+    def delete_schedule(self, name: str, group: str) -> None:
+        self.call("scheduler", "DeleteSchedule", where=f"Removing schedule {name}",
+                  missing=("ResourceNotFoundException",), Name=name, GroupName=group)
+
+
+def _snake(operation: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def _as_document(value: Any) -> dict[str, Any]:
+    """IAM returns policy documents URL-encoded (boto3 usually decodes them to a dict)."""
+    if isinstance(value, dict):
+        return value
+    from urllib.parse import unquote
+
+    return json.loads(unquote(str(value)))

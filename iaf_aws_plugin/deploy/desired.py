@@ -1,0 +1,240 @@
+"""The desired resources of one deployed bot, as plain data (no AWS call here).
+
+Names are derived from the account, the region and the function name, so that a second
+deploy (or one interrupted half-way) finds the same resources again.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..runtime import ssm_parameter_path
+
+ALIAS = "live"
+SCHEDULE_GROUP = "default"
+LIFECYCLE_KEEP_IMAGES = 10
+RESERVED_CONCURRENCY = 1
+MAX_RETRY_ATTEMPTS = 0
+MAX_EVENT_AGE_SECONDS = 60  # the smallest value Lambda accepts
+STATE_PREFIX = ""
+LOG_RETENTION_NOTE = "/aws/lambda/"
+MANAGED_ENV = ("AWS_S3_STATE_BUCKET_NAME", "IAF_STATE_PREFIX", "IAF_SSM_PARAMETER_PATH")
+
+
+class Secret(str):
+    """A secret value: prints as ``***`` wherever a plan or a repr shows it."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+def _short_hash(text: str, length: int = 6) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def bounded(base: str, suffix: str, limit: int, original: str) -> str:
+    """``base + suffix`` within ``limit`` characters; shortened with a hash of ``original`` if needed."""
+    if len(base) + len(suffix) <= limit and base == original:
+        return base + suffix
+    keep = max(1, limit - len(suffix) - 7)
+    return f"{base[:keep].rstrip('-_.')}-{_short_hash(original)}{suffix}"
+
+
+def bucket_name(account: str, region: str, function: str) -> str:
+    """Globally unique, DNS-compliant (3-63 chars of a-z 0-9 '-'), starts and ends alphanumeric."""
+    slug = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", function.lower())).strip("-") or "bot"
+    suffix = f"-{account}-{region}"
+    prefix = "iaf-"
+    budget = 63 - len(prefix) - len(suffix)
+    if slug != function or len(slug) > budget:
+        slug = f"{slug[:max(1, budget - 7)].strip('-')}-{_short_hash(function)}"
+    return f"{prefix}{slug}{suffix}"
+
+
+def repository_name(function: str) -> str:
+    """ECR wants lowercase; a hash keeps names that differ only in case apart. No '/' in it:
+    a flat name is the most portable (moto's Lambda, for one, reads only the last segment)."""
+    lowered = re.sub(r"[^a-z0-9._-]", "-", function.lower()).strip("-_.") or "bot"
+    name = f"iaf-{lowered}"
+    return name if lowered == function else f"{name}-{_short_hash(function)}"
+
+
+@dataclass(frozen=True)
+class Names:
+    account: str
+    region: str
+    partition: str
+    function: str
+    bucket: str
+    repository: str
+    role: str
+    role_policy: str
+    scheduler_role: str
+    scheduler_policy: str
+    schedule: str
+    ssm_path: str
+    log_group: str
+
+    @classmethod
+    def derive(cls, account: str, region: str, function: str) -> "Names":
+        partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        return cls(
+            account=account, region=region, partition=partition, function=function,
+            bucket=bucket_name(account, region, function),
+            repository=repository_name(function),
+            role=bounded(function, "-iaf-lambda", 64, function),
+            role_policy="iaf-deploy-least-privilege",
+            scheduler_role=bounded(function, "-iaf-scheduler", 64, function),
+            scheduler_policy="iaf-invoke-live-alias",
+            schedule=bounded(function, "-iaf", 64, function),
+            ssm_path=ssm_parameter_path(function),
+            log_group=f"/aws/lambda/{function}",
+        )
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+                f"{self.account if account else ''}:{resource}")
+
+    @property
+    def role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.role}", region=False)
+
+    @property
+    def scheduler_role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.scheduler_role}", region=False)
+
+    @property
+    def function_arn(self) -> str:
+        return self.arn("lambda", f"function:{self.function}")
+
+    @property
+    def alias_arn(self) -> str:
+        return f"{self.function_arn}:{ALIAS}"
+
+    @property
+    def registry(self) -> str:
+        suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+        return f"{self.account}.dkr.ecr.{self.region}.{suffix}"
+
+
+# --- policy documents ----------------------------------------------------------------------
+
+def lambda_trust_policy(names: Names) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def scheduler_trust_policy(names: Names) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": names.account}}}]}
+
+
+def function_policy(names: Names, prefix: str = STATE_PREFIX) -> dict[str, Any]:
+    """Least privilege: its own bucket (and prefix), its own log group, its own SSM path."""
+    bucket_arn = f"arn:{names.partition}:s3:::{names.bucket}"
+    list_statement: dict[str, Any] = {"Sid": "ListOwnStateBucket", "Effect": "Allow",
+                                      "Action": ["s3:ListBucket"], "Resource": [bucket_arn]}
+    if prefix:
+        list_statement["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    log_group_arn = names.arn("logs", f"log-group:{names.log_group}")
+    ssm_path = names.ssm_path.rstrip("/")
+    return {"Version": "2012-10-17", "Statement": [
+        list_statement,
+        {"Sid": "ReadWriteOwnState", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": [f"{bucket_arn}/{prefix}*"]},
+        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"],
+         "Resource": [log_group_arn]},
+        {"Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [f"{log_group_arn}:*"]},
+        {"Sid": "OwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParametersByPath", "ssm:GetParameters",
+                                                             "ssm:GetParameter"],
+         "Resource": [names.arn("ssm", f"parameter{ssm_path}"), names.arn("ssm", f"parameter{ssm_path}/*")]},
+        {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": ["kms:Decrypt"],
+         "Resource": [names.arn("kms", "key/*")],
+         "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}}},
+    ]}
+
+
+def scheduler_policy(names: Names) -> dict[str, Any]:
+    """The schedule may invoke the ``live`` alias of this one function, nothing else."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "InvokeLiveAlias", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+        "Resource": [names.alias_arn]}]}
+
+
+def bucket_policy(names: Names) -> dict[str, Any]:
+    bucket_arn = f"arn:{names.partition}:s3:::{names.bucket}"
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+PUBLIC_ACCESS_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                       "RestrictPublicBuckets": True}
+ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                         "BucketKeyEnabled": True}]}
+
+
+def lifecycle_policy(keep: int = LIFECYCLE_KEEP_IMAGES) -> dict[str, Any]:
+    return {"rules": [{"rulePriority": 1, "description": f"Keep the last {keep} images",
+                       "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+                       "action": {"type": "expire"}}]}
+
+
+# --- desired state -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DesiredFunction:
+    name: str
+    image_uri: str | None  # None: built during apply
+    memory_size: int
+    timeout: int
+    architecture: str
+    environment: Mapping[str, str]
+    role_arn: str
+
+
+@dataclass(frozen=True)
+class DesiredSchedule:
+    name: str
+    expression: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    names: Names
+    function: DesiredFunction
+    manage_role: bool
+    secrets: Mapping[str, Secret] = field(default_factory=dict)  # full parameter name -> value
+    schedule: DesiredSchedule | None = None  # None: no schedule (removed if it exists)
+    build_with: str | None = None  # builder name when the image is built during apply
+
+
+def build_desired(names: Names, *, memory_size: int, timeout: int, architecture: str,
+                  plain_env: Mapping[str, str], secrets: Mapping[str, str], image_uri: str | None,
+                  role_arn: str | None, schedule: str | None, timezone: str, builder: str | None,
+                  state_bucket_env: str = "AWS_S3_STATE_BUCKET_NAME", with_secrets: bool = True) -> DesiredState:
+    """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
+    environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV}
+    environment.update({state_bucket_env: names.bucket, "IAF_STATE_PREFIX": STATE_PREFIX})
+    if with_secrets:
+        environment["IAF_SSM_PARAMETER_PATH"] = names.ssm_path
+    function = DesiredFunction(
+        name=names.function, image_uri=image_uri, memory_size=memory_size, timeout=timeout,
+        architecture=architecture, environment=dict(sorted(environment.items())),
+        role_arn=role_arn or names.role_arn)
+    return DesiredState(
+        names=names, function=function, manage_role=role_arn is None,
+        secrets={f"{names.ssm_path}{k}": Secret(v) for k, v in sorted(secrets.items())},
+        schedule=DesiredSchedule(names.schedule, schedule, timezone) if schedule else None,
+        build_with=None if image_uri else builder)

@@ -1,0 +1,215 @@
+"""The deploy, end to end: settings -> desired state -> live state -> plan -> apply -> save.
+
+:func:`deploy` is what ``deploy-aws-lambda`` calls. Everything it prints goes through a
+:class:`~iaf_aws_plugin.environment.Masker` holding the secret values, and so does the
+message of any :class:`PluginError` it raises.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import PluginError
+from . import settings as settings_module
+from .settings import DeployOptions, DeploySettings
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import boto3
+
+    from .awsclient import AWSClient
+    from .desired import Names
+    from .planner import Plan
+
+Echo = Callable[[str], None]
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]{1,128}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    settings: DeploySettings
+    plan: Plan
+    applied: bool
+    names: Names
+
+
+def state_bucket_env_name() -> str:
+    """The host's environment variable for the state bucket (its constant, imported lazily)."""
+    try:
+        from investing_algorithm_framework.domain.constants import AWS_S3_STATE_BUCKET_NAME
+    except Exception:  # pragma: no cover - the host is a dependency
+        return "AWS_S3_STATE_BUCKET_NAME"
+    return str(AWS_S3_STATE_BUCKET_NAME)
+
+
+def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
+    """``--image-uri`` verified to exist in ECR, returned by digest (``repo@sha256:…``)."""
+    match = _ECR_IMAGE.match(image_uri.strip())
+    if not match:
+        raise PluginError(f"--image-uri {image_uri!r} is not an Amazon ECR image "
+                          "(ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG|@sha256:DIGEST]).",
+                          fix="Lambda runs images from ECR only: push the image to ECR first.")
+    if match["region"] != region:
+        raise PluginError(f"--image-uri is in region {match['region']}, the function in {region}.",
+                          fix="Lambda needs the image in the function's region: push it there.")
+    repository_uri = image_uri.strip().split("@")[0]
+    repository_uri = repository_uri.rsplit(":", 1)[0] if match["tag"] else repository_uri
+    digest = client.image_digest(match["repository"], match["account"], tag=match["tag"], digest=match["digest"])
+    if digest is None:
+        what = match["digest"] or f"tag {match['tag'] or 'latest'}"
+        raise PluginError(f"--image-uri: image {what} does not exist in ECR repository {match['repository']}.",
+                          fix="Push the image first, or check the repository, tag and region.")
+    return f"{repository_uri}@{digest}"
+
+
+def _repository_arn(image_uri: str | None, names: Names) -> str | None:
+    match = _ECR_IMAGE.match(image_uri or "")
+    if not match:
+        return None
+    return f"arn:{names.partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+
+
+def _session(settings: DeploySettings) -> boto3.Session:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    except botocore.exceptions.ProfileNotFound:
+        raise PluginError(f"the AWS profile {settings.profile!r} does not exist.",
+                          fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
+
+
+def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None]:
+    """(expression or None, value to save) for the deploy."""
+    from ..schedule import derive_schedule, faster_than_strategies_warning, parse_schedule
+
+    if settings.schedule is not None:
+        expression = parse_schedule(settings.schedule)
+        if expression is not None:
+            message = faster_than_strategies_warning(expression, derive_schedule(settings.project_dir))
+            if message:
+                warn(message.removeprefix("Warning: "))
+        return expression, expression or "none"
+    derived = derive_schedule(settings.project_dir)
+    if derived is None:
+        warn("no --schedule given and no strategy with time_unit and interval was found: the function "
+             "gets no schedule and will not run by itself. Pass --schedule 'rate(1 hour)' (or 'none').")
+        return None, "none"
+    echo(f"Schedule: {derived.expression}, derived from {'; '.join(derived.sources)} (override with --schedule).")
+    return derived.expression, derived.expression
+
+
+def _builder_factory(name: str) -> Callable[[], Any]:
+    from ..plugins import collect_builders, get_plugin_manager
+
+    builders = collect_builders(get_plugin_manager())
+    if name not in builders:
+        raise PluginError(f"unknown --builder {name!r}.",
+                          fix=f"Choose one of: {', '.join(sorted(builders)) or '(none installed)'}, "
+                              "or deploy a prebuilt image with --image-uri.")
+    return builders[name]
+
+
+def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
+           confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
+           sleep: Callable[[float], None] = time.sleep,
+           on_call: Callable[[str, str], None] | None = None) -> DeployResult:
+    """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``."""
+    from ..environment import Masker, merge_env, read_dotenv, split_secrets, validate_env_name
+
+    settings = settings_module.resolve(options)
+    env = merge_env(read_dotenv(settings.project_dir), settings.env_overrides.items())
+    masker = Masker(value for name, value in [*env.items(), *settings.env_overrides.items()] if _is_secret(name))
+    say = lambda line: echo(masker.mask(line))  # noqa: E731
+    caution = (lambda line: (warn or echo)(masker.mask(line)))  # noqa: E731
+    try:
+        for name in env:
+            validate_env_name(name)
+        plain, secrets = split_secrets(env)
+        return _deploy(options, settings, plain, secrets, say, caution, confirm, session, sleep, on_call)
+    except PluginError as exc:
+        raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
+
+
+def _is_secret(name: str) -> bool:
+    from ..environment import is_secret_name
+
+    return is_secret_name(name)
+
+
+def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
+            echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
+            sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
+    from ..schedule import validate_timezone
+    from .awsclient import AWSClient
+    from .desired import Names, build_desired
+    from .executor import Executor, display
+    from .planner import plan_deploy
+    from .preflight import check_permissions, required_actions
+    from .remote import read_live_state
+
+    timezone_name = validate_timezone(settings.schedule_timezone)
+    expression, saved_schedule = _schedule(settings, echo, warn)
+    build_with = None if settings.image_uri else settings.builder
+    builder = _builder_factory(build_with)() if build_with else None
+
+    client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
+    identity = client.caller_identity()
+    settings = settings_module.with_account(settings, str(identity["Account"]))
+    names = Names.derive(str(identity["Account"]), settings.region, settings.function_name)
+    echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
+         f"as {identity['Arn']}.")
+    image_uri = resolve_image(client, settings.image_uri, settings.region) if settings.image_uri else None
+
+    check_permissions(client, str(identity["Arn"]),
+                      required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
+                                       schedule=expression is not None, role_arn=settings.role_arn,
+                                       image_repository=_repository_arn(image_uri, names)), warn)
+    live = read_live_state(client, names, manage_role=settings.role_arn is None, read_secrets=True)
+    if live.function is not None and live.function.package_type != "Image":
+        raise PluginError(f"Lambda function {names.function} exists with package type "
+                          f"{live.function.package_type}; Lambda cannot change it to Image.",
+                          fix="Delete that function (or deploy under another --lambda-function-name).")
+    desired = build_desired(
+        names, memory_size=settings.memory_size, timeout=settings.timeout, architecture=settings.architecture,
+        plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
+        schedule=expression, timezone=timezone_name, builder=build_with,
+        state_bucket_env=state_bucket_env_name(),
+        with_secrets=bool(secrets) or bool(live.parameters))
+    plan = plan_deploy(desired, live)
+    echo("Plan:")
+    display(plan, echo)
+    result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
+    secret_override_names = {k for k in settings.env_overrides if _is_secret(k)}
+    if options.dry_run:
+        echo("Dry run: nothing was changed.")
+        return result
+    if plan.is_noop:
+        settings_module.save(result.settings, secret_override_names)
+        return result
+    if builder is not None:
+        builder.check()
+    if not options.yes and confirm is not None and not confirm("Apply this plan?"):
+        raise PluginError("deploy cancelled: nothing was changed.", fix="Pass --yes to apply without asking.")
+
+    def build_image(_name: str) -> str:
+        from ..builders import BuildRequest, RegistryCredentials
+
+        registry, user, password = client.registry_credentials(names.account)
+        repository_uri = f"{names.registry}/{names.repository}"
+        tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")
+        built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag),
+                              RegistryCredentials(registry, user, password), echo=echo)
+        return str(built.image_uri)
+
+    Executor(client, echo=echo, build_image=build_image).execute(plan)
+    settings_module.save(result.settings, secret_override_names)
+    schedule_note = f"runs {expression} ({timezone_name})" if expression else "has no schedule"
+    echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
+    echo(f"Settings saved in {settings_module.SETTINGS_FILE}: run deploy-aws-lambda again to redeploy.")
+    return replace(result, applied=True)

@@ -1,0 +1,344 @@
+"""Desired state vs live state -> a :class:`Plan` of plain-data instructions.
+
+No AWS call here: the planner is a pure function of two data structures, so it is tested
+on in-memory data. Each resource gets one :class:`Step`: ``create``, ``update`` (with what
+changes), ``delete``, ``build`` or ``unchanged``; only the first four carry calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .desired import (
+    ALIAS,
+    ENCRYPTION,
+    MAX_EVENT_AGE_SECONDS,
+    MAX_RETRY_ATTEMPTS,
+    PUBLIC_ACCESS_BLOCK,
+    RESERVED_CONCURRENCY,
+    SCHEDULE_GROUP,
+    DesiredFunction,
+    DesiredState,
+    bucket_policy,
+    function_policy,
+    lambda_trust_policy,
+    lifecycle_policy,
+    scheduler_policy,
+    scheduler_trust_policy,
+)
+from .remote import LiveFunction, LiveRole, LiveState
+
+CREATE, UPDATE, DELETE, BUILD, UNCHANGED = "create", "update", "delete", "build", "unchanged"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The output of an earlier call of the same plan (e.g. the published version)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of :class:`~iaf_aws_plugin.deploy.awsclient.AWSClient` (or ``build_image``)."""
+
+    method: str
+    params: Mapping[str, Any]
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    resource: str
+    name: str
+    action: str
+    changes: tuple[str, ...] = ()
+    calls: tuple[Call, ...] = ()
+
+    def describe(self) -> str:
+        detail = f" ({', '.join(self.changes)})" if self.changes else ""
+        return f"{self.action:>9}  {self.resource} {self.name}{detail}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.action != UNCHANGED)
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changes
+
+    def render(self) -> list[str]:
+        lines = [step.describe() for step in self.steps]
+        if self.is_noop:
+            lines.append("Nothing to change: the deployed bot already matches (same image digest, same settings).")
+        else:
+            counts: dict[str, int] = {}
+            for step in self.changes:
+                counts[step.action] = counts.get(step.action, 0) + 1
+            lines.append("Plan: " + ", ".join(f"{n} to {a}" for a, n in counts.items()) + ".")
+        return lines
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+def _digest(image_uri: str | None) -> str | None:
+    if not image_uri:
+        return None
+    return image_uri.rsplit("@", 1)[-1] if "@" in image_uri else image_uri
+
+
+def same_image(desired: str | None, live: str | None) -> bool:
+    return desired is not None and live is not None and (
+        desired == live or ("@" in desired and "@" in live and _digest(desired) == _digest(live)
+                            and desired.split("@")[0] == live.split("@")[0]))
+
+
+def env_changes(desired: Mapping[str, str], live: Mapping[str, str]) -> list[str]:
+    """Names only (values may be sensitive): ``+NEW``, ``~CHANGED``, ``-REMOVED``."""
+    added = [f"+{k}" for k in sorted(desired) if k not in live]
+    changed = [f"~{k}" for k in sorted(desired) if k in live and live[k] != desired[k]]
+    removed = [f"-{k}" for k in sorted(live) if k not in desired]
+    return added + changed + removed
+
+
+def function_code_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+    changes = []
+    if want.image_uri is None:
+        changes.append("image: new build")
+    elif not same_image(want.image_uri, have.image_uri):
+        changes.append(f"image {_digest(have.image_uri) or '?'} -> {_digest(want.image_uri)}")
+    if want.architecture != have.architecture:
+        changes.append(f"architecture {have.architecture} -> {want.architecture}")
+    return changes
+
+
+def function_config_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+    changes = []
+    if want.memory_size != have.memory_size:
+        changes.append(f"memory {have.memory_size} -> {want.memory_size} MB")
+    if want.timeout != have.timeout:
+        changes.append(f"timeout {have.timeout} -> {want.timeout} s")
+    env = env_changes(want.environment, have.environment)
+    if env:
+        changes.append("environment " + " ".join(env))
+    if want.role_arn != have.role_arn:
+        changes.append(f"role -> {want.role_arn}")
+    return changes
+
+
+def canonical(value: Any) -> Any:
+    """A policy document in a comparable form: AWS may give back ``"x"`` for ``["x"]``."""
+    if isinstance(value, Mapping):
+        return {k: canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        items = [canonical(v) for v in value]
+        if len(items) == 1:
+            return items[0]
+        return sorted(items, key=repr) if all(isinstance(i, str) for i in items) else items
+    return value
+
+
+def _policy_equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    return a is not None and b is not None and canonical(a) == canonical(b)
+
+
+# --- per-resource planning --------------------------------------------------------------------
+
+def plan_bucket(desired: DesiredState, live: LiveState) -> Step:
+    names = desired.names
+    put_pab = Call("put_public_access_block", {"bucket": names.bucket, "account": names.account,
+                                               "configuration": PUBLIC_ACCESS_BLOCK})
+    put_enc = Call("put_bucket_encryption", {"bucket": names.bucket, "account": names.account,
+                                             "configuration": ENCRYPTION})
+    put_ver = Call("put_bucket_versioning", {"bucket": names.bucket, "account": names.account})
+    put_pol = Call("put_bucket_policy", {"bucket": names.bucket, "account": names.account,
+                                         "policy": bucket_policy(names)})
+    if live.bucket is None:
+        create = Call("create_bucket", {"bucket": names.bucket, "region": names.region})
+        return Step("S3 state bucket", names.bucket, CREATE,
+                    ("public access blocked", "encrypted", "versioned", "TLS only"),
+                    (create, put_pab, put_enc, put_ver, put_pol))
+    changes, calls = [], []
+    if live.bucket.get("public_access_block") != PUBLIC_ACCESS_BLOCK:
+        changes.append("block public access")
+        calls.append(put_pab)
+    if not live.bucket.get("encryption"):
+        changes.append("default encryption")
+        calls.append(put_enc)
+    if live.bucket.get("versioning") != "Enabled":
+        changes.append("versioning")
+        calls.append(put_ver)
+    if not _policy_equal(live.bucket.get("policy"), bucket_policy(names)):
+        changes.append("TLS-only bucket policy")
+        calls.append(put_pol)
+    return Step("S3 state bucket", names.bucket, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def plan_repository(desired: DesiredState, live: LiveState) -> Step:
+    name = desired.names.repository
+    put_lifecycle = Call("put_lifecycle_policy", {"name": name, "policy": lifecycle_policy()})
+    if live.repository is None:
+        return Step("ECR repository", name, CREATE, ("scan on push", "lifecycle policy"),
+                    (Call("create_repository", {"name": name}), put_lifecycle))
+    changes, calls = [], []
+    if not live.repository.get("scan_on_push"):
+        changes.append("scan on push")
+        calls.append(Call("put_image_scanning", {"name": name}))
+    if not _policy_equal(live.repository.get("lifecycle_policy"), lifecycle_policy()):
+        changes.append("lifecycle policy")
+        calls.append(put_lifecycle)
+    return Step("ECR repository", name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def plan_role(resource: str, name: str, policy_name: str, trust: Mapping[str, Any], policy: Mapping[str, Any],
+              live: LiveRole | None, description: str) -> Step:
+    put_policy = Call("put_role_policy", {"role": name, "policy": policy_name, "document": policy})
+    if live is None:
+        return Step(resource, name, CREATE, ("inline least-privilege policy",),
+                    (Call("create_role", {"name": name, "trust_policy": trust, "description": description}),
+                     put_policy))
+    changes, calls = [], []
+    if not _policy_equal(live.trust_policy, trust):
+        changes.append("trust policy")
+        calls.append(Call("update_assume_role_policy", {"name": name, "trust_policy": trust}))
+    if not _policy_equal(live.policy, policy):
+        changes.append("inline policy")
+        calls.append(put_policy)
+    return Step(resource, name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str]]:
+    path = desired.names.ssm_path
+    created = [n for n in desired.secrets if n not in live.parameters]
+    updated = [n for n in desired.secrets if n in live.parameters and live.parameters[n] != desired.secrets[n].value]
+    kept = sorted(n for n in live.parameters if n not in desired.secrets)
+    short = lambda n: n[len(path):] if n.startswith(path) else n  # noqa: E731
+    changes = [f"+{short(n)}" for n in created] + [f"~{short(n)}" for n in updated]
+    calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}) for n in created + updated)
+    action = CREATE if created and not updated and not live.parameters else UPDATE if calls else UNCHANGED
+    notes = [f"SSM parameter {n} is not in .env or -e any more: kept (it is still loaded at cold start); "
+             f"delete it with `aws ssm delete-parameter --name {n}` if it is obsolete." for n in kept]
+    return Step("SSM secrets", f"{path} ({len(desired.secrets)} SecureString)", action, tuple(changes), calls), notes
+
+
+def plan_function(desired: DesiredState, live: LiveState) -> Step:
+    want = desired.function
+    image: Any = want.image_uri if want.image_uri is not None else Ref("image_uri")
+    if live.function is None:
+        return Step("Lambda function", want.name, CREATE,
+                    (f"image {_digest(want.image_uri) or '(built during apply)'}", f"memory {want.memory_size} MB",
+                     f"timeout {want.timeout} s", want.architecture),
+                    (Call("create_function", {"name": want.name, "role_arn": want.role_arn, "image_uri": image,
+                                              "memory_size": want.memory_size, "timeout": want.timeout,
+                                              "architecture": want.architecture,
+                                              "environment": dict(want.environment)}),))
+    code, config = function_code_changes(want, live.function), function_config_changes(want, live.function)
+    calls = []
+    if code:
+        calls.append(Call("update_function_code", {"name": want.name, "image_uri": image,
+                                                   "architecture": want.architecture}))
+    if config:
+        calls.append(Call("update_function_configuration", {
+            "name": want.name, "role_arn": want.role_arn, "memory_size": want.memory_size,
+            "timeout": want.timeout, "environment": dict(want.environment)}))
+    return Step("Lambda function", want.name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
+
+
+def plan_alias(desired: DesiredState, live: LiveState, function_step: Step) -> Step:
+    want = desired.function
+    stale = function_step.action != UNCHANGED or live.alias_function is None or bool(
+        function_code_changes(want, live.alias_function) or function_config_changes(want, live.alias_function))
+    if not stale:
+        return Step("Lambda alias", f"{want.name}:{ALIAS}", UNCHANGED, (f"version {live.alias_version}",))
+    action = CREATE if live.alias_version is None else UPDATE
+    reusable = live.latest_function is not None and live.latest_version != live.alias_version and not (
+        function_code_changes(want, live.latest_function) or function_config_changes(want, live.latest_function))
+    if function_step.action == UNCHANGED and reusable:  # published by an interrupted run: no duplicate
+        return Step("Lambda alias", f"{want.name}:{ALIAS}", action,
+                    (f"version {live.alias_version or 'none'} -> {live.latest_version}",),
+                    (Call("put_alias", {"function": want.name, "alias": ALIAS, "version": live.latest_version,
+                                        "exists": live.alias_version is not None}),))
+    change = (f"version {live.alias_version} -> new version" if live.alias_version else "new version",)
+    calls = (Call("publish_version", {"name": want.name, "description": "deploy-aws-lambda"}, output="version"),
+             Call("put_alias", {"function": want.name, "alias": ALIAS, "version": Ref("version"),
+                                "exists": live.alias_version is not None}))
+    return Step("Lambda alias", f"{want.name}:{ALIAS}", action, change, calls)
+
+
+def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:
+    name = desired.function.name
+    wanted_config = {"MaximumRetryAttempts": MAX_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS}
+    changes, calls = [], []
+    if live.reserved_concurrency != RESERVED_CONCURRENCY:
+        was = "none" if live.reserved_concurrency is None else live.reserved_concurrency
+        changes.append(f"reserved concurrency {was} -> {RESERVED_CONCURRENCY}")
+        calls.append(Call("put_function_concurrency", {"function": name, "reserved": RESERVED_CONCURRENCY}))
+    if dict(live.event_invoke_config or {}) != wanted_config:
+        changes.append(f"async retries {MAX_RETRY_ATTEMPTS}, max event age {MAX_EVENT_AGE_SECONDS} s")
+        calls.append(Call("put_event_invoke_config", {"function": name, "qualifier": ALIAS,
+                                                      "retries": MAX_RETRY_ATTEMPTS, "max_age": MAX_EVENT_AGE_SECONDS}))
+    action = UNCHANGED if not calls else CREATE if live.function is None else UPDATE
+    return Step("Trading safety", name, action, tuple(changes) or ("concurrency 1, no async retries",), tuple(calls))
+
+
+def plan_schedule(desired: DesiredState, live: LiveState) -> list[Step]:
+    names = desired.names
+    steps = []
+    if desired.schedule is None:
+        if live.schedule is None:
+            return [Step("Schedule", names.schedule, UNCHANGED, ("none",))]
+        return [Step("Schedule", names.schedule, DELETE, (f"was {live.schedule.get('ScheduleExpression')}",),
+                     (Call("delete_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP}),))]
+    steps.append(plan_role("Scheduler IAM role", names.scheduler_role, names.scheduler_policy,
+                           scheduler_trust_policy(names), scheduler_policy(names), live.scheduler_role,
+                           f"Lets EventBridge Scheduler invoke {names.function}:{ALIAS} (deploy-aws-lambda)."))
+    want = desired.schedule
+    target = (live.schedule or {}).get("Target") or {}
+    changes = []
+    if live.schedule is not None:
+        if live.schedule.get("ScheduleExpression") != want.expression:
+            changes.append(f"{live.schedule.get('ScheduleExpression')} -> {want.expression}")
+        if (live.schedule.get("ScheduleExpressionTimezone") or "UTC") != want.timezone:
+            changes.append(f"time zone {live.schedule.get('ScheduleExpressionTimezone')} -> {want.timezone}")
+        if target.get("Arn") != names.alias_arn or target.get("RoleArn") != names.scheduler_role_arn:
+            changes.append(f"target -> {names.function}:{ALIAS}")
+        if live.schedule.get("State") != "ENABLED":
+            changes.append("enable")
+        retry = target.get("RetryPolicy") or {}
+        if (retry.get("MaximumRetryAttempts"), retry.get("MaximumEventAgeInSeconds")) != (0, MAX_EVENT_AGE_SECONDS):
+            changes.append("no retries")
+    if live.schedule is not None and not changes:
+        steps.append(Step("Schedule", names.schedule, UNCHANGED, (f"{want.expression} {want.timezone}",)))
+        return steps
+    call = Call("put_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP, "expression": want.expression,
+                                 "timezone": want.timezone, "target_arn": names.alias_arn,
+                                 "role_arn": names.scheduler_role_arn, "exists": live.schedule is not None})
+    action = CREATE if live.schedule is None else UPDATE
+    steps.append(Step("Schedule", names.schedule, action,
+                      tuple(changes) or (f"{want.expression} {want.timezone} -> {names.function}:{ALIAS}",), (call,)))
+    return steps
+
+
+def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
+    """The whole plan, in dependency order (what the function needs comes first)."""
+    names = desired.names
+    steps: list[Step] = [plan_bucket(desired, live), plan_repository(desired, live)]
+    if desired.manage_role:
+        steps.append(plan_role("IAM role", names.role, names.role_policy, lambda_trust_policy(names),
+                               function_policy(names), live.role,
+                               f"Execution role of the trading bot {names.function} (deploy-aws-lambda)."))
+    secrets, notes = plan_secrets(desired, live)
+    steps.append(secrets)
+    if desired.build_with:
+        steps.append(Step("Image", names.repository, BUILD, (f"with {desired.build_with}",),
+                          (Call("build_image", {"builder": desired.build_with}, output="image_uri"),)))
+    function = plan_function(desired, live)
+    steps += [function, plan_alias(desired, live, function), plan_trading_safety(desired, live)]
+    steps += plan_schedule(desired, live)
+    return Plan(tuple(steps), tuple(notes))

@@ -1,0 +1,257 @@
+"""Deploy settings: the command's flags, merged over the settings saved in the project.
+
+A successful deploy writes :data:`SETTINGS_FILE` (small, sorted JSON, no secrets: meant
+to be reviewed and committed) so that running ``deploy-aws-lambda`` again in the folder
+with no flags redeploys the same bot. Flags override saved values. Region and credentials
+resolve like the AWS CLI: flag, saved settings, ``--profile``, ``AWS_REGION`` /
+``AWS_DEFAULT_REGION``; ``AWS_ENDPOINT_URL`` is honoured by botocore itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import PluginError
+
+SETTINGS_FILE = "iaf-aws-lambda.json"
+SETTINGS_VERSION = 1
+HANDLER_FILE = "aws_function.py"
+
+DEFAULT_MEMORY_SIZE = 3000  # MB, as the host's built-in command
+DEFAULT_TIMEOUT = 900  # seconds, as the host's built-in command
+DEFAULT_ARCHITECTURE = "x86_64"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_BUILDER = "docker"
+ARCHITECTURES = ("x86_64", "arm64")
+MEMORY_RANGE = (128, 10240)
+TIMEOUT_RANGE = (1, 900)
+
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
+               "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env")
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What the user asked for on the command line; ``None`` means "not given"."""
+
+    project_dir: Path
+    function_name: str | None = None
+    region: str | None = None
+    memory_size: int | None = None
+    timeout: int | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    schedule: str | None = None
+    schedule_timezone: str | None = None
+    architecture: str | None = None
+    image_uri: str | None = None
+    builder: str | None = None
+    role_arn: str | None = None
+    profile: str | None = None
+    dry_run: bool = False
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The resolved settings of one deploy (flags over saved settings over defaults)."""
+
+    project_dir: Path
+    function_name: str
+    region: str
+    memory_size: int = DEFAULT_MEMORY_SIZE
+    timeout: int = DEFAULT_TIMEOUT
+    architecture: str = DEFAULT_ARCHITECTURE
+    schedule: str | None = None  # None: not chosen yet (derive on first deploy); "none": no schedule
+    schedule_timezone: str = DEFAULT_TIMEZONE
+    role_arn: str | None = None
+    builder: str = DEFAULT_BUILDER
+    image_uri: str | None = None
+    profile: str | None = None
+    account_id: str | None = None
+    env_overrides: Mapping[str, str] = field(default_factory=dict)  # -e values (secrets included, never saved)
+
+    def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
+        """What goes into the settings file: no secret value, no project path."""
+        data = asdict(self)
+        data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
+        saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "")}
+        return {"version": SETTINGS_VERSION, **saved}
+
+
+def settings_path(project_dir: Path) -> Path:
+    return Path(project_dir) / SETTINGS_FILE
+
+
+def load_saved(project_dir: Path) -> dict[str, Any]:
+    """The saved settings of the project, ``{}`` when there are none."""
+    path = settings_path(project_dir)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PluginError(f"cannot read the deploy settings {path}: {exc}.",
+                          fix="Fix the JSON, or delete the file and pass the flags again.") from None
+    if not isinstance(data, dict):
+        raise PluginError(f"the deploy settings {path} are not a JSON object.",
+                          fix="Fix the file, or delete it and pass the flags again.")
+    unknown = sorted(set(data) - set(_SAVED_KEYS) - {"version"})
+    if unknown:
+        raise PluginError(f"the deploy settings {path} have unknown keys: {', '.join(unknown)}.",
+                          fix=f"Keep only: {', '.join(_SAVED_KEYS)}.")
+    return data
+
+
+def save(settings: DeploySettings, secret_names: set[str]) -> Path:
+    """Write the settings file atomically (sorted keys, trailing newline)."""
+    path = settings_path(settings.project_dir)
+    text = json.dumps(settings.saved_form(secret_names), indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- validation --------------------------------------------------------------------------
+
+def validate_function_name(name: str) -> str:
+    if not _FUNCTION_NAME.match(name or ""):
+        raise PluginError(f"invalid --lambda-function-name {name!r}: use 1 to 64 letters, digits, '-' or '_'.",
+                          fix="For example: --lambda-function-name my-trading-bot")
+    return name
+
+
+def validate_memory(value: int) -> int:
+    low, high = MEMORY_RANGE
+    if not low <= value <= high:
+        raise PluginError(f"invalid --memory-size {value}: Lambda allows {low} to {high} MB.",
+                          fix="For example: --memory-size 3000")
+    return value
+
+
+def validate_timeout(value: int) -> int:
+    low, high = TIMEOUT_RANGE
+    if not low <= value <= high:
+        raise PluginError(f"invalid --timeout {value}: Lambda allows {low} to {high} seconds.",
+                          fix="For example: --timeout 900")
+    return value
+
+
+def validate_architecture(value: str) -> str:
+    if value not in ARCHITECTURES:
+        raise PluginError(f"invalid --architecture {value!r}: choose {' or '.join(ARCHITECTURES)}.")
+    return value
+
+
+def known_regions() -> set[str]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("lambda", partition_name=partition))
+    return regions
+
+
+def validate_region(region: str) -> str:
+    if region not in known_regions():
+        raise PluginError(f"unknown AWS region {region!r}.",
+                          fix="Pass a Lambda region such as --region eu-west-1 (upgrade boto3 if the region is new).")
+    return region
+
+
+def validate_role_arn(arn: str) -> str:
+    if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", arn):
+        raise PluginError(f"invalid --role-arn {arn!r}: expected arn:aws:iam::ACCOUNT:role/NAME.")
+    return arn
+
+
+def project_dir_of(path: str | Path | None) -> Path:
+    project = Path(path) if path else Path.cwd()
+    if not project.is_dir():
+        raise PluginError(f"project folder {project} does not exist.", fix="Pass --project-dir PATH.")
+    if not (project / HANDLER_FILE).is_file():
+        raise PluginError(f"{project} has no {HANDLER_FILE}: it is not an AWS Lambda trading bot project.",
+                          fix="Run `investing-algorithm-framework init-aws-lambda` there, or pass --project-dir.")
+    return project.resolve()
+
+
+def default_region(profile: str | None) -> str | None:
+    """The region the AWS CLI would use: AWS_REGION, AWS_DEFAULT_REGION, then the profile's."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        session = botocore.session.Session(profile=profile)
+        return session.get_config_variable("region")
+    except botocore.exceptions.ProfileNotFound:
+        raise PluginError(f"the AWS profile {profile!r} does not exist.",
+                          fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
+
+
+def resolve(options: DeployOptions) -> DeploySettings:
+    """Flags over saved settings over defaults, validated. Raises PluginError on bad input."""
+    project = project_dir_of(options.project_dir)
+    saved = load_saved(project)
+
+    def pick(flag: Any, key: str, default: Any = None) -> Any:
+        return flag if flag is not None else saved.get(key, default)
+
+    function_name = pick(options.function_name, "function_name")
+    if not function_name:
+        raise PluginError("no Lambda function name: this project has not been deployed yet.",
+                          fix="Pass --lambda-function-name NAME (it is saved for later deploys).")
+    profile = pick(options.profile, "profile")
+    region = options.region or saved.get("region") or default_region(profile)
+    if not region:
+        raise PluginError("no AWS region is set.", fix="Pass --region (e.g. eu-west-1), or set AWS_REGION.")
+    saved_env = saved.get("env") or {}
+    if not isinstance(saved_env, dict):
+        raise PluginError(f"'env' in {settings_path(project)} must be an object of NAME: value.")
+    env_overrides = {str(k): str(v) for k, v in saved_env.items()}
+    env_overrides.update({k: v for k, v in options.env})
+    role_arn = pick(options.role_arn, "role_arn")
+    settings = DeploySettings(
+        project_dir=project,
+        function_name=validate_function_name(str(function_name)),
+        region=validate_region(str(region)),
+        memory_size=validate_memory(int(pick(options.memory_size, "memory_size", DEFAULT_MEMORY_SIZE))),
+        timeout=validate_timeout(int(pick(options.timeout, "timeout", DEFAULT_TIMEOUT))),
+        architecture=validate_architecture(str(pick(options.architecture, "architecture", DEFAULT_ARCHITECTURE))),
+        schedule=pick(options.schedule, "schedule"),
+        schedule_timezone=str(pick(options.schedule_timezone, "schedule_timezone", DEFAULT_TIMEZONE)),
+        role_arn=validate_role_arn(role_arn) if role_arn else None,
+        builder=str(pick(options.builder, "builder", DEFAULT_BUILDER)),
+        # --image-uri is saved (a rerun redeploys that image: a moved tag is resolved again);
+        # an explicit --builder drops it and builds.
+        image_uri=options.image_uri if options.image_uri or options.builder else saved.get("image_uri"),
+        profile=profile,
+        account_id=saved.get("account_id"),
+        env_overrides=env_overrides,
+    )
+    return settings
+
+
+def with_account(settings: DeploySettings, account_id: str) -> DeploySettings:
+    """Refuse to deploy a saved bot into another account by accident."""
+    if settings.account_id and settings.account_id != account_id:
+        raise PluginError(
+            f"this project was deployed to AWS account {settings.account_id}, but your credentials are for "
+            f"account {account_id}.",
+            fix=f"Use the right --profile, or remove account_id from {SETTINGS_FILE} to deploy to {account_id}.")
+    return replace(settings, account_id=account_id)
