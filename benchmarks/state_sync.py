@@ -31,7 +31,11 @@ REPEATS = {"host": 2, "ours": 5}
 
 
 def _serve(queue: Any, stop: Any) -> None:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
