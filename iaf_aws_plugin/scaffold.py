@@ -7,16 +7,15 @@ are ``{{ name }}``; an unknown one is an error.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from .errors import PluginError
+from .files import write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from importlib.resources.abc import Traversable
@@ -118,18 +117,6 @@ def default_values(project_dir: Path) -> dict[str, str]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def scaffold(
     target: Path,
     *,
@@ -161,7 +148,7 @@ def scaffold(
         status = "skipped" if existed and not replace else ("replaced" if existed else "created")
         if status != "skipped":
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, text)
+            write_text_atomic(path, text)
         written.append(WrittenFile(path, status))
         if echo is not None:
             note = "  (exists; --replace overwrites it)" if status == "skipped" else ""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import PluginError
+from ..files import write_text_atomic
 
 SETTINGS_FILE = "iaf-aws-lambda.json"
 SETTINGS_VERSION = 1
@@ -112,15 +112,7 @@ def save(settings: DeploySettings, secret_names: set[str]) -> Path:
     """Write the settings file atomically (sorted keys, trailing newline)."""
     path = settings_path(settings.project_dir)
     text = json.dumps(settings.saved_form(secret_names), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
     return path
 
 

@@ -11,7 +11,6 @@ from iaf_aws_plugin.deploy import desired as d
 from iaf_aws_plugin.deploy.planner import (
     CREATE,
     DELETE,
-    UNCHANGED,
     UPDATE,
     Ref,
     canonical,
