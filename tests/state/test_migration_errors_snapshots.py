@@ -132,3 +132,36 @@ def test_package_import_stays_cheap_and_exports_errors():
 
     assert issubclass(iaf_aws_plugin.StateLockedError, OperationalException)
     assert issubclass(iaf_aws_plugin.StateConflictError, OperationalException)
+
+
+def test_access_denied_is_one_operational_error_naming_bucket_action_and_fix(
+        aws_env, iam_enforcing_moto, iam_switch, monkeypatch, tmp_path, unique_name):
+    """A real denial from an IAM-enforcing emulator: a role that may list but not read objects."""
+    import json
+
+    import boto3
+    from investing_algorithm_framework.domain import OperationalException
+
+    from iaf_aws_plugin import AWSS3StorageStateHandler
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", iam_enforcing_moto)
+    iam_switch(False)
+    boto3.client("s3").create_bucket(Bucket=unique_name,
+                                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    iam = boto3.client("iam")
+    iam.create_user(UserName=unique_name)
+    iam.put_user_policy(UserName=unique_name, PolicyName="list-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{unique_name}"}],
+    }))
+    key = iam.create_access_key(UserName=unique_name)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    iam_switch(True)
+    handler = AWSS3StorageStateHandler(bucket_name=unique_name)
+    with pytest.raises(OperationalException) as error:
+        handler.initialize()
+        handler.load(str(tmp_path / "state"))
+    message = str(error.value)
+    assert unique_name in message and "Fix:" in message and "\n" not in message
+    assert "denied" in message.lower() and "s3:" in message
