@@ -147,8 +147,9 @@ def function_policy(names: Names, prefix: str = STATE_PREFIX) -> dict[str, Any]:
     ssm_path = names.ssm_path.rstrip("/")
     return {"Version": "2012-10-17", "Statement": [
         list_statement,
+        # No s3:DeleteObject: the state handler never deletes, so a bot cannot lose its history.
         {"Sid": "ReadWriteOwnState", "Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"{bucket_arn}/{prefix}*"]},
         {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"],
          "Resource": [log_group_arn]},

@@ -267,5 +267,8 @@ def test_function_policy_is_least_privilege():
             assert all(":parameter/iaf-aws/bot" in r for r in resources)
         if statement["Action"] == ["kms:Decrypt"]:
             assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{REGION}.amazonaws.com"
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert "s3:DeleteObject" not in actions and not any(a.endswith("*") for a in actions)  # state is never deleted
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions  # what the state handler needs
     assert d.scheduler_policy(names)["Statement"][0]["Resource"] == [names.alias_arn]
     assert d.scheduler_policy(names)["Statement"][0]["Action"] == ["lambda:InvokeFunction"]
