@@ -32,6 +32,14 @@ _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
 
 
+class AWSError(PluginError):
+    """A translated AWS error answer; ``code`` is AWS's error code, for the few callers that decide on it."""
+
+    def __init__(self, message: str, *, code: str, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.code = code
+
+
 def is_write_operation(operation: str) -> bool:
     """True for an AWS operation that changes something (anything not Get/List/Describe/...)."""
     return not operation.startswith(READ_PREFIXES)
@@ -82,16 +90,17 @@ def translate_error(exc: Exception, where: str, *, region: str | None = None) ->
         code, message = _error_code(exc), _error_message(exc)
         said = f"AWS said {code}: {message}".rstrip(": ")
         if code in _EXPIRED:
-            return PluginError(f"{where} failed: the AWS session token has expired ({said}).",
-                               fix="Refresh your credentials (e.g. `aws sso login`), then deploy again.")
+            return AWSError(f"{where} failed: the AWS session token has expired ({said}).", code=code,
+                            fix="Refresh your credentials (e.g. `aws sso login`), then deploy again.")
         if code in _BAD_CREDENTIALS:
-            return PluginError(f"{where} failed: AWS rejected the credentials ({said}).", fix=_CREDENTIAL_FIX)
+            return AWSError(f"{where} failed: AWS rejected the credentials ({said}).", code=code,
+                            fix=_CREDENTIAL_FIX)
         if code in _DENIED:
-            return PluginError(f"{where} failed: access denied ({said}).",
-                               fix="Grant this permission to your IAM user or role (the permission preflight "
-                                   "lists every action the deploy uses), or deploy with other credentials.")
-        return PluginError(f"{where} failed ({said}).",
-                           fix="Fix the cause above and run the deploy again; it continues where it stopped.")
+            return AWSError(f"{where} failed: access denied ({said}).", code=code,
+                            fix="Grant this permission to your IAM user or role (the permission preflight "
+                                "lists every action the deploy uses), or deploy with other credentials.")
+        return AWSError(f"{where} failed ({said}).", code=code,
+                        fix="Fix the cause above and run the deploy again; it continues where it stopped.")
     if isinstance(exc, bx.BotoCoreError):
         return PluginError(f"{where} failed: {exc}.", fix="Run the deploy again; it continues where it stopped.")
     raise exc
@@ -151,11 +160,8 @@ class AWSClient:
             except bx.ClientError as exc:
                 if _error_code(exc) in missing:
                     return None
-                if retry_while is not None and retry_while(exc) and attempt < self._max_attempts:
-                    self._sleep(delay)
-                    delay = min(delay * 2, 10.0)
-                    continue
-                if _error_code(exc) in _THROTTLED and attempt < self._max_attempts:
+                retryable = _error_code(exc) in _THROTTLED or (retry_while is not None and retry_while(exc))
+                if retryable and attempt < self._max_attempts:
                     self._sleep(delay)
                     delay = min(delay * 2, 10.0)
                     continue
@@ -239,8 +245,8 @@ class AWSClient:
         try:
             head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
                              Bucket=bucket, ExpectedBucketOwner=account)
-        except PluginError as exc:
-            if "403" in exc.message or "Forbidden" in exc.message:
+        except AWSError as exc:
+            if exc.code in ("403", "Forbidden"):
                 raise PluginError(f"{where} failed: it exists but belongs to another AWS account, or you may not "
                                   "read it (HTTP 403).",
                                   fix="Check your s3:ListBucket permission; if the name is taken, deploy under "
@@ -267,23 +273,15 @@ class AWSClient:
         params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
         if region != "us-east-1":  # us-east-1 rejects an explicit LocationConstraint
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        import botocore.exceptions as bx
-
         where = f"Creating S3 bucket {bucket}"
         try:
-            if self._on_call is not None:
-                self._on_call("s3", "CreateBucket")
-            self.client("s3").create_bucket(**params)
-        except bx.ClientError as exc:
-            code = _error_code(exc)
-            if code == "BucketAlreadyOwnedByYou":
-                return  # created by an interrupted earlier run: reuse it, never empty it
-            if code == "BucketAlreadyExists":
+            # Already ours: created by an interrupted earlier run; reuse it, never empty it.
+            self.call("s3", "CreateBucket", where=where, missing=("BucketAlreadyOwnedByYou",), **params)
+        except AWSError as exc:
+            if exc.code == "BucketAlreadyExists":
                 raise PluginError(f"{where} failed: the name is taken by another AWS account.",
                                   fix="Deploy under another --lambda-function-name; bucket names are global.") from None
-            raise translate_error(exc, where, region=self.region) from None
-        except bx.BotoCoreError as exc:
-            raise translate_error(exc, where, region=self.region) from None
+            raise
 
     def put_public_access_block(self, bucket: str, account: str, configuration: dict[str, bool]) -> None:
         self.call("s3", "PutPublicAccessBlock", where=f"Blocking public access to S3 bucket {bucket}",

@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from ..errors import PluginError
-from .planner import UNCHANGED, Call, Plan, Ref
+from .planner import Call, Plan, Ref
 
 _PAST = {"create": "created", "update": "updated", "delete": "deleted", "build": "built"}
 Echo = Callable[[str], None]
@@ -58,7 +58,7 @@ class Executor:
         return result
 
     def execute(self, plan: Plan) -> None:
-        changing = [step for step in plan.steps if step.action != UNCHANGED]
+        changing = plan.changes
         current = None
         try:
             for index, step in enumerate(changing, start=1):
@@ -67,9 +67,8 @@ class Executor:
                 for call in step.calls:
                     self._run_call(call)
                 elapsed = self._clock() - started
-                detail = f" ({', '.join(step.changes)})" if step.changes else ""
                 done = _PAST.get(step.action, step.action)
-                self._echo(f"[{index}/{len(changing)}] {done} {step.resource} {step.name}{detail} in {elapsed:.1f} s")
+                self._echo(f"[{index}/{len(changing)}] {done} {step.subject} in {elapsed:.1f} s")
         except KeyboardInterrupt:
             where = f" during: {current.action} {current.resource} {current.name}" if current else ""
             self._echo(f"Interrupted{where}. Nothing is lost: run the same deploy again and it continues "

@@ -170,7 +170,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
                                        schedule=expression is not None, role_arn=settings.role_arn,
                                        image_repository=_repository_arn(image_uri, names)), warn)
-    live = read_live_state(client, names, manage_role=settings.role_arn is None, read_secrets=True)
+    live = read_live_state(client, names, manage_role=settings.role_arn is None)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",

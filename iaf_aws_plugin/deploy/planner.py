@@ -55,9 +55,14 @@ class Step:
     changes: tuple[str, ...] = ()
     calls: tuple[Call, ...] = ()
 
-    def describe(self) -> str:
+    @property
+    def subject(self) -> str:
+        """What the step is about, with what changes: ``IAM role x (inline policy)``."""
         detail = f" ({', '.join(self.changes)})" if self.changes else ""
-        return f"{self.action:>9}  {self.resource} {self.name}{detail}"
+        return f"{self.resource} {self.name}{detail}"
+
+    def describe(self) -> str:
+        return f"{self.action:>9}  {self.subject}"
 
 
 @dataclass(frozen=True)

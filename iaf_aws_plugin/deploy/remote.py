@@ -73,7 +73,7 @@ def _role(client: AWSClient, name: str, policy_name: str) -> LiveRole | None:
                     policy=client.get_role_policy(name, policy_name))
 
 
-def read_live_state(client: AWSClient, names: Names, *, manage_role: bool, read_secrets: bool) -> LiveState:
+def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> LiveState:
     """Read the live state of every resource the deploy manages (no write call)."""
     function = _function(client.get_function(names.function))
     alias = client.get_alias(names.function, ALIAS) if function else None
@@ -91,7 +91,7 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool, read_
         repository=client.repository_state(names.repository),
         role=_role(client, names.role, names.role_policy) if manage_role else None,
         scheduler_role=_role(client, names.scheduler_role, names.scheduler_policy),
-        parameters=client.parameters_by_path(names.ssm_path) if read_secrets else {},
+        parameters=client.parameters_by_path(names.ssm_path),
         function=function,
         alias_version=alias_version,
         alias_function=alias_function,
