@@ -120,11 +120,12 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            sleep: Callable[[float], None] = time.sleep,
            on_call: Callable[[str, str], None] | None = None) -> DeployResult:
     """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``."""
-    from ..environment import Masker, merge_env, read_dotenv, split_secrets, validate_env_name
+    from ..environment import Masker, is_secret_name, merge_env, read_dotenv, split_secrets, validate_env_name
 
     settings = settings_module.resolve(options)
     env = merge_env(read_dotenv(settings.project_dir), settings.env_overrides.items())
-    masker = Masker(value for name, value in [*env.items(), *settings.env_overrides.items()] if _is_secret(name))
+    masker = Masker(value for name, value in [*env.items(), *settings.env_overrides.items()]
+                    if is_secret_name(name))
     say = lambda line: echo(masker.mask(line))  # noqa: E731
     caution = (lambda line: (warn or echo)(masker.mask(line)))  # noqa: E731
     try:
@@ -136,15 +137,10 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
 
 
-def _is_secret(name: str) -> bool:
-    from ..environment import is_secret_name
-
-    return is_secret_name(name)
-
-
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
             echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
+    from ..environment import is_secret_name
     from ..schedule import validate_timezone
     from .awsclient import AWSClient
     from .desired import Names, build_desired
@@ -185,7 +181,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     echo("Plan:")
     display(plan, echo)
     result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
-    secret_override_names = {k for k in settings.env_overrides if _is_secret(k)}
+    secret_override_names = {k for k in settings.env_overrides if is_secret_name(k)}
     if options.dry_run:
         echo("Dry run: nothing was changed.")
         return result
