@@ -10,14 +10,14 @@ __version__ = "0.1.0.dev0"
 __all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError", "__version__"]
 
 _LAZY = {
-    "AWSS3StorageStateHandler": "iaf_aws_plugin.state_handler",
-    "StateLockedError": "iaf_aws_plugin.state_handler",
-    "StateConflictError": "iaf_aws_plugin.state_handler",
+    "AWSS3StorageStateHandler": "iaf_aws_plugin.state.handler",
+    "StateLockedError": "iaf_aws_plugin.state.handler",
+    "StateConflictError": "iaf_aws_plugin.state.handler",
 }
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .state_handler import AWSS3StorageStateHandler, StateConflictError, StateLockedError
+    from .state.handler import AWSS3StorageStateHandler, StateConflictError, StateLockedError
 
 
 def __getattr__(name):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from .plugins import host_cli
+    from .host_bridge import host_cli
 
     host_cli()(prog_name="investing-algorithm-framework")
 

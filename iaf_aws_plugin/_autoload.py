@@ -1,12 +1,15 @@
 """Start-up hook: make the unmodified host CLI load plugins.
 
-``iaf_aws_plugin.pth`` (installed next to the packages) imports this module in every
-Python process of the environment, unless ``IAF_AWS_PLUGIN_AUTOLOAD=0``. It only puts a
-tiny finder first on ``sys.meta_path``; the finder acts on exactly one module, the host's
+Python runs :func:`start` at every interpreter start-up in the environment: through
+``iaf_aws_plugin.start`` (PEP 829, Python 3.15 and later, which then skip the ``import`` line
+of the matching ``.pth``) or through the ``import`` line of ``iaf_aws_plugin.pth`` (older
+Pythons). Unless ``IAF_AWS_PLUGIN_AUTOLOAD=0``, it only puts a tiny finder first on
+``sys.meta_path``; the finder acts on exactly one module, the host's
 CLI (``investing_algorithm_framework.cli.cli``): it lets the host's own loader execute it,
-then hands the module to :func:`iaf_aws_plugin.plugins.attach_to_host_module`. Nothing
+then hands the module to :func:`iaf_aws_plugin.host_bridge.attach_to_host_module`. Nothing
 else is imported at start-up, nothing here may raise, and the host's files are untouched.
 """
+import os
 import sys
 
 _TARGET = "investing_algorithm_framework.cli.cli"
@@ -24,7 +27,7 @@ class _AttachingLoader:
     def exec_module(self, module):
         self._loader.exec_module(module)
         try:
-            from iaf_aws_plugin.plugins import attach_to_host_module
+            from iaf_aws_plugin.host_bridge import attach_to_host_module
 
             attach_to_host_module(module)
         except Exception as exc:  # never break the host
@@ -57,7 +60,11 @@ def install():
         sys.meta_path.insert(0, HostCLIFinder())
 
 
-try:
-    install()
-except Exception:  # pragma: no cover - start-up must never fail
-    pass
+def start():
+    """The start-up entry point: install the finder unless ``IAF_AWS_PLUGIN_AUTOLOAD`` is off.
+    Never raises; running it twice installs one finder."""
+    try:
+        if os.environ.get("IAF_AWS_PLUGIN_AUTOLOAD", "1").strip().lower() not in ("0", "false", "no", "off"):
+            install()
+    except Exception:  # pragma: no cover - start-up must never fail
+        pass

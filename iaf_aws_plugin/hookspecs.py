@@ -1,11 +1,13 @@
-"""Hook specifications of the investing-algorithm-framework plugin surface.
+"""The plugin contract of the investing-algorithm-framework CLI: hook specifications and the
+types their arguments have.
 
-Hooks are always called with keyword arguments, so a specification can gain
-arguments later without breaking implementations that take fewer.
+Hooks are always called with keyword arguments, so a specification can gain arguments later
+without breaking implementations that take fewer. This module imports nothing from the plugin
+manager or the host bridge: they depend on it, never the other way round.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import pluggy
 
@@ -17,7 +19,24 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
 
-    from .plugins import RegisterAppType, RegisterBuilder
+    from .builders import Builder
+
+#: Writes a project of one app type: called as ``scaffold(path=..., replace=...)``.
+Scaffold = Callable[..., Any]
+
+
+class RegisterAppType(Protocol):
+    """The ``register`` argument of :func:`register_app_types`."""
+
+    def __call__(
+        self, name: str, scaffold: Scaffold, aliases: Iterable[str] = (), help: str = ""
+    ) -> None: ...
+
+
+class RegisterBuilder(Protocol):
+    """The ``register`` argument of :func:`register_builders`: ``factory()`` makes a new builder."""
+
+    def __call__(self, name: str, factory: Callable[[], Builder]) -> None: ...
 
 
 @hookspec

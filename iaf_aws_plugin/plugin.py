@@ -1,4 +1,5 @@
-"""iaf-aws-plugin's own hook implementations, registered through its entry point.
+"""iaf-aws-plugin's own hook implementations: a built-in plugin, registered directly by the
+plugin manager (``BUILTIN_PLUGINS``) through the same hooks as any outside plugin.
 
 Only click is imported here; each command imports its library code when it runs.
 """
@@ -11,7 +12,9 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import click
 
-    from .plugins import RegisterAppType, RegisterBuilder
+    from .builders import Builder
+    from .hookspecs import RegisterAppType, RegisterBuilder
+    from .scaffold import WrittenFile
 
 
 @hookimpl
@@ -24,7 +27,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(init_aws_lambda)
 
 
-def scaffold_aws_lambda(path: str | None, replace: bool) -> object:
+def scaffold_aws_lambda(path: str | None, replace: bool) -> list[WrittenFile]:
     """``init --type aws-lambda``; the scaffolding code loads only when it runs."""
     from .scaffold import scaffold_aws_lambda as scaffold
 
@@ -37,11 +40,12 @@ def register_app_types(register: RegisterAppType) -> None:
              help="A trading bot for AWS Lambda, deployed with deploy-aws-lambda.")
 
 
+def docker_builder() -> Builder:
+    from .builders.docker import DockerBuilder
+
+    return DockerBuilder()
+
+
 @hookimpl
 def register_builders(register: RegisterBuilder) -> None:
-    def docker() -> object:
-        from .builders.docker import DockerBuilder
-
-        return DockerBuilder()
-
-    register("docker", docker)
+    register("docker", docker_builder)

@@ -9,20 +9,9 @@ import os
 
 from .errors import PluginError
 
-__all__ = ["SSM_PARAMETER_PATH_ENV", "load_secrets", "ssm_parameter_path"]
+from .function_env import SSM_PARAMETER_PATH_ENV
 
-# Set on the function by deploy-aws-lambda when it stored secrets in SSM.
-SSM_PARAMETER_PATH_ENV = "IAF_SSM_PARAMETER_PATH"
-_PATH_ROOT = "/iaf-aws"
-
-
-def ssm_parameter_path(function_name: str) -> str:
-    """The SSM parameter path holding a function's secrets: ``/iaf-aws/<function_name>/``.
-
-    deploy-aws-lambda stores each secret as a SecureString named
-    ``<path><ENV_NAME>`` and sets ``IAF_SSM_PARAMETER_PATH`` to the path.
-    """
-    return f"{_PATH_ROOT}/{function_name}/"
+__all__ = ["load_secrets"]
 
 
 def load_secrets(*, override: bool = False) -> list[str]:

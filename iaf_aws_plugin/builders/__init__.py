@@ -1,33 +1,25 @@
 """Image builders: turn a project folder into an image in ECR, behind one interface.
 
-The deploy asks a :class:`Builder` to build and push; which tool does it (Docker
-today, a Docker-free builder later) is the builder's business. Importing this
-package is cheap: builders are imported by name through :func:`get_builder`.
+The deploy asks a :class:`Builder` to build and push; which tool does it is the builder's
+business. Builders are contributed through the ``register_builders`` hook (the built-in
+``docker`` one in :mod:`iaf_aws_plugin.plugin`) and looked up with
+:func:`iaf_aws_plugin.plugin_manager.collect_builders`. Importing this package is cheap.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from ..errors import PluginError
 
 __all__ = [
-    "BUILDERS",
     "BuildRequest",
     "Builder",
     "BuiltImage",
     "RegistryCredentials",
-    "get_builder",
 ]
 
 ARCHITECTURES = ("x86_64", "arm64")
-
-# name → "module:class"; a Docker-free builder registers here.
-BUILDERS: dict[str, str] = {
-    "docker": "iaf_aws_plugin.builders.docker:DockerBuilder",
-}
 
 
 @dataclass(frozen=True)
@@ -84,14 +76,3 @@ class Builder(Protocol):
         """Build ``request.project_dir`` for ``request.architecture``, push it, and
         return the pushed image by digest. Progress goes line by line to ``echo``."""
         ...
-
-
-def get_builder(name: str) -> Builder:
-    """A new builder by name (``"docker"``), or :class:`PluginError` naming the known ones."""
-    target = BUILDERS.get(name)
-    if target is None:
-        raise PluginError(f"Unknown builder {name!r}.",
-                          fix=f"Use --builder with one of: {', '.join(sorted(BUILDERS))}.")
-    module_name, _, class_name = target.partition(":")
-    builder: Builder = getattr(importlib.import_module(module_name), class_name)()
-    return builder

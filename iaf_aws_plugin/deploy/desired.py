@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..runtime import ssm_parameter_path
+from ..function_env import (MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV, STATE_PREFIX,
+                            STATE_PREFIX_ENV, ssm_parameter_path)
 
 ALIAS = "live"
 SCHEDULE_GROUP = "default"
@@ -18,9 +19,7 @@ LIFECYCLE_KEEP_IMAGES = 10
 RESERVED_CONCURRENCY = 1
 MAX_RETRY_ATTEMPTS = 0
 MAX_EVENT_AGE_SECONDS = 60  # the smallest value Lambda accepts
-STATE_PREFIX = ""
 LOG_RETENTION_NOTE = "/aws/lambda/"
-MANAGED_ENV = ("AWS_S3_STATE_BUCKET_NAME", "IAF_STATE_PREFIX", "IAF_SSM_PARAMETER_PATH")
 
 
 class Secret(str):
@@ -224,12 +223,12 @@ class DesiredState:
 def build_desired(names: Names, *, memory_size: int, timeout: int, architecture: str,
                   plain_env: Mapping[str, str], secrets: Mapping[str, str], image_uri: str | None,
                   role_arn: str | None, schedule: str | None, timezone: str, builder: str | None,
-                  state_bucket_env: str = "AWS_S3_STATE_BUCKET_NAME", with_secrets: bool = True) -> DesiredState:
+                  with_secrets: bool = True) -> DesiredState:
     """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
-    environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV}
-    environment.update({state_bucket_env: names.bucket, "IAF_STATE_PREFIX": STATE_PREFIX})
+    environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV_NAMES}
+    environment.update({STATE_BUCKET_ENV: names.bucket, STATE_PREFIX_ENV: STATE_PREFIX})
     if with_secrets:
-        environment["IAF_SSM_PARAMETER_PATH"] = names.ssm_path
+        environment[SSM_PARAMETER_PATH_ENV] = names.ssm_path
     function = DesiredFunction(
         name=names.function, image_uri=image_uri, memory_size=memory_size, timeout=timeout,
         architecture=architecture, environment=dict(sorted(environment.items())),

@@ -1,7 +1,7 @@
 """The deploy, end to end: settings -> desired state -> live state -> plan -> apply -> save.
 
 :func:`deploy` is what ``deploy-aws-lambda`` calls. Everything it prints goes through a
-:class:`~iaf_aws_plugin.environment.Masker` holding the secret values, and so does the
+:class:`~iaf_aws_plugin.deploy.environment.Masker` holding the secret values, and so does the
 message of any :class:`PluginError` it raises.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .settings import DeployOptions, DeploySettings
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
 
+    from ..builders import Builder
     from .awsclient import AWSClient
     from .desired import Names
     from .planner import Plan
@@ -35,15 +36,6 @@ class DeployResult:
     plan: Plan
     applied: bool
     names: Names
-
-
-def state_bucket_env_name() -> str:
-    """The host's environment variable for the state bucket (its constant, imported lazily)."""
-    try:
-        from investing_algorithm_framework.domain.constants import AWS_S3_STATE_BUCKET_NAME
-    except Exception:  # pragma: no cover - the host is a dependency
-        return "AWS_S3_STATE_BUCKET_NAME"
-    return str(AWS_S3_STATE_BUCKET_NAME)
 
 
 def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
@@ -86,7 +78,8 @@ def _session(settings: DeploySettings) -> boto3.Session:
 
 def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None]:
     """(expression or None, value to save) for the deploy."""
-    from ..schedule import derive_schedule, faster_than_strategies_warning, parse_schedule
+    from .schedule import parse_schedule
+    from .strategy_scan import derive_schedule, faster_than_strategies_warning
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
@@ -104,8 +97,9 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
     return derived.expression, derived.expression
 
 
-def _builder_factory(name: str) -> Callable[[], Any]:
-    from ..plugins import collect_builders, get_plugin_manager
+def builder_factory(name: str) -> Callable[[], Builder]:
+    """The factory of the builder registered under ``name``, or one line naming the known ones."""
+    from ..plugin_manager import collect_builders, get_plugin_manager
 
     builders = collect_builders(get_plugin_manager())
     if name not in builders:
@@ -120,10 +114,18 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            sleep: Callable[[float], None] = time.sleep,
            on_call: Callable[[str, str], None] | None = None) -> DeployResult:
     """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``."""
-    from ..environment import Masker, is_secret_name, merge_env, read_dotenv, split_secrets, validate_env_name
+    from ..function_env import MANAGED_ENV_NAMES
+    from .environment import Masker, is_secret_name, merge_env, read_dotenv, split_secrets, validate_env_name
 
     settings = settings_module.resolve(options)
-    env = merge_env(read_dotenv(settings.project_dir), settings.env_overrides.items())
+    dotenv = read_dotenv(settings.project_dir)
+    managed = sorted(MANAGED_ENV_NAMES.intersection(dotenv))
+    if managed:
+        # A .env also serves local runs, where these names make sense: never deployed, never fatal.
+        (warn or echo)(f"{', '.join(managed)} in .env: not deployed, deploy-aws-lambda sets the function's "
+                       "own value (.env keeps serving local runs).")
+    env = merge_env({k: v for k, v in dotenv.items() if k not in MANAGED_ENV_NAMES},
+                    settings.env_overrides.items())
     masker = Masker(value for name, value in [*env.items(), *settings.env_overrides.items()]
                     if is_secret_name(name))
     say = lambda line: echo(masker.mask(line))  # noqa: E731
@@ -140,19 +142,19 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
             echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
-    from ..environment import is_secret_name
-    from ..schedule import validate_timezone
     from .awsclient import AWSClient
     from .desired import Names, build_desired
+    from .environment import is_secret_name
     from .executor import Executor, display
     from .planner import plan_deploy
     from .preflight import check_permissions, required_actions
     from .remote import read_live_state
+    from .schedule import validate_timezone
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
     build_with = None if settings.image_uri else settings.builder
-    builder = _builder_factory(build_with)() if build_with else None
+    builder = builder_factory(build_with)() if build_with else None
 
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
     identity = client.caller_identity()
@@ -175,7 +177,6 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         names, memory_size=settings.memory_size, timeout=settings.timeout, architecture=settings.architecture,
         plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
         schedule=expression, timezone=timezone_name, builder=build_with,
-        state_bucket_env=state_bucket_env_name(),
         with_secrets=bool(secrets) or bool(live.parameters))
     plan = plan_deploy(desired, live)
     echo("Plan:")
@@ -196,6 +197,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     def build_image(_name: str) -> str:
         from ..builders import BuildRequest, RegistryCredentials
 
+        if builder is None:  # the planner only plans a build when a builder was chosen
+            raise PluginError("internal error: the plan builds an image but no builder was chosen.")
         registry, user, password = client.registry_credentials(names.account)
         repository_uri = f"{names.registry}/{names.repository}"
         tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")

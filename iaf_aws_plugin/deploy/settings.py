@@ -27,7 +27,7 @@ DEFAULT_TIMEOUT = 900  # seconds, as the host's built-in command
 DEFAULT_ARCHITECTURE = "x86_64"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_BUILDER = "docker"
-ARCHITECTURES = ("x86_64", "arm64")
+from ..builders import ARCHITECTURES
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
 

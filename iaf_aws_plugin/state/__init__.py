@@ -55,5 +55,6 @@ the host handler's plain keys (after migration) stay until a future ``state`` co
 Modules: ``paths`` (key validation, local tree scanning and hashing - pure), ``manifest``
 (snapshot/pointer/lease documents and S3 key layout - pure), ``s3`` (the only module using boto3;
 translates botocore errors into the host's ``OperationalException``), ``lease``, ``sync``
-(download/apply and upload), ``snapshots`` (list/restore), ``errors``.
+(download/apply and upload), ``snapshots`` (list/restore), ``errors``, and ``handler`` (the
+host-facing ``AWSS3StorageStateHandler``).
 """

@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  NoCredentialsError, NoRegionError, PartialCredentialsError, ReadTimeoutError)
 
+from ..function_env import STATE_BUCKET_ENV
 from .errors import StateError
 
 #: Files at least this big go through multipart transfers (S3 single PUTs are capped at 5 GB).
@@ -173,7 +174,7 @@ class S3Store:
 def _client_error_message(bucket: str, action: str, where: str, code: str, status: Any, message: str) -> str:
     if code == "NoSuchBucket":
         return (f"Could not {action} {where}: bucket {bucket!r} does not exist. Fix: create it, or set "
-                f"AWS_S3_STATE_BUCKET_NAME (or bucket_name) to an existing bucket.")
+                f"{STATE_BUCKET_ENV} (or bucket_name) to an existing bucket.")
     if code in _DENIED or status == 403:
         return (f"Could not {action} {where}: access denied ({code}). Fix: allow s3:GetObject, "
                 f"s3:PutObject and s3:ListBucket on arn:aws:s3:::{bucket} and its objects for the "

@@ -201,8 +201,10 @@ def test_deploy_interrupted_by_ctrl_c_converges_when_rerun(aws_env, bot_project,
             "--lambda-function-name", unique_name, "--image-uri", image, "--yes"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update(aws_env, PYTHONUNBUFFERED="1")
+    # A test runner started as a background job of a non-interactive shell ignores SIGINT, and the
+    # child would inherit that: give it the default handler, as an interactive terminal does.
     process = subprocess.Popen(args, cwd=bot_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in process.stdout:
         seen.append(line)

@@ -164,3 +164,19 @@ def test_bring_your_own_role_and_architecture_change(bot_project, ecr_image, uni
     assert "UpdateFunctionCode" in recorder.writes
     # (moto 5.2 ignores Architectures in UpdateFunctionCode, so the emulator cannot show the result.)
     assert json.loads((bot_project / "iaf-aws-lambda.json").read_text())["role_arn"] == role["Arn"]
+
+
+def test_names_the_deploy_sets_are_never_taken_from_the_user(bot_project, ecr_image, unique_name, deploy_inprocess):
+    """A .env also serves local runs: its state bucket, prefix and SSM path are skipped with one warning,
+    and the deploy's own values reach the function; asking for one with -e is refused in one line."""
+    dotenv = bot_project / ".env"
+    dotenv.write_text(dotenv.read_text() + "AWS_S3_STATE_BUCKET_NAME=my-local-bucket\nIAF_STATE_PREFIX=local/\n")
+    image = ecr_image("v1")
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, dry_run=True)
+    assert recorder.warnings[0] == ("AWS_S3_STATE_BUCKET_NAME, IAF_STATE_PREFIX in .env: not deployed, "
+                                   "deploy-aws-lambda sets the function's own value (.env keeps serving local runs).")
+    result, _ = deploy_inprocess(bot_project, function_name=unique_name, image_uri=image)
+    env = boto3.client("lambda").get_function_configuration(FunctionName=unique_name)["Environment"]["Variables"]
+    assert env["AWS_S3_STATE_BUCKET_NAME"] == result.names.bucket and env["IAF_STATE_PREFIX"] == ""
+    with pytest.raises(PluginError, match="'IAF_STATE_PREFIX' is set by deploy-aws-lambda itself"):
+        deploy_inprocess(bot_project, env=(("IAF_STATE_PREFIX", "x/"),), dry_run=True)

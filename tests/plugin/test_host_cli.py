@@ -98,7 +98,7 @@ def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_cli, tmp_path: 
 
 @pytest.fixture(scope="module")
 def real_cli() -> click.Group:
-    from iaf_aws_plugin.plugins import host_cli as attached_host_cli
+    from iaf_aws_plugin.host_bridge import host_cli as attached_host_cli
 
     return attached_host_cli()
 

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from iaf_aws_plugin import hookspecs, plugin
 from iaf_aws_plugin.hookspecs import hookimpl
-from iaf_aws_plugin.plugins import (LOAD_PLUGINS_ENV, attach, collect_app_types, collect_builders,
-                                    install_plugins, new_plugin_manager)
+from iaf_aws_plugin.host_bridge import attach, install_plugins
+from iaf_aws_plugin.plugin_manager import (BUILTIN_PLUGINS, LOAD_PLUGINS_ENV, collect_app_types, collect_builders,
+                                           new_plugin_manager)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,8 +50,7 @@ def fail_import() -> object:
     raise ImportError("No module named 'missing_dependency'")
 
 
-def own() -> FakeEntryPoint:
-    return FakeEntryPoint("aws", lambda: plugin, "iaf_aws_plugin.plugin")
+OWN = "iaf_aws_plugin.plugin"  # our hook implementations: a built-in plugin, registered by module name
 
 
 def host_like_group() -> click.Group:
@@ -79,11 +79,11 @@ def _no_plugin_filter(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_plugin_that_fails_to_import_costs_one_warning_line(capsys: pytest.CaptureFixture[str]) -> None:
-    pm = new_plugin_manager([own(), FakeEntryPoint("broken", fail_import), FakeEntryPoint("hello", hello_plugin)])
+    pm = new_plugin_manager([FakeEntryPoint("broken", fail_import), FakeEntryPoint("hello", hello_plugin)])
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["Warning: plugin 'broken' failed to load and was skipped: "
                    "ImportError: No module named 'missing_dependency'"]
-    assert pm.has_plugin("aws") and pm.has_plugin("hello") and not pm.has_plugin("broken")
+    assert pm.has_plugin(OWN) and pm.has_plugin("hello") and not pm.has_plugin("broken")
 
 
 def test_a_misspelled_hook_is_caught_by_check_pending(capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,11 +92,11 @@ def test_a_misspelled_hook_is_caught_by_check_pending(capsys: pytest.CaptureFixt
         def register_comands(self, cli: click.Group) -> None:  # typo on purpose
             raise AssertionError("never called")
 
-    pm = new_plugin_manager([own(), FakeEntryPoint("typo", Misspelled)])
+    pm = new_plugin_manager([FakeEntryPoint("typo", Misspelled)])
     err = capsys.readouterr().err
     assert "plugin 'typo' has an invalid hook and was skipped" in err
     assert "register_comands" in err
-    assert not pm.has_plugin("typo") and pm.has_plugin("aws")
+    assert not pm.has_plugin("typo") and pm.has_plugin(OWN)
     pm.check_pending()  # nothing left pending
 
 
@@ -112,7 +112,7 @@ def test_a_hook_with_a_wrong_argument_is_refused(capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(("value", "loaded"), [
-    ("", {"aws"}), ("hello", {"aws", "hello"}), (" hello , other ", {"aws", "hello"}), (None, {"aws", "hello", "x"}),
+    ("", {OWN}), ("hello", {OWN, "hello"}), (" hello , other ", {OWN, "hello"}), (None, {OWN, "hello", "x"}),
 ])
 def test_load_plugins_variable_selects_third_party_plugins(
     monkeypatch: pytest.MonkeyPatch, value: str | None, loaded: set[str]
@@ -123,13 +123,34 @@ def test_load_plugins_variable_selects_third_party_plugins(
     def x_plugin() -> object:
         return SimpleNamespace()
 
-    pm = new_plugin_manager([own(), FakeEntryPoint("hello", hello_plugin), FakeEntryPoint("x", x_plugin)])
+    pm = new_plugin_manager([FakeEntryPoint("hello", hello_plugin), FakeEntryPoint("x", x_plugin)])
     assert {name for name, _ in pm.list_name_plugin()} == loaded
 
 
 def test_the_same_entry_point_name_twice_registers_once() -> None:
-    pm = new_plugin_manager([own(), own()])
-    assert [name for name, _ in pm.list_name_plugin()] == ["aws"]
+    pm = new_plugin_manager([FakeEntryPoint("hello", hello_plugin), FakeEntryPoint("hello", hello_plugin)])
+    assert [name for name, _ in pm.list_name_plugin()] == [OWN, "hello"]
+
+
+def test_our_hooks_are_built_in_and_cannot_be_shadowed_by_an_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
+    """No entry point is needed for our own hooks, and another package's ``aws`` entry point (or one
+    naming our module) neither replaces nor duplicates them."""
+    assert BUILTIN_PLUGINS == (OWN,)
+
+    class Impostor:
+        @hookimpl
+        def register_builders(self, register: Callable[..., None]) -> None:
+            register("docker", lambda: "impostor")
+
+        @hookimpl
+        def register_app_types(self, register: Callable[..., None]) -> None:
+            register("aws-lambda", lambda path, replace: "impostor")
+
+    pm = new_plugin_manager([FakeEntryPoint("aws", Impostor), FakeEntryPoint("again", lambda: plugin, OWN)])
+    assert [name for name, _ in pm.list_name_plugin()] == [OWN, "aws"]
+    assert capsys.readouterr().err == ""
+    assert collect_builders(pm)["docker"] is plugin.docker_builder
+    assert collect_app_types(pm)["aws_lambda"].scaffold is plugin.scaffold_aws_lambda
 
 
 def test_a_plugin_raising_in_register_commands_does_not_stop_the_others(
@@ -141,7 +162,7 @@ def test_a_plugin_raising_in_register_commands_does_not_stop_the_others(
             raise RuntimeError("boom")
 
     cli = host_like_group()
-    install_plugins(cli, new_plugin_manager([own(), FakeEntryPoint("raising", Raising),
+    install_plugins(cli, new_plugin_manager([FakeEntryPoint("raising", Raising),
                                              FakeEntryPoint("hello", hello_plugin)]))
     assert "Warning: plugin 'raising' failed in register_commands and was skipped: RuntimeError: boom" \
         in capsys.readouterr().err
@@ -150,7 +171,7 @@ def test_a_plugin_raising_in_register_commands_does_not_stop_the_others(
 
 def test_attach_loads_plugins_once_on_first_use_and_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[click.Group] = []
-    monkeypatch.setattr("iaf_aws_plugin.plugins.install_plugins", lambda cli: loads.append(cli))
+    monkeypatch.setattr("iaf_aws_plugin.host_bridge.install_plugins", lambda cli: loads.append(cli))
     cli = host_like_group()
     cls = type(cli)
     assert attach(attach(cli)) is cli
@@ -163,7 +184,7 @@ def test_attach_loads_plugins_once_on_first_use_and_is_idempotent(monkeypatch: p
 
 def test_registering_twice_does_not_duplicate_commands() -> None:
     cli = host_like_group()
-    pm = new_plugin_manager([own()])
+    pm = new_plugin_manager([])
     install_plugins(cli, pm)
     install_plugins(cli, pm)  # e.g. the host one day loads plugins too
     result = CliRunner().invoke(cli, ["--help"])
@@ -174,7 +195,7 @@ def test_registering_twice_does_not_duplicate_commands() -> None:
 
 def test_init_type_routes_plugin_types_and_leaves_host_types_to_the_host(tmp_path: Path) -> None:
     cli = host_like_group()
-    install_plugins(cli, new_plugin_manager([own()]))
+    install_plugins(cli, new_plugin_manager([]))
     runner = CliRunner()
 
     target = tmp_path / "new" / "bot"
@@ -197,7 +218,7 @@ def test_init_type_routes_plugin_types_and_leaves_host_types_to_the_host(tmp_pat
 
 
 def test_nothing_is_attached_when_the_host_loads_plugins_itself() -> None:
-    from iaf_aws_plugin.plugins import attach_to_host_module
+    from iaf_aws_plugin.host_bridge import attach_to_host_module
 
     cli = host_like_group()
     attach_to_host_module(SimpleNamespace(cli=cli, get_plugin_manager=lambda: None))
@@ -208,7 +229,7 @@ def test_nothing_is_attached_when_the_host_loads_plugins_itself() -> None:
 
 def test_init_with_an_unknown_type_is_a_usage_error_listing_the_choices() -> None:
     cli = host_like_group()
-    install_plugins(cli, new_plugin_manager([own()]))
+    install_plugins(cli, new_plugin_manager([]))
     result = CliRunner().invoke(cli, ["init", "--type", "nope"])
     assert result.exit_code == 2
     assert "unknown app type 'nope'" in result.output and "aws-lambda" in result.output
@@ -230,7 +251,7 @@ def test_collect_app_types_and_builders_isolate_failures(capsys: pytest.CaptureF
         def register_builders(self, register: Callable[..., None]) -> None:
             raise ValueError("bad builder")
 
-    pm = new_plugin_manager([own(), FakeEntryPoint("contrib", Contributor), FakeEntryPoint("broken", Broken)])
+    pm = new_plugin_manager([FakeEntryPoint("contrib", Contributor), FakeEntryPoint("broken", Broken)])
     types = collect_app_types(pm)
     assert {"aws_lambda", "gcp_function", "gcp"} <= set(types)
     assert types["aws_lambda"].name == "aws-lambda"

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .errors import PluginError
+from ..errors import PluginError
+from ..function_env import MANAGED_ENV_NAMES
 
 __all__ = [
     "MASK",
@@ -45,8 +46,6 @@ RESERVED_ENV_NAMES = frozenset({
     "LAMBDA_RUNTIME_DIR",
     "TZ",
 })
-# Set by deploy-aws-lambda itself: a user value would break loading the secrets.
-_PLUGIN_ENV_NAMES = frozenset({"IAF_SSM_PARAMETER_PATH"})
 _ENV_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 _SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSPHRASE")
 
@@ -96,7 +95,7 @@ def validate_env_name(name: str) -> str:
     if name in RESERVED_ENV_NAMES:
         raise PluginError(f"Environment variable {name!r} is reserved by AWS Lambda and cannot be set.",
                           fix="Remove it from .env / -e, or use another name.")
-    if name in _PLUGIN_ENV_NAMES:
+    if name in MANAGED_ENV_NAMES:
         raise PluginError(f"Environment variable {name!r} is set by deploy-aws-lambda itself.",
                           fix="Remove it from .env / -e.")
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name) or not name.isascii():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from iaf_aws_plugin.builders import (Builder, BuildRequest, BuiltImage, RegistryCredentials, get_builder)
+from iaf_aws_plugin.builders import Builder, BuildRequest, BuiltImage, RegistryCredentials
 from iaf_aws_plugin.builders.docker import DockerBuilder
 from iaf_aws_plugin.errors import PluginError
 
@@ -210,10 +210,12 @@ def test_check_with_the_real_client_and_no_daemon(tmp_path: Path, monkeypatch: p
 
 
 def test_builder_interface_and_registry() -> None:
-    builder = get_builder("docker")
+    from iaf_aws_plugin.deploy.pipeline import builder_factory
+
+    builder = builder_factory("docker")()
     assert isinstance(builder, DockerBuilder) and isinstance(builder, Builder) and builder.name == "docker"
-    with pytest.raises(PluginError, match="Unknown builder 'kaniko'.*docker"):
-        get_builder("kaniko")
+    with pytest.raises(PluginError, match="unknown --builder 'kaniko'.*docker"):
+        builder_factory("kaniko")
 
 
 def test_credentials_never_show_the_password() -> None:

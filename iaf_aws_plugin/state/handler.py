@@ -15,14 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from investing_algorithm_framework.domain import AWS_S3_STATE_BUCKET_NAME, StateHandler
 
-from .state.errors import StateConflictError, StateError, StateLockedError
-from .state.lease import Lease, LeaseManager
-from .state.manifest import Layout, Manifest, Pointer, normalize_prefix
-from .state.paths import check_relpath, scan_tree
-from .state.s3 import PreconditionFailed, S3Store, make_client
-from .state.snapshots import read_manifest, switch_head, write_manifest
-from .state.manifest import FileEntry
-from .state.sync import CacheEntry, RemoteFile, apply_snapshot, hash_tree, store_new_content
+from .errors import StateConflictError, StateError, StateLockedError
+from .lease import Lease, LeaseManager
+from .manifest import Layout, Manifest, Pointer, normalize_prefix
+from .paths import check_relpath, scan_tree
+from .s3 import PreconditionFailed, S3Store, make_client
+from .snapshots import read_manifest, switch_head, write_manifest
+from .manifest import FileEntry
+from .sync import CacheEntry, RemoteFile, apply_snapshot, hash_tree, store_new_content
 
 __all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError"]
 

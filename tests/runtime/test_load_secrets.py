@@ -10,7 +10,8 @@ import boto3
 import pytest
 
 from iaf_aws_plugin.errors import PluginError
-from iaf_aws_plugin.runtime import SSM_PARAMETER_PATH_ENV, load_secrets, ssm_parameter_path
+from iaf_aws_plugin.function_env import SSM_PARAMETER_PATH_ENV, ssm_parameter_path
+from iaf_aws_plugin.runtime import load_secrets
 
 pytestmark = pytest.mark.usefixtures("restore_environ")
 

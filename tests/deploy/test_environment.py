@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iaf_aws_plugin.environment import (Masker, is_secret_name, merge_env, read_dotenv, split_secrets,
+from iaf_aws_plugin.deploy.environment import (Masker, is_secret_name, merge_env, read_dotenv, split_secrets,
                                         validate_env_name)
 from iaf_aws_plugin.errors import PluginError
 
@@ -63,8 +63,7 @@ def test_empty_flag_value_removes_a_dotenv_value() -> None:
     assert merge_env({"A": "x", "B": "y"}, [("A", "")]) == {"B": "y"}
 
 
-@pytest.mark.parametrize("name", ["AB", "MY_VAR", "bitvavo_api_key", "X1", "A_", "AWS_LAMBDA_EXEC_WRAPPER",
-                                  "AWS_S3_STATE_BUCKET_NAME"])
+@pytest.mark.parametrize("name", ["AB", "MY_VAR", "bitvavo_api_key", "X1", "A_", "AWS_LAMBDA_EXEC_WRAPPER"])
 def test_valid_env_names(name: str) -> None:
     assert validate_env_name(name) == name
 
@@ -136,3 +135,9 @@ def test_unreadable_dotenv_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PluginError, match=r"Cannot read .*\.env") as caught:
         read_dotenv(tmp_path)
     assert "UTF-8" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["AWS_S3_STATE_BUCKET_NAME", "IAF_STATE_PREFIX", "IAF_SSM_PARAMETER_PATH"])
+def test_every_name_the_deploy_sets_is_refused_alike(name: str) -> None:
+    with pytest.raises(PluginError, match=f"'{name}' is set by deploy-aws-lambda itself"):
+        validate_env_name(name)

@@ -1,0 +1,48 @@
+"""The contract between the deploy and the deployed function: every environment variable
+``deploy-aws-lambda`` sets on the function and the function reads at run time.
+
+The deploy writes these names; the scaffolded ``aws_function.py``, :mod:`iaf_aws_plugin.runtime`
+and the state handler read them. They are spelled here and nowhere else. A user cannot set them
+(``.env`` or ``-e``): the deploy owns their values.
+
+Standard library only: this module is imported inside Lambda at cold start.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "FUNCTION_TIMEOUT_ENV",
+    "MANAGED_ENV_NAMES",
+    "SSM_PARAMETER_PATH_ENV",
+    "STATE_BUCKET_ENV",
+    "STATE_PREFIX",
+    "STATE_PREFIX_ENV",
+    "ssm_parameter_path",
+]
+
+#: The state bucket: the host's own variable (``investing_algorithm_framework``'s
+#: ``AWS_S3_STATE_BUCKET_NAME`` constant holds this name; a test keeps them equal, and the
+#: scaffolded handler reads it through the host's constant).
+STATE_BUCKET_ENV = "AWS_S3_STATE_BUCKET_NAME"
+#: Key prefix of the bot's state in the bucket (several bots may share one bucket).
+STATE_PREFIX_ENV = "IAF_STATE_PREFIX"
+#: SSM parameter path holding the function's secrets; unset when it has none.
+SSM_PARAMETER_PATH_ENV = "IAF_SSM_PARAMETER_PATH"
+#: The function's timeout in seconds, so the handler can size the state lease to outlive a run.
+FUNCTION_TIMEOUT_ENV = "IAF_FUNCTION_TIMEOUT"
+
+#: The prefix a deployed bot keeps its state under (each bot has its own bucket).
+STATE_PREFIX = ""
+
+#: Every name the deploy sets itself.
+MANAGED_ENV_NAMES = frozenset({STATE_BUCKET_ENV, STATE_PREFIX_ENV, SSM_PARAMETER_PATH_ENV, FUNCTION_TIMEOUT_ENV})
+
+_SSM_PATH_ROOT = "/iaf-aws"
+
+
+def ssm_parameter_path(function_name: str) -> str:
+    """The SSM parameter path holding a function's secrets: ``/iaf-aws/<function_name>/``.
+
+    Each secret is a SecureString named ``<path><ENV_NAME>``; the deploy sets
+    :data:`SSM_PARAMETER_PATH_ENV` to the path.
+    """
+    return f"{_SSM_PATH_ROOT}/{function_name}/"
