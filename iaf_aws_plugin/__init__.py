@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .state.handler import AWSS3StorageStateHandler, StateConflictError, StateLockedError
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'iaf_aws_plugin' has no attribute {name!r}")

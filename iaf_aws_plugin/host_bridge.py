@@ -98,6 +98,9 @@ def extend_init(init: click.Command, app_types: dict[str, AppType]) -> click.Com
     """
     import click
 
+    class _UsageError(click.ClickException):
+        exit_code = 2  # a usage error, said in one line
+
     original = getattr(init, "_iaf_original", None)
     if isinstance(original, click.Command):
         init = original
@@ -119,9 +122,7 @@ def extend_init(init: click.Command, app_types: dict[str, AppType]) -> click.Com
         normalized = normalize_app_type(requested)
         if host_types and normalized not in host_types:
             choices = ", ".join(sorted(set(host_types) - set(app_types)) + plugin_names)
-            error = click.ClickException(f"unknown app type {requested!r} for init --type; choose one of: {choices}.")
-            error.exit_code = 2  # a usage error, said in one line
-            raise error
+            raise _UsageError(f"unknown app type {requested!r} for init --type; choose one of: {choices}.")
         kwargs["type"] = normalized if host_types else requested
         path = kwargs.get("path")
         if path and not os.path.exists(path):
@@ -136,7 +137,7 @@ def extend_init(init: click.Command, app_types: dict[str, AppType]) -> click.Com
         if param.name == "type":
             param = copy.copy(param)
             host_help = ", ".join(t for t in _host_app_types() if t not in app_types) or "default"
-            param.help = f"Type of app to create: {host_help}, or from plugins: {', '.join(plugin_names)}."  # type: ignore[attr-defined]
+            param.help = f"Type of app to create: {host_help}, or from plugins: {', '.join(plugin_names)}."
         params.append(param)
     wrapped = click.Command(
         name=init.name,

@@ -71,6 +71,46 @@ def test_help_lists_our_commands_with_our_deploy_replacing_the_host_one(host_cli
     assert result.stderr == ""
 
 
+# What site.py does with our two start-up files, run by hand in a Python started with -S (no site):
+# a PEP 829 Python (3.15+) calls the .start entry point and skips the .pth's import line; an older
+# one only executes the import line. Both, and both together, must install one finder and load
+# the plugins once.
+PEP_829_RUN = textwrap.dedent("""
+    import os, pkgutil, sys
+    site_packages, mode = sys.argv[1], sys.argv[2]
+    sys.path.append(site_packages)
+    if mode in ("start", "both"):
+        entry = open(os.path.join(site_packages, "iaf_aws_plugin.start")).read().split()
+        assert len(entry) == 1, entry
+        pkgutil.resolve_name(entry[0])()
+        pkgutil.resolve_name(entry[0])()  # site.py may meet a package twice (user and global site)
+    if mode in ("pth", "both"):
+        for line in open(os.path.join(site_packages, "iaf_aws_plugin.pth")):
+            if line.startswith("import"):
+                exec(line)
+    finders = [f for f in sys.meta_path if type(f).__name__ == "HostCLIFinder"]
+    from investing_algorithm_framework.cli.cli import cli
+    import click
+    names = cli.list_commands(click.Context(cli))
+    print(len(finders), names.count("init-aws-lambda"), names.count("deploy-aws-lambda"))
+""")
+
+
+@pytest.mark.parametrize("mode", ["start", "pth", "both"])
+def test_pep_829_start_file_and_pth_each_install_the_hook_once(mode: str) -> None:
+    site_packages = Path(iaf_aws_plugin.__file__).resolve().parent.parent
+    assert (site_packages / "iaf_aws_plugin.start").read_text().strip() == "iaf_aws_plugin._autoload:start"
+    run = subprocess.run([sys.executable, "-S", "-c", PEP_829_RUN, str(site_packages), mode],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "1", "1"]
+    off = subprocess.run([sys.executable, "-S", "-c", PEP_829_RUN, str(site_packages), mode],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "IAF_AWS_PLUGIN_AUTOLOAD": "0"})
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split() == ["0", "0", "1"]  # the host's own deploy-aws-lambda only
+
+
 def test_autoload_can_be_switched_off_and_python_m_still_works(host_cli) -> None:
     off = host_cli(["--help"], env={"IAF_AWS_PLUGIN_AUTOLOAD": "0"})
     assert off.returncode == 0
