@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..errors import PluginError
+from .models import Bucket, EventInvokeConfig, FunctionConfig, Parameter, Repository, Role, Schedule
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -133,7 +134,7 @@ class AWSClient:
 
             try:
                 self._clients[service] = self.session.client(
-                    service, region_name=self.region,
+                    service, region_name=self.region,  # type: ignore[call-overload]
                     config=Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="iaf-aws-plugin"),
                 )
             except Exception as exc:
@@ -184,7 +185,8 @@ class AWSClient:
     # --- identity ----------------------------------------------------------------------
 
     def caller_identity(self) -> dict[str, str]:
-        return self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
+        found = self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
+        return {key: str(value) for key, value in found.items() if key in ("Account", "Arn", "UserId")}
 
     # --- IAM -----------------------------------------------------------------------------
 
@@ -198,7 +200,17 @@ class AWSClient:
                           missing=("NoSuchEntity",), RoleName=role, PolicyName=policy)
         return None if found is None else _as_document(found["PolicyDocument"])
 
-    def create_role(self, name: str, trust_policy: dict[str, Any], description: str) -> str:
+    def role(self, name: str, policy_name: str) -> Role | None:
+        """The role with its trust policy and one inline policy, or None when it does not exist."""
+        found = self.get_role(name)
+        if found is None:
+            return None
+        trust = found.get("AssumeRolePolicyDocument")
+        return Role(name=name, arn=str(found["Arn"]), trust_policy=_as_document(trust) if trust else None,
+                    policy_name=policy_name, policy=self.get_role_policy(name, policy_name),
+                    description=str(found.get("Description") or ""))
+
+    def create_role(self, name: str, trust_policy: Mapping[str, Any], description: str) -> str:
         where = f"Creating IAM role {name}"
         created = self.call("iam", "CreateRole", where=where, missing=("EntityAlreadyExists",), RoleName=name,
                             AssumeRolePolicyDocument=json.dumps(trust_policy), Description=description,
@@ -211,11 +223,11 @@ class AWSClient:
         self.wait("iam", "role_exists", where=where, RoleName=name)
         return str(created["Role"]["Arn"])
 
-    def update_assume_role_policy(self, name: str, trust_policy: dict[str, Any]) -> None:
+    def update_assume_role_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
         self.call("iam", "UpdateAssumeRolePolicy", where=f"Updating the trust policy of IAM role {name}",
                   RoleName=name, PolicyDocument=json.dumps(trust_policy))
 
-    def put_role_policy(self, role: str, policy: str, document: dict[str, Any]) -> None:
+    def put_role_policy(self, role: str, policy: str, document: Mapping[str, Any]) -> None:
         self.call("iam", "PutRolePolicy", where=f"Writing inline policy {policy} of IAM role {role}",
                   RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
 
@@ -234,13 +246,13 @@ class AWSClient:
         results: list[dict[str, Any]] = []
         for page in iam.get_paginator("simulate_principal_policy").paginate(
                 PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource]):
-            results.extend(page.get("EvaluationResults", []))
+            results.extend(dict(result) for result in page.get("EvaluationResults", []))
         return results
 
     # --- S3 ------------------------------------------------------------------------------
 
-    def bucket_state(self, bucket: str, account: str) -> dict[str, Any] | None:
-        """The bucket's security settings, or None when it does not exist."""
+    def bucket(self, bucket: str, account: str) -> Bucket | None:
+        """The bucket with its documents, or None when it does not exist."""
         where = f"Reading S3 bucket {bucket}"
         try:
             head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
@@ -262,12 +274,13 @@ class AWSClient:
         ver = self.call("s3", "GetBucketVersioning", where=where, Bucket=bucket, ExpectedBucketOwner=account)
         pol = self.call("s3", "GetBucketPolicy", where=where, missing=("NoSuchBucketPolicy",),
                         Bucket=bucket, ExpectedBucketOwner=account)
-        return {
-            "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
-            "encryption": (enc or {}).get("ServerSideEncryptionConfiguration"),
-            "versioning": (ver or {}).get("Status"),
-            "policy": json.loads(pol["Policy"]) if pol else None,
-        }
+        return Bucket(
+            name=bucket,
+            public_access_block=(pab or {}).get("PublicAccessBlockConfiguration"),
+            encryption=(enc or {}).get("ServerSideEncryptionConfiguration"),
+            versioning=(ver or {}).get("Status"),
+            policy=json.loads(pol["Policy"]) if pol else None,
+        )
 
     def create_bucket(self, bucket: str, region: str) -> None:
         params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
@@ -283,11 +296,11 @@ class AWSClient:
                                   fix="Deploy under another --lambda-function-name; bucket names are global.") from None
             raise
 
-    def put_public_access_block(self, bucket: str, account: str, configuration: dict[str, bool]) -> None:
+    def put_public_access_block(self, bucket: str, account: str, configuration: Mapping[str, bool]) -> None:
         self.call("s3", "PutPublicAccessBlock", where=f"Blocking public access to S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, PublicAccessBlockConfiguration=configuration)
 
-    def put_bucket_encryption(self, bucket: str, account: str, configuration: dict[str, Any]) -> None:
+    def put_bucket_encryption(self, bucket: str, account: str, configuration: Mapping[str, Any]) -> None:
         self.call("s3", "PutBucketEncryption", where=f"Turning on default encryption of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, ServerSideEncryptionConfiguration=configuration)
 
@@ -295,13 +308,14 @@ class AWSClient:
         self.call("s3", "PutBucketVersioning", where=f"Turning on versioning of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, VersioningConfiguration={"Status": "Enabled"})
 
-    def put_bucket_policy(self, bucket: str, account: str, policy: dict[str, Any]) -> None:
+    def put_bucket_policy(self, bucket: str, account: str, policy: Mapping[str, Any]) -> None:
         self.call("s3", "PutBucketPolicy", where=f"Writing the TLS-only policy of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, Policy=json.dumps(policy))
 
     # --- ECR -----------------------------------------------------------------------------
 
-    def repository_state(self, name: str) -> dict[str, Any] | None:
+    def repository(self, name: str) -> Repository | None:
+        """The repository with its documents, or None when it does not exist."""
         where = f"Reading ECR repository {name}"
         found = self.call("ecr", "DescribeRepositories", where=where, missing=("RepositoryNotFoundException",),
                           repositoryNames=[name])
@@ -310,11 +324,12 @@ class AWSClient:
         repo = found["repositories"][0]
         lifecycle = self.call("ecr", "GetLifecyclePolicy", where=where,
                               missing=("LifecyclePolicyNotFoundException",), repositoryName=name)
-        return {
-            "uri": repo["repositoryUri"],
-            "scan_on_push": bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
-            "lifecycle_policy": json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
-        }
+        return Repository(
+            name=name,
+            uri=str(repo["repositoryUri"]),
+            scan_on_push=bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
+            lifecycle_policy=json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
+        )
 
     def create_repository(self, name: str) -> str:
         created = self.call("ecr", "CreateRepository", where=f"Creating ECR repository {name}",
@@ -323,16 +338,16 @@ class AWSClient:
                             encryptionConfiguration={"encryptionType": "AES256"},
                             tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
         if created is None:
-            state = self.repository_state(name)
-            assert state is not None
-            return str(state["uri"])
+            state = self.repository(name)
+            assert state is not None and state.uri is not None
+            return state.uri
         return str(created["repository"]["repositoryUri"])
 
     def put_image_scanning(self, name: str) -> None:
         self.call("ecr", "PutImageScanningConfiguration", where=f"Turning on scan on push of ECR repository {name}",
                   repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
 
-    def put_lifecycle_policy(self, name: str, policy: dict[str, Any]) -> None:
+    def put_lifecycle_policy(self, name: str, policy: Mapping[str, Any]) -> None:
         self.call("ecr", "PutLifecyclePolicy", where=f"Writing the lifecycle policy of ECR repository {name}",
                   repositoryName=name, lifecyclePolicyText=json.dumps(policy))
 
@@ -359,17 +374,17 @@ class AWSClient:
 
     # --- SSM -----------------------------------------------------------------------------
 
-    def parameters_by_path(self, path: str) -> dict[str, str]:
-        """Decrypted SecureString values below ``path``, by parameter name (kept in memory only)."""
+    def parameters_by_path(self, path: str) -> dict[str, Parameter]:
+        """Decrypted SecureString values and versions below ``path``, by name (kept in memory only)."""
         where = f"Reading SSM parameters below {path}"
-        values: dict[str, str] = {}
+        values: dict[str, Parameter] = {}
         token: str | None = None
         while True:
-            extra = {"NextToken": token} if token else {}
+            extra: dict[str, Any] = {"NextToken": token} if token else {}
             page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
                              WithDecryption=True, **extra)
             for parameter in page.get("Parameters", []):
-                values[parameter["Name"]] = parameter["Value"]
+                values[parameter["Name"]] = Parameter(str(parameter["Value"]), int(parameter.get("Version") or 0))
             token = page.get("NextToken")
             if not token:
                 return values
@@ -381,9 +396,27 @@ class AWSClient:
     # --- Lambda --------------------------------------------------------------------------
 
     def get_function(self, name: str, qualifier: str | None = None) -> dict[str, Any] | None:
-        extra = {"Qualifier": qualifier} if qualifier else {}
-        return self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
-                         missing=("ResourceNotFoundException",), FunctionName=name, **extra)
+        extra: dict[str, Any] = {"Qualifier": qualifier} if qualifier else {}
+        found: dict[str, Any] | None = self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
+                                                 missing=("ResourceNotFoundException",), FunctionName=name, **extra)
+        return found
+
+    def function_config(self, name: str, qualifier: str | None = None) -> FunctionConfig | None:
+        """The configuration of ``$LATEST`` (or of a version), or None when the function does not exist."""
+        found = self.get_function(name, qualifier)
+        if not found:
+            return None
+        config = found["Configuration"]
+        return FunctionConfig(
+            image_uri=str(found.get("Code", {}).get("ImageUri", "")),
+            memory_size=int(config.get("MemorySize", 0)),
+            timeout=int(config.get("Timeout", 0)),
+            architecture=(config.get("Architectures") or ["x86_64"])[0],
+            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            role_arn=str(config.get("Role", "")),
+            package_type=str(config.get("PackageType") or "Zip"),
+            ephemeral_storage=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
+        )
 
     def latest_published_version(self, name: str) -> str | None:
         """The highest published version number of a function (None: only $LATEST)."""
@@ -391,7 +424,7 @@ class AWSClient:
         latest: int | None = None
         marker: str | None = None
         while True:
-            extra = {"Marker": marker} if marker else {}
+            extra: dict[str, Any] = {"Marker": marker} if marker else {}
             page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
                              FunctionName=name, MaxItems=50, **extra)
             if page is None:
@@ -404,22 +437,31 @@ class AWSClient:
                 return None if latest is None else str(latest)
 
     def get_alias(self, function: str, alias: str) -> dict[str, Any] | None:
-        return self.call("lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
-                         missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)
+        found: dict[str, Any] | None = self.call(
+            "lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
+            missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)
+        return found
+
+    def alias_version(self, function: str, alias: str) -> str | None:
+        """The version an alias points at, or None when there is no such alias."""
+        found = self.get_alias(function, alias)
+        return str(found["FunctionVersion"]) if found else None
 
     def get_function_concurrency(self, function: str) -> int | None:
         found = self.call("lambda", "GetFunctionConcurrency", where=f"Reading concurrency of Lambda function {function}",
                           missing=("ResourceNotFoundException",), FunctionName=function)
-        return None if not found else found.get("ReservedConcurrentExecutions")
+        if not found or found.get("ReservedConcurrentExecutions") is None:
+            return None
+        return int(found["ReservedConcurrentExecutions"])
 
-    def get_event_invoke_config(self, function: str, qualifier: str) -> dict[str, Any] | None:
+    def event_invoke_config(self, function: str, qualifier: str) -> EventInvokeConfig | None:
         found = self.call("lambda", "GetFunctionEventInvokeConfig",
                           where=f"Reading the retry settings of Lambda function {function}:{qualifier}",
                           missing=("ResourceNotFoundException",), FunctionName=function, Qualifier=qualifier)
         if not found:
             return None
-        return {"MaximumRetryAttempts": found.get("MaximumRetryAttempts"),
-                "MaximumEventAgeInSeconds": found.get("MaximumEventAgeInSeconds")}
+        return EventInvokeConfig(retries=_int_or_none(found.get("MaximumRetryAttempts")),
+                                 max_event_age=_int_or_none(found.get("MaximumEventAgeInSeconds")))
 
     def create_function(self, name: str, role_arn: str, image_uri: str, memory_size: int, timeout: int,
                         architecture: str, environment: dict[str, str]) -> None:
@@ -496,13 +538,20 @@ class AWSClient:
 
     # --- EventBridge Scheduler -------------------------------------------------------------
 
-    def get_schedule(self, name: str, group: str) -> dict[str, Any] | None:
+    def schedule(self, name: str, group: str) -> Schedule | None:
+        """The schedule, or None when it does not exist."""
         found = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
                           missing=("ResourceNotFoundException",), Name=name, GroupName=group)
         if not found:
             return None
-        return {key: found.get(key) for key in ("ScheduleExpression", "ScheduleExpressionTimezone", "Target",
-                                                "State", "FlexibleTimeWindow")}
+        target = found.get("Target") or {}
+        retry = target.get("RetryPolicy") or {}
+        return Schedule(name=name, group=group, expression=found.get("ScheduleExpression"),
+                        timezone=str(found.get("ScheduleExpressionTimezone") or "UTC"),
+                        target_arn=target.get("Arn"), role_arn=target.get("RoleArn"),
+                        enabled=found.get("State") == "ENABLED",
+                        retries=_int_or_none(retry.get("MaximumRetryAttempts")),
+                        max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")))
 
     def put_schedule(self, name: str, group: str, expression: str, timezone: str, target_arn: str,
                      role_arn: str, exists: bool) -> None:
@@ -534,10 +583,15 @@ def _snake(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _as_document(value: Any) -> dict[str, Any]:
     """IAM returns policy documents URL-encoded (boto3 usually decodes them to a dict)."""
     if isinstance(value, dict):
         return value
     from urllib.parse import unquote
 
-    return json.loads(unquote(str(value)))
+    document: dict[str, Any] = json.loads(unquote(str(value)))
+    return document

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from ..function_env import (MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV, STATE_PREFIX,
                             STATE_PREFIX_ENV, ssm_parameter_path)
+from .models import Bucket, EventInvokeConfig, FunctionConfig, Repository, Role, Schedule
 
 ALIAS = "live"
 SCHEDULE_GROUP = "default"
@@ -192,32 +193,52 @@ def lifecycle_policy(keep: int = LIFECYCLE_KEEP_IMAGES) -> dict[str, Any]:
 
 # --- desired state -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DesiredFunction:
-    name: str
-    image_uri: str | None  # None: built during apply
-    memory_size: int
-    timeout: int
-    architecture: str
-    environment: Mapping[str, str]
-    role_arn: str
-
-
-@dataclass(frozen=True)
-class DesiredSchedule:
-    name: str
-    expression: str
-    timezone: str
+# The desired function configuration (the same type as the live one).
+DesiredFunction = FunctionConfig
 
 
 @dataclass(frozen=True)
 class DesiredState:
+    """Every resource the deploy manages, with its documents; compared field by field with a LiveState."""
+
     names: Names
-    function: DesiredFunction
-    manage_role: bool
+    bucket: Bucket
+    repository: Repository
+    role: Role | None  # None: the user brings their own (--role-arn)
+    function: FunctionConfig
     secrets: Mapping[str, Secret] = field(default_factory=dict)  # full parameter name -> value
-    schedule: DesiredSchedule | None = None  # None: no schedule (removed if it exists)
+    schedule: Schedule | None = None  # None: no schedule (removed if it exists)
+    scheduler_role: Role | None = None  # with a schedule only
+    alias: str = ALIAS
+    reserved_concurrency: int = RESERVED_CONCURRENCY
+    event_invoke: EventInvokeConfig = EventInvokeConfig(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS)
     build_with: str | None = None  # builder name when the image is built during apply
+
+    @property
+    def manage_role(self) -> bool:
+        return self.role is not None
+
+
+def desired_bucket(names: Names) -> Bucket:
+    return Bucket(name=names.bucket, public_access_block=PUBLIC_ACCESS_BLOCK, encryption=ENCRYPTION,
+                  versioning="Enabled", policy=bucket_policy(names))
+
+
+def desired_repository(names: Names) -> Repository:
+    return Repository(name=names.repository, uri=f"{names.registry}/{names.repository}", scan_on_push=True,
+                      lifecycle_policy=lifecycle_policy())
+
+
+def desired_role(names: Names) -> Role:
+    return Role(name=names.role, arn=names.role_arn, trust_policy=lambda_trust_policy(names),
+                policy_name=names.role_policy, policy=function_policy(names),
+                description=f"Execution role of the trading bot {names.function} (deploy-aws-lambda).")
+
+
+def desired_scheduler_role(names: Names) -> Role:
+    return Role(name=names.scheduler_role, arn=names.scheduler_role_arn, trust_policy=scheduler_trust_policy(names),
+                policy_name=names.scheduler_policy, policy=scheduler_policy(names),
+                description=f"Lets EventBridge Scheduler invoke {names.function}:{ALIAS} (deploy-aws-lambda).")
 
 
 def build_desired(names: Names, *, memory_size: int, timeout: int, architecture: str,
@@ -229,12 +250,18 @@ def build_desired(names: Names, *, memory_size: int, timeout: int, architecture:
     environment.update({STATE_BUCKET_ENV: names.bucket, STATE_PREFIX_ENV: STATE_PREFIX})
     if with_secrets:
         environment[SSM_PARAMETER_PATH_ENV] = names.ssm_path
-    function = DesiredFunction(
-        name=names.function, image_uri=image_uri, memory_size=memory_size, timeout=timeout,
+    function = FunctionConfig(
+        image_uri=image_uri, memory_size=memory_size, timeout=timeout,
         architecture=architecture, environment=dict(sorted(environment.items())),
         role_arn=role_arn or names.role_arn)
+    desired_schedule = None
+    if schedule:
+        desired_schedule = Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=schedule, timezone=timezone,
+                                    target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=True,
+                                    retries=MAX_RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE_SECONDS)
     return DesiredState(
-        names=names, function=function, manage_role=role_arn is None,
+        names=names, bucket=desired_bucket(names), repository=desired_repository(names),
+        role=desired_role(names) if role_arn is None else None, function=function,
         secrets={f"{names.ssm_path}{k}": Secret(v) for k, v in sorted(secrets.items())},
-        schedule=DesiredSchedule(names.schedule, schedule, timezone) if schedule else None,
+        schedule=desired_schedule, scheduler_role=desired_scheduler_role(names) if schedule else None,
         build_with=None if image_uri else builder)

@@ -9,24 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .desired import (
-    ALIAS,
-    ENCRYPTION,
-    MAX_EVENT_AGE_SECONDS,
-    MAX_RETRY_ATTEMPTS,
-    PUBLIC_ACCESS_BLOCK,
-    RESERVED_CONCURRENCY,
-    SCHEDULE_GROUP,
-    DesiredFunction,
-    DesiredState,
-    bucket_policy,
-    function_policy,
-    lambda_trust_policy,
-    lifecycle_policy,
-    scheduler_policy,
-    scheduler_trust_policy,
-)
-from .remote import LiveFunction, LiveRole, LiveState
+from .desired import DesiredState
+from .models import FunctionConfig, Role, Schedule
+from .remote import LiveState
 
 CREATE, UPDATE, DELETE, BUILD, UNCHANGED = "create", "update", "delete", "build", "unchanged"
 
@@ -112,7 +97,7 @@ def env_changes(desired: Mapping[str, str], live: Mapping[str, str]) -> list[str
     return added + changed + removed
 
 
-def function_code_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+def function_code_changes(want: FunctionConfig, have: FunctionConfig) -> list[str]:
     changes = []
     if want.image_uri is None:
         changes.append("image: new build")
@@ -123,7 +108,7 @@ def function_code_changes(want: DesiredFunction, have: LiveFunction) -> list[str
     return changes
 
 
-def function_config_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+def function_config_changes(want: FunctionConfig, have: FunctionConfig) -> list[str]:
     changes = []
     if want.memory_size != have.memory_size:
         changes.append(f"memory {have.memory_size} -> {want.memory_size} MB")
@@ -156,74 +141,78 @@ def _policy_equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> b
 # --- per-resource planning --------------------------------------------------------------------
 
 def plan_bucket(desired: DesiredState, live: LiveState) -> Step:
-    names = desired.names
-    put_pab = Call("put_public_access_block", {"bucket": names.bucket, "account": names.account,
-                                               "configuration": PUBLIC_ACCESS_BLOCK})
-    put_enc = Call("put_bucket_encryption", {"bucket": names.bucket, "account": names.account,
-                                             "configuration": ENCRYPTION})
-    put_ver = Call("put_bucket_versioning", {"bucket": names.bucket, "account": names.account})
-    put_pol = Call("put_bucket_policy", {"bucket": names.bucket, "account": names.account,
-                                         "policy": bucket_policy(names)})
-    if live.bucket is None:
-        create = Call("create_bucket", {"bucket": names.bucket, "region": names.region})
-        return Step("S3 state bucket", names.bucket, CREATE,
+    want, names = desired.bucket, desired.names
+    where = {"bucket": want.name, "account": names.account}
+    put_pab = Call("put_public_access_block", {**where, "configuration": want.public_access_block})
+    put_enc = Call("put_bucket_encryption", {**where, "configuration": want.encryption})
+    put_ver = Call("put_bucket_versioning", where)
+    put_pol = Call("put_bucket_policy", {**where, "policy": want.policy})
+    have = live.bucket
+    if have is None:
+        create = Call("create_bucket", {"bucket": want.name, "region": names.region})
+        return Step("S3 state bucket", want.name, CREATE,
                     ("public access blocked", "encrypted", "versioned", "TLS only"),
                     (create, put_pab, put_enc, put_ver, put_pol))
     changes, calls = [], []
-    if live.bucket.get("public_access_block") != PUBLIC_ACCESS_BLOCK:
+    if have.public_access_block != want.public_access_block:
         changes.append("block public access")
         calls.append(put_pab)
-    if not live.bucket.get("encryption"):
+    if not have.encryption:  # any default encryption is kept (a user's own KMS key included)
         changes.append("default encryption")
         calls.append(put_enc)
-    if live.bucket.get("versioning") != "Enabled":
+    if have.versioning != want.versioning:
         changes.append("versioning")
         calls.append(put_ver)
-    if not _policy_equal(live.bucket.get("policy"), bucket_policy(names)):
+    if not _policy_equal(have.policy, want.policy):
         changes.append("TLS-only bucket policy")
         calls.append(put_pol)
-    return Step("S3 state bucket", names.bucket, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    return Step("S3 state bucket", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
 def plan_repository(desired: DesiredState, live: LiveState) -> Step:
-    name = desired.names.repository
-    put_lifecycle = Call("put_lifecycle_policy", {"name": name, "policy": lifecycle_policy()})
-    if live.repository is None:
-        return Step("ECR repository", name, CREATE, ("scan on push", "lifecycle policy"),
-                    (Call("create_repository", {"name": name}), put_lifecycle))
+    want = desired.repository
+    put_lifecycle = Call("put_lifecycle_policy", {"name": want.name, "policy": want.lifecycle_policy})
+    have = live.repository
+    if have is None:
+        return Step("ECR repository", want.name, CREATE, ("scan on push", "lifecycle policy"),
+                    (Call("create_repository", {"name": want.name}), put_lifecycle))
     changes, calls = [], []
-    if not live.repository.get("scan_on_push"):
+    if want.scan_on_push and not have.scan_on_push:
         changes.append("scan on push")
-        calls.append(Call("put_image_scanning", {"name": name}))
-    if not _policy_equal(live.repository.get("lifecycle_policy"), lifecycle_policy()):
+        calls.append(Call("put_image_scanning", {"name": want.name}))
+    if not _policy_equal(have.lifecycle_policy, want.lifecycle_policy):
         changes.append("lifecycle policy")
         calls.append(put_lifecycle)
-    return Step("ECR repository", name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    return Step("ECR repository", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
-def plan_role(resource: str, name: str, policy_name: str, trust: Mapping[str, Any], policy: Mapping[str, Any],
-              live: LiveRole | None, description: str) -> Step:
-    put_policy = Call("put_role_policy", {"role": name, "policy": policy_name, "document": policy})
-    if live is None:
-        return Step(resource, name, CREATE, ("inline least-privilege policy",),
-                    (Call("create_role", {"name": name, "trust_policy": trust, "description": description}),
+def plan_role(resource: str, want: Role, have: Role | None) -> Step:
+    put_policy = Call("put_role_policy", {"role": want.name, "policy": want.policy_name, "document": want.policy})
+    if have is None:
+        return Step(resource, want.name, CREATE, ("inline least-privilege policy",),
+                    (Call("create_role", {"name": want.name, "trust_policy": want.trust_policy,
+                                          "description": want.description}),
                      put_policy))
     changes, calls = [], []
-    if not _policy_equal(live.trust_policy, trust):
+    if not _policy_equal(have.trust_policy, want.trust_policy):
         changes.append("trust policy")
-        calls.append(Call("update_assume_role_policy", {"name": name, "trust_policy": trust}))
-    if not _policy_equal(live.policy, policy):
+        calls.append(Call("update_assume_role_policy", {"name": want.name, "trust_policy": want.trust_policy}))
+    if not _policy_equal(have.policy, want.policy):
         changes.append("inline policy")
         calls.append(put_policy)
-    return Step(resource, name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    return Step(resource, want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
 def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str]]:
     path = desired.names.ssm_path
     created = [n for n in desired.secrets if n not in live.parameters]
-    updated = [n for n in desired.secrets if n in live.parameters and live.parameters[n] != desired.secrets[n].value]
+    updated = [n for n in desired.secrets
+               if n in live.parameters and live.parameters[n].value != desired.secrets[n].value]
     kept = sorted(n for n in live.parameters if n not in desired.secrets)
-    short = lambda n: n[len(path):] if n.startswith(path) else n  # noqa: E731
+
+    def short(name: str) -> str:
+        return name[len(path):] if name.startswith(path) else name
+
     changes = [f"+{short(n)}" for n in created] + [f"~{short(n)}" for n in updated]
     calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}) for n in created + updated)
     action = CREATE if created and not updated and not live.parameters else UPDATE if calls else UNCHANGED
@@ -233,100 +222,102 @@ def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str
 
 
 def plan_function(desired: DesiredState, live: LiveState) -> Step:
-    want = desired.function
+    want, name = desired.function, desired.names.function
     image: Any = want.image_uri if want.image_uri is not None else Ref("image_uri")
     if live.function is None:
-        return Step("Lambda function", want.name, CREATE,
+        return Step("Lambda function", name, CREATE,
                     (f"image {_digest(want.image_uri) or '(built during apply)'}", f"memory {want.memory_size} MB",
                      f"timeout {want.timeout} s", want.architecture),
-                    (Call("create_function", {"name": want.name, "role_arn": want.role_arn, "image_uri": image,
+                    (Call("create_function", {"name": name, "role_arn": want.role_arn, "image_uri": image,
                                               "memory_size": want.memory_size, "timeout": want.timeout,
                                               "architecture": want.architecture,
                                               "environment": dict(want.environment)}),))
     code, config = function_code_changes(want, live.function), function_config_changes(want, live.function)
     calls = []
     if code:
-        calls.append(Call("update_function_code", {"name": want.name, "image_uri": image,
+        calls.append(Call("update_function_code", {"name": name, "image_uri": image,
                                                    "architecture": want.architecture}))
     if config:
         calls.append(Call("update_function_configuration", {
-            "name": want.name, "role_arn": want.role_arn, "memory_size": want.memory_size,
+            "name": name, "role_arn": want.role_arn, "memory_size": want.memory_size,
             "timeout": want.timeout, "environment": dict(want.environment)}))
-    return Step("Lambda function", want.name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
+    return Step("Lambda function", name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
 
 
 def plan_alias(desired: DesiredState, live: LiveState, function_step: Step) -> Step:
-    want = desired.function
+    want, name, alias = desired.function, desired.names.function, desired.alias
     stale = function_step.action != UNCHANGED or live.alias_function is None or bool(
         function_code_changes(want, live.alias_function) or function_config_changes(want, live.alias_function))
     if not stale:
-        return Step("Lambda alias", f"{want.name}:{ALIAS}", UNCHANGED, (f"version {live.alias_version}",))
+        return Step("Lambda alias", f"{name}:{alias}", UNCHANGED, (f"version {live.alias_version}",))
     action = CREATE if live.alias_version is None else UPDATE
     reusable = live.latest_function is not None and live.latest_version != live.alias_version and not (
         function_code_changes(want, live.latest_function) or function_config_changes(want, live.latest_function))
     if function_step.action == UNCHANGED and reusable:  # published by an interrupted run: no duplicate
-        return Step("Lambda alias", f"{want.name}:{ALIAS}", action,
+        return Step("Lambda alias", f"{name}:{alias}", action,
                     (f"version {live.alias_version or 'none'} -> {live.latest_version}",),
-                    (Call("put_alias", {"function": want.name, "alias": ALIAS, "version": live.latest_version,
+                    (Call("put_alias", {"function": name, "alias": alias, "version": live.latest_version,
                                         "exists": live.alias_version is not None}),))
     change = (f"version {live.alias_version} -> new version" if live.alias_version else "new version",)
-    calls = (Call("publish_version", {"name": want.name, "description": "deploy-aws-lambda"}, output="version"),
-             Call("put_alias", {"function": want.name, "alias": ALIAS, "version": Ref("version"),
+    calls = (Call("publish_version", {"name": name, "description": "deploy-aws-lambda"}, output="version"),
+             Call("put_alias", {"function": name, "alias": alias, "version": Ref("version"),
                                 "exists": live.alias_version is not None}))
-    return Step("Lambda alias", f"{want.name}:{ALIAS}", action, change, calls)
+    return Step("Lambda alias", f"{name}:{alias}", action, change, calls)
 
 
 def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:
-    name = desired.function.name
-    wanted_config = {"MaximumRetryAttempts": MAX_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS}
+    name, reserved, invoke = desired.names.function, desired.reserved_concurrency, desired.event_invoke
     changes, calls = [], []
-    if live.reserved_concurrency != RESERVED_CONCURRENCY:
+    if live.reserved_concurrency != reserved:
         was = "none" if live.reserved_concurrency is None else live.reserved_concurrency
-        changes.append(f"reserved concurrency {was} -> {RESERVED_CONCURRENCY}")
-        calls.append(Call("put_function_concurrency", {"function": name, "reserved": RESERVED_CONCURRENCY}))
-    if dict(live.event_invoke_config or {}) != wanted_config:
-        changes.append(f"async retries {MAX_RETRY_ATTEMPTS}, max event age {MAX_EVENT_AGE_SECONDS} s")
-        calls.append(Call("put_event_invoke_config", {"function": name, "qualifier": ALIAS,
-                                                      "retries": MAX_RETRY_ATTEMPTS, "max_age": MAX_EVENT_AGE_SECONDS}))
+        changes.append(f"reserved concurrency {was} -> {reserved}")
+        calls.append(Call("put_function_concurrency", {"function": name, "reserved": reserved}))
+    if live.event_invoke != invoke:
+        changes.append(f"async retries {invoke.retries}, max event age {invoke.max_event_age} s")
+        calls.append(Call("put_event_invoke_config", {"function": name, "qualifier": desired.alias,
+                                                      "retries": invoke.retries, "max_age": invoke.max_event_age}))
     action = UNCHANGED if not calls else CREATE if live.function is None else UPDATE
     return Step("Trading safety", name, action, tuple(changes) or ("concurrency 1, no async retries",), tuple(calls))
 
 
+def schedule_changes(want: Schedule, have: Schedule, target: str) -> list[str]:
+    changes = []
+    if have.expression != want.expression:
+        changes.append(f"{have.expression} -> {want.expression}")
+    if have.timezone != want.timezone:
+        changes.append(f"time zone {have.timezone} -> {want.timezone}")
+    if have.target_arn != want.target_arn or have.role_arn != want.role_arn:
+        changes.append(f"target -> {target}")
+    if have.enabled != want.enabled:
+        changes.append("enable" if want.enabled else "disable")
+    if (have.retries, have.max_event_age) != (want.retries, want.max_event_age):
+        changes.append("no retries")
+    return changes
+
+
 def plan_schedule(desired: DesiredState, live: LiveState) -> list[Step]:
     names = desired.names
-    steps = []
-    if desired.schedule is None:
-        if live.schedule is None:
+    want, have = desired.schedule, live.schedule
+    if want is None:
+        if have is None:
             return [Step("Schedule", names.schedule, UNCHANGED, ("none",))]
-        return [Step("Schedule", names.schedule, DELETE, (f"was {live.schedule.get('ScheduleExpression')}",),
-                     (Call("delete_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP}),))]
-    steps.append(plan_role("Scheduler IAM role", names.scheduler_role, names.scheduler_policy,
-                           scheduler_trust_policy(names), scheduler_policy(names), live.scheduler_role,
-                           f"Lets EventBridge Scheduler invoke {names.function}:{ALIAS} (deploy-aws-lambda)."))
-    want = desired.schedule
-    target = (live.schedule or {}).get("Target") or {}
-    changes = []
-    if live.schedule is not None:
-        if live.schedule.get("ScheduleExpression") != want.expression:
-            changes.append(f"{live.schedule.get('ScheduleExpression')} -> {want.expression}")
-        if (live.schedule.get("ScheduleExpressionTimezone") or "UTC") != want.timezone:
-            changes.append(f"time zone {live.schedule.get('ScheduleExpressionTimezone')} -> {want.timezone}")
-        if target.get("Arn") != names.alias_arn or target.get("RoleArn") != names.scheduler_role_arn:
-            changes.append(f"target -> {names.function}:{ALIAS}")
-        if live.schedule.get("State") != "ENABLED":
-            changes.append("enable")
-        retry = target.get("RetryPolicy") or {}
-        if (retry.get("MaximumRetryAttempts"), retry.get("MaximumEventAgeInSeconds")) != (0, MAX_EVENT_AGE_SECONDS):
-            changes.append("no retries")
-    if live.schedule is not None and not changes:
-        steps.append(Step("Schedule", names.schedule, UNCHANGED, (f"{want.expression} {want.timezone}",)))
+        return [Step("Schedule", have.name, DELETE, (f"was {have.expression}",),
+                     (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
+    steps = []
+    if desired.scheduler_role is not None:
+        steps.append(plan_role("Scheduler IAM role", desired.scheduler_role, live.scheduler_role))
+    target = f"{names.function}:{desired.alias}"
+    changes = schedule_changes(want, have, target) if have is not None else []
+    if have is not None and not changes:
+        steps.append(Step("Schedule", want.name, UNCHANGED, (f"{want.expression} {want.timezone}",)))
         return steps
-    call = Call("put_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP, "expression": want.expression,
-                                 "timezone": want.timezone, "target_arn": names.alias_arn,
-                                 "role_arn": names.scheduler_role_arn, "exists": live.schedule is not None})
-    action = CREATE if live.schedule is None else UPDATE
-    steps.append(Step("Schedule", names.schedule, action,
-                      tuple(changes) or (f"{want.expression} {want.timezone} -> {names.function}:{ALIAS}",), (call,)))
+    call = Call("put_schedule", {"name": want.name, "group": want.group, "expression": want.expression,
+                                 "timezone": want.timezone, "target_arn": want.target_arn,
+                                 "role_arn": want.role_arn, "exists": have is not None})
+    action = CREATE if have is None else UPDATE
+    steps.append(Step("Schedule", want.name, action,
+                      tuple(changes) or (f"{want.expression} {want.timezone} -> {target}",),
+                      (call,)))
     return steps
 
 
@@ -334,10 +325,8 @@ def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     """The whole plan, in dependency order (what the function needs comes first)."""
     names = desired.names
     steps: list[Step] = [plan_bucket(desired, live), plan_repository(desired, live)]
-    if desired.manage_role:
-        steps.append(plan_role("IAM role", names.role, names.role_policy, lambda_trust_policy(names),
-                               function_policy(names), live.role,
-                               f"Execution role of the trading bot {names.function} (deploy-aws-lambda)."))
+    if desired.role is not None:
+        steps.append(plan_role("IAM role", desired.role, live.role))
     secrets, notes = plan_secrets(desired, live)
     steps.append(secrets)
     if desired.build_with:

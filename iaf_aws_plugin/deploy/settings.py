@@ -190,7 +190,8 @@ def default_region(profile: str | None) -> str | None:
 
     try:
         session = botocore.session.Session(profile=profile)
-        return session.get_config_variable("region")
+        region = session.get_config_variable("region")
+        return str(region) if region else None
     except botocore.exceptions.ProfileNotFound:
         raise PluginError(f"the AWS profile {profile!r} does not exist.",
                           fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
