@@ -8,12 +8,14 @@ calls with it.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..errors import PluginError
-from .models import Bucket, EventInvokeConfig, FunctionConfig, Parameter, Repository, Role, Schedule
+from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
+                     RegistryScanning, Repository, Role, Schedule)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -31,6 +33,11 @@ _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Au
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
+
+
+class DeferredChange(PluginError):
+    """A change AWS refused for a reason the deploy can live with for now: the executor warns,
+    goes on, and a later deploy (which plans the change again) retries it."""
 
 
 class AWSError(PluginError):
@@ -274,12 +281,15 @@ class AWSClient:
         ver = self.call("s3", "GetBucketVersioning", where=where, Bucket=bucket, ExpectedBucketOwner=account)
         pol = self.call("s3", "GetBucketPolicy", where=where, missing=("NoSuchBucketPolicy",),
                         Bucket=bucket, ExpectedBucketOwner=account)
+        lifecycle = self.call("s3", "GetBucketLifecycleConfiguration", where=where,
+                              missing=("NoSuchLifecycleConfiguration",), Bucket=bucket, ExpectedBucketOwner=account)
         return Bucket(
             name=bucket,
             public_access_block=(pab or {}).get("PublicAccessBlockConfiguration"),
             encryption=(enc or {}).get("ServerSideEncryptionConfiguration"),
             versioning=(ver or {}).get("Status"),
             policy=json.loads(pol["Policy"]) if pol else None,
+            lifecycle_rules=tuple((lifecycle or {}).get("Rules", [])),
         )
 
     def create_bucket(self, bucket: str, region: str) -> None:
@@ -312,6 +322,10 @@ class AWSClient:
         self.call("s3", "PutBucketPolicy", where=f"Writing the TLS-only policy of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, Policy=json.dumps(policy))
 
+    def put_bucket_lifecycle(self, bucket: str, account: str, rules: list[Mapping[str, Any]]) -> None:
+        self.call("s3", "PutBucketLifecycleConfiguration", where=f"Writing the lifecycle rules of S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, LifecycleConfiguration={"Rules": rules})
+
     # --- ECR -----------------------------------------------------------------------------
 
     def repository(self, name: str) -> Repository | None:
@@ -324,12 +338,37 @@ class AWSClient:
         repo = found["repositories"][0]
         lifecycle = self.call("ecr", "GetLifecyclePolicy", where=where,
                               missing=("LifecyclePolicyNotFoundException",), repositoryName=name)
+        policy = self.call("ecr", "GetRepositoryPolicy", where=where,
+                           missing=("RepositoryPolicyNotFoundException",), repositoryName=name)
         return Repository(
             name=name,
             uri=str(repo["repositoryUri"]),
             scan_on_push=bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
             lifecycle_policy=json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
+            policy=json.loads(policy["policyText"]) if policy else None,
         )
+
+    def registry_scanning(self, repository: str) -> RegistryScanning | None:
+        """The registry's scanning configuration as it applies to ``repository`` (None: not readable)."""
+        found = self.call("ecr", "GetRegistryScanningConfiguration", where="Reading the ECR registry's scanning "
+                          "configuration", missing=("AccessDeniedException", "ValidationException"))
+        if not found:
+            return None
+        config = found.get("scanningConfiguration") or {}
+        scan_type = str(config.get("scanType") or "BASIC")
+        scans = False
+        for rule in config.get("rules") or []:
+            if rule.get("scanFrequency") not in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"):
+                continue
+            for repo_filter in rule.get("repositoryFilters") or []:
+                if fnmatch.fnmatchcase(repository, str(repo_filter.get("filter", ""))):
+                    scans = True
+        governs = scan_type == "ENHANCED" or bool(config.get("rules"))
+        return RegistryScanning(scan_type=scan_type, governs=governs, scans_repository=scans)
+
+    def set_repository_policy(self, name: str, policy: Mapping[str, Any]) -> None:
+        self.call("ecr", "SetRepositoryPolicy", where=f"Letting Lambda pull from ECR repository {name}",
+                  repositoryName=name, policyText=json.dumps(policy))
 
     def create_repository(self, name: str) -> str:
         created = self.call("ecr", "CreateRepository", where=f"Creating ECR repository {name}",
@@ -389,9 +428,36 @@ class AWSClient:
             if not token:
                 return values
 
-    def put_secure_parameter(self, name: str, value: Any) -> None:
-        self.call("ssm", "PutParameter", where=f"Storing SSM SecureString parameter {name}", Name=name,
-                  Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
+    def put_secure_parameter(self, name: str, value: Any) -> int:
+        """Store the value; returns the parameter's new version."""
+        put = self.call("ssm", "PutParameter", where=f"Storing SSM SecureString parameter {name}", Name=name,
+                        Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
+        return int(put.get("Version") or 0)
+
+    # --- CloudWatch Logs -----------------------------------------------------------------
+
+    def log_group(self, name: str) -> LogGroup | None:
+        where = f"Reading log group {name}"
+        token: str | None = None
+        while True:
+            extra: dict[str, Any] = {"nextToken": token} if token else {}
+            page = self.call("logs", "DescribeLogGroups", where=where, logGroupNamePrefix=name, **extra)
+            for group in page.get("logGroups", []):
+                if group.get("logGroupName") == name:
+                    return LogGroup(name, _int_or_none(group.get("retentionInDays")))
+            token = page.get("nextToken")
+            if not token:
+                return None
+
+    def create_log_group(self, name: str, retention_days: int) -> None:
+        self.call("logs", "CreateLogGroup", where=f"Creating log group {name}",
+                  missing=("ResourceAlreadyExistsException",), logGroupName=name,
+                  tags={"managed-by": "iaf-aws-plugin"})
+        self.put_retention_policy(name, retention_days)
+
+    def put_retention_policy(self, name: str, retention_days: int) -> None:
+        self.call("logs", "PutRetentionPolicy", where=f"Setting the retention of log group {name}",
+                  logGroupName=name, retentionInDays=retention_days)
 
     # --- Lambda --------------------------------------------------------------------------
 
@@ -420,21 +486,56 @@ class AWSClient:
 
     def latest_published_version(self, name: str) -> str | None:
         """The highest published version number of a function (None: only $LATEST)."""
+        versions = self.published_versions(name)
+        return versions[-1] if versions else None
+
+    def published_versions(self, name: str) -> list[str]:
+        """The published version numbers of a function, ascending ([] when it does not exist)."""
         where = f"Listing the versions of Lambda function {name}"
-        latest: int | None = None
+        versions: list[int] = []
         marker: str | None = None
         while True:
             extra: dict[str, Any] = {"Marker": marker} if marker else {}
             page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
                              FunctionName=name, MaxItems=50, **extra)
             if page is None:
-                return None
-            for version in page.get("Versions", []):
-                if str(version.get("Version", "")).isdigit():
-                    latest = max(latest or 0, int(version["Version"]))
+                return []
+            versions += [int(v["Version"]) for v in page.get("Versions", []) if str(v.get("Version", "")).isdigit()]
             marker = page.get("NextMarker")
             if not marker:
-                return None if latest is None else str(latest)
+                return [str(v) for v in sorted(versions)]
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every alias of a function and the version it points at."""
+        where = f"Listing the aliases of Lambda function {name}"
+        found: dict[str, str] = {}
+        marker: str | None = None
+        while True:
+            extra: dict[str, Any] = {"Marker": marker} if marker else {}
+            page = self.call("lambda", "ListAliases", where=where, missing=("ResourceNotFoundException",),
+                             FunctionName=name, **extra)
+            if page is None:
+                return found
+            found.update({str(a["Name"]): str(a["FunctionVersion"]) for a in page.get("Aliases", [])})
+            marker = page.get("NextMarker")
+            if not marker:
+                return found
+
+    def delete_function_version(self, name: str, version: str) -> None:
+        if not version.isdigit():  # never $LATEST or the function itself
+            raise PluginError(f"internal error: refusing to delete version {version!r} of {name}.")
+        self.call("lambda", "DeleteFunction", where=f"Deleting version {version} of Lambda function {name}",
+                  missing=("ResourceNotFoundException",), FunctionName=name, Qualifier=version)
+
+    def delete_images(self, repository: str, registry_id: str, digests: list[str]) -> list[str]:
+        """Delete images by digest (100 per call); returns the digests ECR reports deleted."""
+        deleted: list[str] = []
+        for start in range(0, len(digests), 100):
+            answer = self.call("ecr", "BatchDeleteImage", where=f"Deleting old images of ECR repository {repository}",
+                               repositoryName=repository, registryId=registry_id,
+                               imageIds=[{"imageDigest": d} for d in digests[start:start + 100]])
+            deleted += [str(i["imageDigest"]) for i in answer.get("imageIds", []) if i.get("imageDigest")]
+        return sorted(set(deleted))
 
     def get_alias(self, function: str, alias: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.call(
@@ -517,17 +618,31 @@ class AWSClient:
         if created is None:
             self.call("lambda", "UpdateAlias", where=where, FunctionName=function, Name=alias, FunctionVersion=version)
 
+    def account_concurrency(self) -> AccountConcurrency | None:
+        """The account's Lambda concurrency quota and what is unreserved (None: not readable)."""
+        found = self.call("lambda", "GetAccountSettings", where="Reading the account's Lambda settings",
+                          missing=("404", "AccessDeniedException", "UnrecognizedClientException"))
+        limit = (found or {}).get("AccountLimit") or {}
+        if "ConcurrentExecutions" not in limit:
+            return None
+        return AccountConcurrency(int(limit["ConcurrentExecutions"]),
+                                  int(limit.get("UnreservedConcurrentExecutions", limit["ConcurrentExecutions"])))
+
     def put_function_concurrency(self, function: str, reserved: int) -> None:
+        """Reserve concurrency; raises :class:`DeferredChange` when the account's quota leaves
+        nothing to reserve (new accounts: quota 10, all of it the unreserved minimum)."""
         where = f"Reserving concurrency {reserved} for Lambda function {function}"
         try:
             self.call("lambda", "PutFunctionConcurrency", where=where, FunctionName=function,
                       ReservedConcurrentExecutions=reserved)
-        except PluginError as exc:
-            if "UnreservedConcurrentExecution" in exc.message:
-                raise PluginError(f"{where} failed: the account's Lambda concurrency quota is too low to reserve "
-                                  "any (new accounts often have 10).",
-                                  fix="Request a higher 'Concurrent executions' quota in Service Quotas, then "
-                                      "deploy again (the bot must never run twice at once).") from None
+        except AWSError as exc:
+            # AWS gives this refusal no code of its own (InvalidParameterValueException): its text decides.
+            if exc.code == "InvalidParameterValueException" and "UnreservedConcurrentExecution" in exc.message:
+                raise DeferredChange(
+                    f"the account's Lambda concurrency quota leaves nothing to reserve, so {function} runs "
+                    "without reserved concurrency 1 for now (runs stay single through the S3 state lease); "
+                    "request a higher 'Concurrent executions' quota in Service Quotas: the next deploy "
+                    "reserves it.") from None
             raise
 
     def put_event_invoke_config(self, function: str, qualifier: str, retries: int, max_age: int) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 __all__ = [
+    "AccountConcurrency",
     "Bucket",
     "EventInvokeConfig",
     "FunctionConfig",
@@ -52,11 +53,11 @@ class Repository:
 class RegistryScanning:
     """The account's registry scanning configuration (``ecr:GetRegistryScanningConfiguration``).
 
-    ``scans_repository``: a registry rule already scans this repository on push (enhanced
-    scanning, or a basic rule whose filter matches it): a repository setting is then ignored.
+    ``scans_repository``: a registry rule scans this repository (on push or continuously).
     """
 
     scan_type: str  # "BASIC" or "ENHANCED"
+    governs: bool  # registry rules (or enhanced scanning) are in effect: a repository's own setting is ignored
     scans_repository: bool
 
 
@@ -101,6 +102,20 @@ class FunctionConfig:
     role_arn: str
     package_type: str = "Image"
     ephemeral_storage: int = 512  # MB of /tmp
+
+
+@dataclass(frozen=True)
+class AccountConcurrency:
+    """The account's Lambda concurrency quota and the part not reserved by any function."""
+
+    limit: int
+    unreserved: int
+
+    def can_reserve(self, reserved: int, already: int = 0) -> bool:
+        """Whether reserving ``reserved`` (the function holds ``already``) keeps Lambda's unreserved
+        minimum: 100, or the whole quota on accounts below 100 (new accounts: 10)."""
+        minimum = min(100, self.limit)
+        return self.unreserved + already - reserved >= minimum
 
 
 @dataclass(frozen=True)

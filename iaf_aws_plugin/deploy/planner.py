@@ -6,12 +6,14 @@ changes), ``delete``, ``build`` or ``unchanged``; only the first four carry call
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from ..function_env import SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV
 from .desired import DesiredState
+from .environment import check_environment_size
 from .models import FunctionConfig, Role, Schedule
-from .remote import LiveState
+from .remote import LiveState, LiveVersions
 
 CREATE, UPDATE, DELETE, BUILD, UNCHANGED = "create", "update", "delete", "build", "unchanged"
 
@@ -21,6 +23,41 @@ class Ref:
     """The output of an earlier call of the same plan (e.g. the published version)."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class SecretsDigest:
+    """The value of :data:`~iaf_aws_plugin.function_env.SECRETS_DIGEST_ENV` once the versions of the
+    parameters written during apply are known (``versions``: name -> version or :class:`Ref`)."""
+
+    versions: Mapping[str, Any]
+
+    def resolve(self, versions: Mapping[str, int]) -> str:
+        return secrets_digest(versions)
+
+
+#: Length of the digest value (known before apply, for the environment size check).
+SECRETS_DIGEST_LENGTH = 16
+
+
+def secrets_digest(versions: Mapping[str, int]) -> str:
+    """A digest of the SSM parameter names and versions the function loads at cold start: a
+    changed (or rotated) secret changes it, so a new version is published and warm instances
+    holding the old value are replaced."""
+    import hashlib
+
+    text = "\n".join(f"{name}={versions[name]}" for name in sorted(versions))
+    return hashlib.sha256(text.encode()).hexdigest()[:SECRETS_DIGEST_LENGTH]
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Versions (and images) to delete after an apply; ``kept``: the versions of the rollback window."""
+
+    versions: tuple[str, ...]
+    digests: tuple[str, ...]
+    kept: tuple[str, ...]
+    alias_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +91,7 @@ class Step:
 class Plan:
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = field(default=())
+    environment: tuple[str, ...] = field(default=())  # where each user variable goes, and why
 
     @property
     def changes(self) -> tuple[Step, ...]:
@@ -65,6 +103,9 @@ class Plan:
 
     def render(self) -> list[str]:
         lines = [step.describe() for step in self.steps]
+        if self.environment:
+            lines.append("Environment variables:")
+            lines += [f"    {line}" for line in self.environment]
         if self.is_noop:
             lines.append("Nothing to change: the deployed bot already matches (same image digest, same settings).")
         else:
@@ -150,9 +191,10 @@ def plan_bucket(desired: DesiredState, live: LiveState) -> Step:
     have = live.bucket
     if have is None:
         create = Call("create_bucket", {"bucket": want.name, "region": names.region})
+        put_life = Call("put_bucket_lifecycle", {**where, "rules": [dict(r) for r in want.lifecycle_rules]})
         return Step("S3 state bucket", want.name, CREATE,
-                    ("public access blocked", "encrypted", "versioned", "TLS only"),
-                    (create, put_pab, put_enc, put_ver, put_pol))
+                    ("public access blocked", "encrypted", "versioned", "TLS only", "lifecycle rules"),
+                    (create, put_pab, put_enc, put_ver, put_pol, put_life))
     changes, calls = [], []
     if have.public_access_block != want.public_access_block:
         changes.append("block public access")
@@ -166,23 +208,64 @@ def plan_bucket(desired: DesiredState, live: LiveState) -> Step:
     if not _policy_equal(have.policy, want.policy):
         changes.append("TLS-only bucket policy")
         calls.append(put_pol)
+    rules = merged_lifecycle_rules(want.lifecycle_rules, have.lifecycle_rules)
+    if rules is not None:
+        kept = len(have.lifecycle_rules) - sum(1 for r in have.lifecycle_rules
+                                               if r.get("ID") in {w.get("ID") for w in want.lifecycle_rules})
+        changes.append("lifecycle rules" + (f" (its {kept} other rule(s) kept)" if kept else ""))
+        calls.append(Call("put_bucket_lifecycle", {**where, "rules": rules}))
     return Step("S3 state bucket", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def _rule_matches(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
+    """A live lifecycle rule equals ours (S3 may spell an empty filter ``{}`` or ``{"Prefix": ""}``)."""
+    if dict(have.get("Filter") or {}) not in ({}, {"Prefix": ""}) or "Prefix" in have and have["Prefix"]:
+        return False
+    return all(canonical(have.get(key)) == canonical(value) for key, value in want.items() if key != "Filter")
+
+
+def merged_lifecycle_rules(want: tuple[Mapping[str, Any], ...], have: tuple[Mapping[str, Any], ...]
+                           ) -> list[dict[str, Any]] | None:
+    """Our rules merged into a bucket's rules (theirs never dropped); None when nothing changes."""
+    by_id = {str(r.get("ID")): r for r in have}
+    if all(str(w["ID"]) in by_id and _rule_matches(w, by_id[str(w["ID"])]) for w in want):
+        return None
+    ours = {str(w["ID"]) for w in want}
+    return [dict(r) for r in have if str(r.get("ID")) not in ours] + [dict(w) for w in want]
+
+
+def merged_policy(want: Mapping[str, Any], have: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``want``'s statements replacing the live ones with the same Sid; other statements kept."""
+    statements = (have or {}).get("Statement") or []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    ours = {s.get("Sid") for s in want["Statement"]}
+    kept = [s for s in statements if s.get("Sid") not in ours]
+    return {**want, "Statement": kept + list(want["Statement"])}
 
 
 def plan_repository(desired: DesiredState, live: LiveState) -> Step:
     want = desired.repository
     put_lifecycle = Call("put_lifecycle_policy", {"name": want.name, "policy": want.lifecycle_policy})
     have = live.repository
+    registry = live.registry_scanning
     if have is None:
-        return Step("ECR repository", want.name, CREATE, ("scan on push", "lifecycle policy"),
-                    (Call("create_repository", {"name": want.name}), put_lifecycle))
+        policy = Call("set_repository_policy", {"name": want.name, "policy": want.policy})
+        return Step("ECR repository", want.name, CREATE, ("scan on push", "lifecycle policy", "Lambda may pull"),
+                    (Call("create_repository", {"name": want.name}), put_lifecycle, policy))
     changes, calls = [], []
-    if want.scan_on_push and not have.scan_on_push:
+    registry_governs = registry is not None and registry.governs  # the repository's own setting is ignored then
+    if want.scan_on_push and not have.scan_on_push and not registry_governs:
         changes.append("scan on push")
         calls.append(Call("put_image_scanning", {"name": want.name}))
     if not _policy_equal(have.lifecycle_policy, want.lifecycle_policy):
         changes.append("lifecycle policy")
         calls.append(put_lifecycle)
+    if want.policy is not None:
+        policy_doc = merged_policy(want.policy, have.policy)
+        if not _policy_equal(have.policy, policy_doc):
+            changes.append("Lambda may pull")
+            calls.append(Call("set_repository_policy", {"name": want.name, "policy": policy_doc}))
     return Step("ECR repository", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
@@ -203,6 +286,24 @@ def plan_role(resource: str, want: Role, have: Role | None) -> Step:
     return Step(resource, want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
+def plan_log_group(desired: DesiredState, live: LiveState) -> Step:
+    want, have = desired.log_group, live.log_group
+    retention = f"{want.retention_days} days" if want.retention_days else "kept forever"
+    if have is None:
+        return Step("Log group", want.name, CREATE, (f"retention {retention}",),
+                    (Call("create_log_group", {"name": want.name, "retention_days": want.retention_days}),))
+    if have.retention_days == want.retention_days:
+        return Step("Log group", want.name, UNCHANGED, (f"retention {retention}",))
+    was = f"{have.retention_days} days" if have.retention_days else "forever"
+    return Step("Log group", want.name, UPDATE, (f"retention {was} -> {retention}",),
+                (Call("put_retention_policy", {"name": want.name, "retention_days": want.retention_days}),))
+
+
+def version_output(parameter: str) -> str:
+    """The plan variable holding the version a parameter gets when it is written."""
+    return f"version:{parameter}"
+
+
 def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str]]:
     path = desired.names.ssm_path
     created = [n for n in desired.secrets if n not in live.parameters]
@@ -214,7 +315,8 @@ def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str
         return name[len(path):] if name.startswith(path) else name
 
     changes = [f"+{short(n)}" for n in created] + [f"~{short(n)}" for n in updated]
-    calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}) for n in created + updated)
+    calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}, output=version_output(n))
+                  for n in created + updated)
     action = CREATE if created and not updated and not live.parameters else UPDATE if calls else UNCHANGED
     notes = [f"SSM parameter {n} is not in .env or -e any more: kept (it is still loaded at cold start); "
              f"delete it with `aws ssm delete-parameter --name {n}` if it is obsolete." for n in kept]
@@ -270,7 +372,13 @@ def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:
     changes, calls = [], []
     if live.reserved_concurrency != reserved:
         was = "none" if live.reserved_concurrency is None else live.reserved_concurrency
-        changes.append(f"reserved concurrency {was} -> {reserved}")
+        account = live.account_concurrency
+        if account is not None and not account.can_reserve(reserved, live.reserved_concurrency or 0):
+            changes.append(f"reserved concurrency {was} -> {reserved}: the account's concurrency quota "
+                           f"({account.limit}) leaves none to reserve; the deploy warns and goes on (runs stay "
+                           "single through the S3 state lease) and retries on the next deploy")
+        else:
+            changes.append(f"reserved concurrency {was} -> {reserved}")
         calls.append(Call("put_function_concurrency", {"function": name, "reserved": reserved}))
     if live.event_invoke != invoke:
         changes.append(f"async retries {invoke.retries}, max event age {invoke.max_event_age} s")
@@ -321,13 +429,59 @@ def plan_schedule(desired: DesiredState, live: LiveState) -> list[Step]:
     return steps
 
 
+def with_secrets_digest(desired: DesiredState, live: LiveState, secrets_step: Step) -> DesiredState:
+    """The desired function environment with :data:`SECRETS_DIGEST_ENV`, when it loads secrets:
+    the live versions of the parameters it loads, the new versions of those written during apply."""
+    path = desired.names.ssm_path
+    names = set(desired.secrets) | set(live.parameters)
+    if not names or desired.function.environment.get(SSM_PARAMETER_PATH_ENV) != path:
+        return desired
+    written = {c.params["name"] for c in secrets_step.calls}
+    versions: dict[str, Any] = {n: Ref(version_output(n)) if n in written else live.parameters[n].version
+                                for n in sorted(names)}
+    value: Any = (SecretsDigest(versions) if any(isinstance(v, Ref) for v in versions.values())
+                  else secrets_digest(versions))
+    environment = {**desired.function.environment, SECRETS_DIGEST_ENV: value}
+    return replace(desired, function=replace(desired.function, environment=dict(sorted(environment.items()))))
+
+
+def check_size(environment: Mapping[str, Any]) -> None:
+    """Lambda's 4 KB limit, checked on the plain environment before anything changes."""
+    check_environment_size({k: "x" * SECRETS_DIGEST_LENGTH if isinstance(v, SecretsDigest) else str(v)
+                            for k, v in environment.items()})
+
+
+def plan_prune(versions: LiveVersions, *, keep: int, alias: str, repository_uri: str) -> Prune:
+    """Which versions and images to delete after an apply (pure).
+
+    Kept: the ``keep`` newest published versions, every version an alias points at, and the
+    images they and ``$LATEST`` use. Deleted: the other versions, and those of their images that
+    are in the bot's own repository and used by nothing kept.
+    """
+    ordered = sorted(versions.images, key=int)
+    kept = set(ordered[-keep:]) | {v for v in versions.aliases.values() if v.isdigit()}
+    doomed = [v for v in ordered if v not in kept]
+    kept_digests = {_digest(versions.images[v]) for v in kept} | {_digest(versions.latest_image)}
+    images = []
+    for version in doomed:
+        uri = versions.images[version]
+        digest = _digest(uri)
+        if uri.startswith(f"{repository_uri}@") and digest not in kept_digests and digest not in images:
+            images.append(digest)
+    return Prune(versions=tuple(doomed), digests=tuple(d for d in images if d), kept=tuple(sorted(kept, key=int)),
+                 alias_version=versions.aliases.get(alias))
+
+
 def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     """The whole plan, in dependency order (what the function needs comes first)."""
     names = desired.names
+    secrets, notes = plan_secrets(desired, live)
+    desired = with_secrets_digest(desired, live, secrets)
+    check_size(desired.function.environment)
     steps: list[Step] = [plan_bucket(desired, live), plan_repository(desired, live)]
     if desired.role is not None:
         steps.append(plan_role("IAM role", desired.role, live.role))
-    secrets, notes = plan_secrets(desired, live)
+    steps.append(plan_log_group(desired, live))
     steps.append(secrets)
     if desired.build_with:
         steps.append(Step("Image", names.repository, BUILD, (f"with {desired.build_with}",),
@@ -335,4 +489,4 @@ def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     function = plan_function(desired, live)
     steps += [function, plan_alias(desired, live, function), plan_trading_safety(desired, live)]
     steps += plan_schedule(desired, live)
-    return Plan(tuple(steps), tuple(notes))
+    return Plan(tuple(steps), tuple(notes), tuple(p.describe() for p in desired.placements))

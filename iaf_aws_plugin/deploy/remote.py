@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from .desired import ALIAS, SCHEDULE_GROUP, Names
-from .models import Bucket, EventInvokeConfig, FunctionConfig, Parameter, Repository, Role, Schedule
+from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
+                     RegistryScanning, Repository, Role, Schedule)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .awsclient import AWSClient
 
-__all__ = ["LiveFunction", "LiveRole", "LiveState", "read_live_state"]
+__all__ = ["LiveFunction", "LiveRole", "LiveState", "LiveVersions", "read_live_state", "read_versions"]
 
 # The live twins of the desired models (same types; kept as names for readers of the planner).
 LiveFunction = FunctionConfig
@@ -35,6 +36,18 @@ class LiveState:
     reserved_concurrency: int | None = None
     event_invoke: EventInvokeConfig | None = None
     schedule: Schedule | None = None
+    log_group: LogGroup | None = None
+    registry_scanning: RegistryScanning | None = None  # None: not readable (the repository's own setting counts)
+    account_concurrency: AccountConcurrency | None = None  # None: not readable
+
+
+@dataclass(frozen=True)
+class LiveVersions:
+    """The published versions of the function with their images, its aliases and ``$LATEST``'s image."""
+
+    images: Mapping[str, str]  # version -> image URI
+    aliases: Mapping[str, str]  # alias -> version
+    latest_image: str | None
 
 
 def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> LiveState:
@@ -47,6 +60,7 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> Li
     # A run stopped between publishing and moving the alias left a version nobody uses yet:
     # the planner points the alias at it instead of publishing a duplicate.
     latest_version = client.latest_published_version(names.function) if function else None
+    reserved_concurrency = client.get_function_concurrency(names.function) if function else None
     latest_function = alias_function if latest_version == alias_version else (
         client.function_config(names.function, latest_version) if latest_version else None)
     return LiveState(
@@ -60,7 +74,22 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> Li
         alias_function=alias_function,
         latest_version=latest_version,
         latest_function=latest_function,
-        reserved_concurrency=client.get_function_concurrency(names.function) if function else None,
+        reserved_concurrency=reserved_concurrency,
         event_invoke=client.event_invoke_config(names.function, ALIAS) if alias_version else None,
         schedule=client.schedule(names.schedule, SCHEDULE_GROUP),
+        log_group=client.log_group(names.log_group),
+        registry_scanning=client.registry_scanning(names.repository),
+        account_concurrency=client.account_concurrency() if reserved_concurrency is None else None,
     )
+
+
+def read_versions(client: AWSClient, names: Names) -> LiveVersions:
+    """What pruning needs: every published version's image, the aliases, ``$LATEST``'s image."""
+    latest = client.function_config(names.function)
+    images: dict[str, str] = {}
+    for version in client.published_versions(names.function):
+        config = client.function_config(names.function, version)
+        if config is not None and config.image_uri:
+            images[version] = config.image_uri
+    return LiveVersions(images=images, aliases=client.aliases(names.function),
+                        latest_image=latest.image_uri if latest else None)

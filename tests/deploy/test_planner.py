@@ -15,7 +15,9 @@ from iaf_aws_plugin.deploy.planner import (
     Ref,
     canonical,
     plan_deploy,
+    secrets_digest,
 )
+from iaf_aws_plugin.function_env import SECRETS_DIGEST_ENV
 from iaf_aws_plugin.deploy.models import EventInvokeConfig, Parameter
 from iaf_aws_plugin.deploy.remote import LiveFunction, LiveState
 
@@ -37,8 +39,11 @@ def desired_state(**overrides):
 def live_matching(want: d.DesiredState) -> LiveState:
     """The live state right after a complete deploy of ``want``."""
     fn = want.function
+    environment = dict(fn.environment)
+    if "IAF_SSM_PARAMETER_PATH" in environment:  # the digest of the parameters' versions (all 1 here)
+        environment[SECRETS_DIGEST_ENV] = secrets_digest({name: 1 for name in want.secrets})
     function = LiveFunction(image_uri=fn.image_uri or IMAGE, memory_size=fn.memory_size, timeout=fn.timeout,
-                            architecture=fn.architecture, environment=dict(fn.environment), role_arn=fn.role_arn)
+                            architecture=fn.architecture, environment=environment, role_arn=fn.role_arn)
     # The documents as AWS gives them back (a JSON round trip), in the same models as the desired ones.
     bucket = replace(want.bucket, policy=json.loads(json.dumps(want.bucket.policy)))
     return LiveState(
@@ -50,6 +55,7 @@ def live_matching(want: d.DesiredState) -> LiveState:
         function=function, alias_version="3", alias_function=function, latest_version="3",
         latest_function=function, reserved_concurrency=1,
         event_invoke=EventInvokeConfig(retries=0, max_event_age=60),
+        log_group=want.log_group,
         schedule=want.schedule or d.Schedule(want.names.schedule, "default", None, "UTC", want.names.alias_arn,
                                              want.names.scheduler_role_arn, True, 0, 60),
     )
