@@ -24,7 +24,8 @@ def require_s3_conditional_writes() -> None:
     import botocore
     import botocore.session
 
-    members = botocore.session.get_session().get_service_model("s3").operation_model("PutObject").input_shape.members
+    shape = botocore.session.get_session().get_service_model("s3").operation_model("PutObject").input_shape
+    members = shape.members if shape is not None else {}
     if "IfMatch" not in members or "IfNoneMatch" not in members:
         raise PluginError(
             f"botocore {botocore.__version__} (imported from {botocore.__file__}) cannot make S3 conditional "

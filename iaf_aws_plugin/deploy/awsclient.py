@@ -491,19 +491,42 @@ class AWSClient:
 
     def published_versions(self, name: str) -> list[str]:
         """The published version numbers of a function, ascending ([] when it does not exist)."""
+        return sorted((v for v in self.version_digests(name) if v.isdigit()), key=int)
+
+    def version_digests(self, name: str) -> dict[str, str]:
+        """Every version (``$LATEST`` included) and the digest of the image it runs: for an image
+        function, CodeSha256 is the image manifest's digest. {} when the function does not exist."""
         where = f"Listing the versions of Lambda function {name}"
-        versions: list[int] = []
+        found: dict[str, str] = {}
         marker: str | None = None
         while True:
             extra: dict[str, Any] = {"Marker": marker} if marker else {}
             page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
                              FunctionName=name, MaxItems=50, **extra)
             if page is None:
-                return []
-            versions += [int(v["Version"]) for v in page.get("Versions", []) if str(v.get("Version", "")).isdigit()]
+                return {}
+            for version in page.get("Versions", []):
+                sha = str(version.get("CodeSha256") or "")
+                found[str(version["Version"])] = f"sha256:{sha}" if sha and not sha.startswith("sha256:") else sha
             marker = page.get("NextMarker")
             if not marker:
-                return [str(v) for v in sorted(versions)]
+                return found
+
+    def repository_digests(self, repository: str, registry_id: str) -> set[str]:
+        """The digests of every image in a repository."""
+        where = f"Listing the images of ECR repository {repository}"
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            extra: dict[str, Any] = {"nextToken": token} if token else {}
+            page = self.call("ecr", "DescribeImages", where=where, missing=("RepositoryNotFoundException",),
+                             repositoryName=repository, registryId=registry_id, maxResults=1000, **extra)
+            if page is None:
+                return found
+            found.update(str(image["imageDigest"]) for image in page.get("imageDetails", []))
+            token = page.get("nextToken")
+            if not token:
+                return found
 
     def aliases(self, name: str) -> dict[str, str]:
         """Every alias of a function and the version it points at."""

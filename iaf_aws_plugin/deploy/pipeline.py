@@ -80,8 +80,7 @@ def prune(client: AWSClient, names: Names, keep: int, echo: Echo) -> None:
     from .planner import plan_prune
     from .remote import read_versions
 
-    doomed = plan_prune(read_versions(client, names), keep=keep, alias=ALIAS,
-                        repository_uri=f"{names.registry}/{names.repository}")
+    doomed = plan_prune(read_versions(client, names), keep=keep, alias=ALIAS)
     if not doomed.versions:
         return
     for version in doomed.versions:
@@ -245,7 +244,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             raise PluginError("internal error: the plan builds an image but no builder was chosen.")
         registry, user, password = client.registry_credentials(names.account)
         repository_uri = f"{names.registry}/{names.repository}"
-        tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")
+        # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
+        tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")
         built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag),
                               RegistryCredentials(registry, user, password), echo=echo)
         return pushed_image(client, names, repository_uri, tag, built.digest)

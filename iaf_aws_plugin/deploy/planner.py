@@ -451,24 +451,23 @@ def check_size(environment: Mapping[str, Any]) -> None:
                             for k, v in environment.items()})
 
 
-def plan_prune(versions: LiveVersions, *, keep: int, alias: str, repository_uri: str) -> Prune:
+def plan_prune(versions: LiveVersions, *, keep: int, alias: str) -> Prune:
     """Which versions and images to delete after an apply (pure).
 
-    Kept: the ``keep`` newest published versions, every version an alias points at, and the
-    images they and ``$LATEST`` use. Deleted: the other versions, and those of their images that
-    are in the bot's own repository and used by nothing kept.
+    Kept: the ``keep`` newest published versions, every version an alias points at, and every
+    image they or ``$LATEST`` use (by digest, whatever the repository). Deleted: the other
+    versions, and those of their images that are in the bot's own repository.
     """
-    ordered = sorted(versions.images, key=int)
+    ordered = sorted((v for v in versions.digests if v.isdigit()), key=int)
     kept = set(ordered[-keep:]) | {v for v in versions.aliases.values() if v.isdigit()}
     doomed = [v for v in ordered if v not in kept]
-    kept_digests = {_digest(versions.images[v]) for v in kept} | {_digest(versions.latest_image)}
-    images = []
+    kept_digests = {versions.digests[v] for v in kept} | {versions.digests.get("$LATEST")}
+    images: list[str] = []
     for version in doomed:
-        uri = versions.images[version]
-        digest = _digest(uri)
-        if uri.startswith(f"{repository_uri}@") and digest not in kept_digests and digest not in images:
+        digest = versions.digests[version]
+        if digest in versions.repository_digests and digest not in kept_digests and digest not in images:
             images.append(digest)
-    return Prune(versions=tuple(doomed), digests=tuple(d for d in images if d), kept=tuple(sorted(kept, key=int)),
+    return Prune(versions=tuple(doomed), digests=tuple(images), kept=tuple(sorted(kept, key=int)),
                  alias_version=versions.aliases.get(alias))
 
 

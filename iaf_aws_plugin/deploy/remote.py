@@ -43,11 +43,12 @@ class LiveState:
 
 @dataclass(frozen=True)
 class LiveVersions:
-    """The published versions of the function with their images, its aliases and ``$LATEST``'s image."""
+    """The function's versions with the digests of their images, its aliases, and the digests
+    of the images in the bot's own repository."""
 
-    images: Mapping[str, str]  # version -> image URI
+    digests: Mapping[str, str]  # version ("$LATEST" included) -> image digest
     aliases: Mapping[str, str]  # alias -> version
-    latest_image: str | None
+    repository_digests: frozenset[str] = frozenset()
 
 
 def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> LiveState:
@@ -84,12 +85,6 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> Li
 
 
 def read_versions(client: AWSClient, names: Names) -> LiveVersions:
-    """What pruning needs: every published version's image, the aliases, ``$LATEST``'s image."""
-    latest = client.function_config(names.function)
-    images: dict[str, str] = {}
-    for version in client.published_versions(names.function):
-        config = client.function_config(names.function, version)
-        if config is not None and config.image_uri:
-            images[version] = config.image_uri
-    return LiveVersions(images=images, aliases=client.aliases(names.function),
-                        latest_image=latest.image_uri if latest else None)
+    """What pruning needs: every version's image digest, the aliases, the repository's images."""
+    return LiveVersions(digests=client.version_digests(names.function), aliases=client.aliases(names.function),
+                        repository_digests=frozenset(client.repository_digests(names.repository, names.account)))
