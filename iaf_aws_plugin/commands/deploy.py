@@ -46,6 +46,8 @@ def _confirm(question: str) -> bool:
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
 @click.option("--log-retention-days", "--log_retention_days", "log_retention_days", default=None, type=int,
               help="Days CloudWatch Logs keeps the function's logs (default 30; saved).")
+@click.option("--ephemeral-storage", "--ephemeral_storage", "ephemeral_storage", default=None, type=int,
+              help="MB of /tmp for the function, 512-10240 (default 512; saved).")
 @click.option("--rollback-window", "--rollback_window", "rollback_window", default=None, type=int,
               help="Published versions (and their images) kept for a rollback (default 5; saved).")
 @click.option("--secret", "secret_names", multiple=True, metavar="NAME",
@@ -60,7 +62,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
                       schedule: str | None, schedule_timezone: str | None, architecture: str | None,
                       image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
-                      log_retention_days: int | None, rollback_window: int | None,
+                      ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...],
                       dry_run: bool, yes: bool) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
@@ -76,6 +78,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
         role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
+                      ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names))
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm)

@@ -588,20 +588,20 @@ class AWSClient:
                                  max_event_age=_int_or_none(found.get("MaximumEventAgeInSeconds")))
 
     def create_function(self, name: str, role_arn: str, image_uri: str, memory_size: int, timeout: int,
-                        architecture: str, environment: dict[str, str]) -> None:
+                        architecture: str, environment: dict[str, str], ephemeral_storage: int = 512) -> None:
         where = f"Creating Lambda function {name}"
         created = self.call(
             "lambda", "CreateFunction", where=where, missing=("ResourceConflictException",),
             retry_while=lambda exc: ROLE_NOT_ASSUMABLE in _error_message(exc),
             FunctionName=name, Role=role_arn, PackageType="Image", Code={"ImageUri": image_uri},
             MemorySize=memory_size, Timeout=timeout, Architectures=[architecture],
-            Environment={"Variables": environment}, Publish=False,
+            Environment={"Variables": environment}, Publish=False, EphemeralStorage={"Size": ephemeral_storage},
             Tags={"managed-by": "iaf-aws-plugin"},
         )
         if created is None:  # an interrupted run created it: bring it to the desired state
             self.wait("lambda", "function_active_v2", where=where, FunctionName=name)
             self.update_function_code(name, image_uri, architecture)
-            self.update_function_configuration(name, role_arn, memory_size, timeout, environment)
+            self.update_function_configuration(name, role_arn, memory_size, timeout, environment, ephemeral_storage)
             return
         self.wait("lambda", "function_active_v2", where=where, FunctionName=name)
 
@@ -614,11 +614,12 @@ class AWSClient:
         self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
 
     def update_function_configuration(self, name: str, role_arn: str, memory_size: int, timeout: int,
-                                      environment: dict[str, str]) -> None:
+                                      environment: dict[str, str], ephemeral_storage: int = 512) -> None:
         where = f"Updating the configuration of Lambda function {name}"
         self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)
         self.call("lambda", "UpdateFunctionConfiguration", where=where, FunctionName=name, Role=role_arn,
                   MemorySize=memory_size, Timeout=timeout, Environment={"Variables": environment},
+                  EphemeralStorage={"Size": ephemeral_storage},
                   retry_while=lambda exc: (_error_code(exc) == "ResourceConflictException"
                                            or ROLE_NOT_ASSUMABLE in _error_message(exc)))
         self.wait("lambda", "function_updated_v2", where=where, FunctionName=name)

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..function_env import (MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV, STATE_PREFIX,
-                            STATE_PREFIX_ENV, ssm_parameter_path)
+from ..function_env import (FUNCTION_TIMEOUT_ENV, MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV,
+                            STATE_PREFIX, STATE_PREFIX_ENV, ssm_parameter_path)
 from .environment import Placement
-from .settings import DEFAULT_LOG_RETENTION_DAYS, DEFAULT_ROLLBACK_WINDOW
+from .settings import DEFAULT_EPHEMERAL_STORAGE, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_ROLLBACK_WINDOW
 from .models import Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Repository, Role, Schedule
 
 ALIAS = "live"
@@ -289,16 +289,19 @@ def build_desired(names: Names, *, memory_size: int, timeout: int, architecture:
                   role_arn: str | None, schedule: str | None, timezone: str, builder: str | None,
                   with_secrets: bool = True, log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS,
                   rollback_window: int = DEFAULT_ROLLBACK_WINDOW,
-                  placements: tuple[Placement, ...] = ()) -> DesiredState:
+                  placements: tuple[Placement, ...] = (),
+                  ephemeral_storage: int = DEFAULT_EPHEMERAL_STORAGE) -> DesiredState:
     """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
     environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV_NAMES}
-    environment.update({STATE_BUCKET_ENV: names.bucket, STATE_PREFIX_ENV: STATE_PREFIX})
+    # The timeout lets the handler size its state lease to outlive a run.
+    environment.update({STATE_BUCKET_ENV: names.bucket, STATE_PREFIX_ENV: STATE_PREFIX,
+                        FUNCTION_TIMEOUT_ENV: str(timeout)})
     if with_secrets:
         environment[SSM_PARAMETER_PATH_ENV] = names.ssm_path
     function = FunctionConfig(
         image_uri=image_uri, memory_size=memory_size, timeout=timeout,
         architecture=architecture, environment=dict(sorted(environment.items())),
-        role_arn=role_arn or names.role_arn)
+        role_arn=role_arn or names.role_arn, ephemeral_storage=ephemeral_storage)
     desired_schedule = None
     if schedule:
         desired_schedule = Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=schedule, timezone=timezone,

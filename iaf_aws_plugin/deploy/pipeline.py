@@ -219,7 +219,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
         schedule=expression, timezone=timezone_name, builder=build_with,
         with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
-        rollback_window=settings.rollback_window, placements=placements)
+        rollback_window=settings.rollback_window, placements=placements,
+        ephemeral_storage=settings.ephemeral_storage)
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)
@@ -253,7 +254,10 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     executor = Executor(client, echo=echo, build_image=build_image, warn=warn)
     executor.execute(plan)
     settings_module.save(result.settings, secret_override_names)
-    prune(client, names, settings.rollback_window, echo)
+    try:
+        prune(client, names, settings.rollback_window, echo)
+    except PluginError as exc:  # the deploy itself succeeded: old versions stay until the next one
+        warn(f"pruning old versions failed ({exc.message}); the deploy succeeded, the next one retries.")
     schedule_note = f"runs {expression} ({timezone_name})" if expression else "has no schedule"
     echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
     for deferred in executor.deferred:

@@ -155,6 +155,8 @@ def function_config_changes(want: FunctionConfig, have: FunctionConfig) -> list[
         changes.append(f"memory {have.memory_size} -> {want.memory_size} MB")
     if want.timeout != have.timeout:
         changes.append(f"timeout {have.timeout} -> {want.timeout} s")
+    if want.ephemeral_storage != have.ephemeral_storage:
+        changes.append(f"ephemeral storage {have.ephemeral_storage} -> {want.ephemeral_storage} MB")
     env = env_changes(want.environment, have.environment)
     if env:
         changes.append("environment " + " ".join(env))
@@ -333,7 +335,8 @@ def plan_function(desired: DesiredState, live: LiveState) -> Step:
                     (Call("create_function", {"name": name, "role_arn": want.role_arn, "image_uri": image,
                                               "memory_size": want.memory_size, "timeout": want.timeout,
                                               "architecture": want.architecture,
-                                              "environment": dict(want.environment)}),))
+                                              "environment": dict(want.environment),
+                                              "ephemeral_storage": want.ephemeral_storage}),))
     code, config = function_code_changes(want, live.function), function_config_changes(want, live.function)
     calls = []
     if code:
@@ -342,7 +345,8 @@ def plan_function(desired: DesiredState, live: LiveState) -> Step:
     if config:
         calls.append(Call("update_function_configuration", {
             "name": name, "role_arn": want.role_arn, "memory_size": want.memory_size,
-            "timeout": want.timeout, "environment": dict(want.environment)}))
+            "timeout": want.timeout, "environment": dict(want.environment),
+            "ephemeral_storage": want.ephemeral_storage}))
     return Step("Lambda function", name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
 
 

@@ -35,12 +35,14 @@ DEFAULT_LOG_RETENTION_DAYS = 30
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
 DEFAULT_ROLLBACK_WINDOW = 5
+DEFAULT_EPHEMERAL_STORAGE = 512  # MB of /tmp, Lambda's default
+EPHEMERAL_STORAGE_RANGE = (512, 10240)
 ROLLBACK_WINDOW_RANGE = (1, 100)
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
-               "log_retention_days", "rollback_window", "secret_names", "plain_names")
+               "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class DeployOptions:
     yes: bool = False
     log_retention_days: int | None = None
     rollback_window: int | None = None
+    ephemeral_storage: int | None = None
     secret_names: tuple[str, ...] = ()  # --secret NAME: into SSM whatever its name and value
     plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
 
@@ -88,6 +91,7 @@ class DeploySettings:
     env_overrides: Mapping[str, str] = field(default_factory=dict)  # -e values (secrets included, never saved)
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW
+    ephemeral_storage: int = DEFAULT_EPHEMERAL_STORAGE
     secret_names: tuple[str, ...] = ()
     plain_names: tuple[str, ...] = ()
 
@@ -162,6 +166,14 @@ def validate_log_retention(value: int) -> int:
     if value not in LOG_RETENTION_DAYS:
         raise PluginError(f"invalid --log-retention-days {value}: CloudWatch Logs accepts "
                           f"{', '.join(map(str, LOG_RETENTION_DAYS))}.", fix="For example: --log-retention-days 30")
+    return value
+
+
+def validate_ephemeral_storage(value: int) -> int:
+    low, high = EPHEMERAL_STORAGE_RANGE
+    if not low <= value <= high:
+        raise PluginError(f"invalid --ephemeral-storage {value}: Lambda allows {low} to {high} MB of /tmp.",
+                          fix="For example: --ephemeral-storage 2048")
     return value
 
 
@@ -291,6 +303,8 @@ def resolve(options: DeployOptions) -> DeploySettings:
             int(pick(options.rollback_window, "rollback_window", DEFAULT_ROLLBACK_WINDOW))),
         secret_names=tuple(sorted(secret_names)),
         plain_names=tuple(sorted(plain_names)),
+        ephemeral_storage=validate_ephemeral_storage(
+            int(pick(options.ephemeral_storage, "ephemeral_storage", DEFAULT_EPHEMERAL_STORAGE))),
     )
     return settings
 

@@ -509,3 +509,30 @@ def test_secrets_by_name_and_value_and_the_plan_says_where_each_went(host_cli, a
     settings = saved(bot_project)
     assert settings["secret_names"] == ["REGION_NAME"] and settings["plain_names"] == ["PUBLIC_KEY_ID"]
     assert not any(secret in json.dumps(settings) for secret in secrets)
+
+
+# --- issue 8, deploy side: ephemeral storage and the timeout the state handler reads -------------------
+
+def test_ephemeral_storage_and_function_timeout_variable(bot_project, ecr_image, deploy_inprocess, unique_name):
+    from iaf_aws_plugin.function_env import FUNCTION_TIMEOUT_ENV
+
+    lam = boto3.client("lambda")
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"), ephemeral_storage=2048,
+                     timeout=300)
+    config = lam.get_function_configuration(FunctionName=unique_name, Qualifier="live")
+    assert config["EphemeralStorage"] == {"Size": 2048}
+    assert config["Environment"]["Variables"][FUNCTION_TIMEOUT_ENV] == "300"
+    assert saved(bot_project)["ephemeral_storage"] == 2048
+    assert deploy_inprocess(bot_project)[0].plan.is_noop
+
+    result, _ = deploy_inprocess(bot_project, timeout=120, ephemeral_storage=4096)
+    [update] = [c for s in result.plan.steps for c in s.calls if c.method == "update_function_configuration"]
+    assert update.params["ephemeral_storage"] == 4096 and update.params["timeout"] == 120
+    assert update.params["environment"][FUNCTION_TIMEOUT_ENV] == "120"
+    step = next(s for s in result.plan.steps if s.resource == "Lambda function")
+    assert "ephemeral storage 2048 -> 4096 MB" in step.changes
+    assert lam.get_function_configuration(FunctionName=unique_name, Qualifier="live")["Environment"]["Variables"][
+        FUNCTION_TIMEOUT_ENV] == "120"
+    # (moto 5.2 ignores EphemeralStorage in UpdateFunctionConfiguration: the planned call is what we can check.)
+    with pytest.raises(PluginError, match="invalid --ephemeral-storage 256: Lambda allows 512 to 10240 MB"):
+        deploy_inprocess(bot_project, ephemeral_storage=256, dry_run=True)
