@@ -220,7 +220,8 @@ def iam_actions(operations: list[tuple[str, str]]) -> set[str]:
 def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_project, deploy_inprocess, api_builder,
                                                          unique_name):
     """Record every operation of a full lifecycle (first deploy with a build and a schedule, a
-    secret and configuration change, a rebuild with pruning, schedule removal) and compare."""
+    secret and configuration change with a rebuild and pruning, a schedule change, its removal)
+    and compare with the preflight's list, both ways."""
     operations: list[tuple[str, str]] = []
     session = boto3.Session(region_name=REGION)
     session.events.register("before-send", lambda event_name, **_: operations.append(
@@ -232,6 +233,7 @@ def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_pro
     first = run(function_name=unique_name, builder="ecr-api", rollback_window=1)
     (bot_project / ".env").write_text("BITVAVO_API_KEY=rotated-key-456\nLOG_LEVEL=DEBUG\n")
     run(memory_size=1024)
+    run(schedule="rate(2 hours)")
     run(schedule="none")
     names = first.names
     wanted = set()
@@ -242,6 +244,12 @@ def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_pro
     assert {"lambda:DeleteFunction", "ecr:BatchDeleteImage", "scheduler:DeleteSchedule",
             "ecr:SetRepositoryPolicy", "logs:CreateLogGroup"} <= used  # the lifecycle covered them
     assert used - wanted == set(), f"the preflight misses {sorted(used - wanted)}"
+    # ...and lists nothing else: only what drift repairs need, and what a registry push needs (the
+    # builder pushes through the registry API, outside this recording).
+    drift_only = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy"}
+    push = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+    assert wanted - used == drift_only | push
 
 
 # --- 3. new accounts: the concurrency quota -----------------------------------------------------------
