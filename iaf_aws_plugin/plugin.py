@@ -21,10 +21,16 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 def register_commands(cli: click.Group) -> None:
     from .commands.deploy import deploy_aws_lambda
     from .commands.init import init_aws_lambda
+    from .commands.invoke import invoke_aws_lambda
+    from .commands.logs import logs_aws_lambda
+    from .commands.status import status_aws_lambda
 
     # Same name as the host's built-in command: ours replaces it.
     cli.add_command(deploy_aws_lambda)
     cli.add_command(init_aws_lambda)
+    # Operating a deployed bot.
+    for command in (status_aws_lambda, logs_aws_lambda, invoke_aws_lambda):
+        cli.add_command(command)
 
 
 def scaffold_aws_lambda(path: str | None, replace: bool) -> list[WrittenFile]:
