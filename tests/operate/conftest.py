@@ -121,3 +121,20 @@ def op() -> Any:
     import sys
 
     return sys.modules[__name__]
+
+
+def save_state(bucket: str, files: dict[str, str], workdir: Path) -> None:
+    """One run's save through the real state handler: the bucket then holds a snapshot of ``files``."""
+    import shutil
+
+    from iaf_aws_plugin import AWSS3StorageStateHandler
+
+    handler = AWSS3StorageStateHandler(bucket)
+    handler.initialize()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    handler.load(str(workdir))
+    for rel, text in files.items():
+        (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / rel).write_text(text)
+    handler.save(str(workdir))
