@@ -124,7 +124,7 @@ def op() -> Any:
 
 
 def save_state(bucket: str, files: dict[str, str], workdir: Path) -> None:
-    """One run's save through the real state handler: the bucket then holds a snapshot of ``files``."""
+    """One run's save through the real state handler: the bucket then holds a snapshot of exactly ``files``."""
     import shutil
 
     from iaf_aws_plugin import AWSS3StorageStateHandler
@@ -134,6 +134,8 @@ def save_state(bucket: str, files: dict[str, str], workdir: Path) -> None:
     if workdir.exists():
         shutil.rmtree(workdir)
     handler.load(str(workdir))
+    for entry in workdir.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     for rel, text in files.items():
         (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
         (workdir / rel).write_text(text)
