@@ -29,7 +29,7 @@ class OperateClient(AWSClient):
         found: list[dict[str, Any]] = []
         marker: str | None = None
         while True:
-            extra = {"Marker": marker} if marker else {}
+            extra: dict[str, Any] = {"Marker": marker} if marker else {}
             page = self.call("lambda", "ListVersionsByFunction", where=where, missing=_MISSING,
                              FunctionName=function, MaxItems=50, **extra)
             if page is None:
@@ -71,9 +71,9 @@ class OperateClient(AWSClient):
         if self._on_call is not None:
             self._on_call("lambda", "Invoke")
         try:
-            response: dict[str, Any] = client.invoke(FunctionName=function, Qualifier=qualifier,
+            response: dict[str, Any] = dict(client.invoke(FunctionName=function, Qualifier=qualifier,
                                                      InvocationType="RequestResponse", LogType="Tail",
-                                                     Payload=payload)
+                                                     Payload=payload))
         except bx.ReadTimeoutError:
             raise PluginError(f"{where}: no answer within {timeout + 60} s; the run may still be going on "
                               "(it was not retried).",
@@ -166,7 +166,7 @@ class OperateClient(AWSClient):
         names: list[str] = []
         token: str | None = None
         while True:
-            extra = {"NextToken": token} if token else {}
+            extra: dict[str, Any] = {"NextToken": token} if token else {}
             page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
                              WithDecryption=False, **extra)
             names += [p["Name"] for p in page.get("Parameters", [])]
@@ -183,8 +183,9 @@ class OperateClient(AWSClient):
 
     def describe_schedule(self, name: str, group: str) -> dict[str, Any] | None:
         """The whole GetSchedule answer (with CreationDate/StartDate), or None."""
-        return self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}", missing=_MISSING,
-                         Name=name, GroupName=group)
+        found: dict[str, Any] | None = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
+                                                 missing=_MISSING, Name=name, GroupName=group)
+        return found
 
     # --- S3 (the state bucket, deleted only on --delete-state) ------------------------------
 
