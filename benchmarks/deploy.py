@@ -113,8 +113,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="iaf-deploy-bench-"))
     recording = work / "moto-recording.jsonl"
     os.environ.update(MOTO_LAMBDA_STUB_ECR="false", MOTO_RECORDER_FILEPATH=str(recording))
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

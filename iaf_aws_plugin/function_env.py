@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "FUNCTION_TIMEOUT_ENV",
     "MANAGED_ENV_NAMES",
+    "SECRETS_DIGEST_ENV",
     "SSM_PARAMETER_PATH_ENV",
     "STATE_BUCKET_ENV",
     "STATE_PREFIX",
@@ -29,12 +30,17 @@ STATE_PREFIX_ENV = "IAF_STATE_PREFIX"
 SSM_PARAMETER_PATH_ENV = "IAF_SSM_PARAMETER_PATH"
 #: The function's timeout in seconds, so the handler can size the state lease to outlive a run.
 FUNCTION_TIMEOUT_ENV = "IAF_FUNCTION_TIMEOUT"
+#: A digest of the SSM parameter names and versions the function loads at cold start (not a
+#: secret): a changed secret changes it, so the deploy publishes a new version and warm
+#: instances still holding the old value are retired. The function does not read it.
+SECRETS_DIGEST_ENV = "IAF_SECRETS_DIGEST"
 
 #: The prefix a deployed bot keeps its state under (each bot has its own bucket).
 STATE_PREFIX = ""
 
 #: Every name the deploy sets itself.
-MANAGED_ENV_NAMES = frozenset({STATE_BUCKET_ENV, STATE_PREFIX_ENV, SSM_PARAMETER_PATH_ENV, FUNCTION_TIMEOUT_ENV})
+MANAGED_ENV_NAMES = frozenset({STATE_BUCKET_ENV, STATE_PREFIX_ENV, SSM_PARAMETER_PATH_ENV, FUNCTION_TIMEOUT_ENV,
+                               SECRETS_DIGEST_ENV})
 
 _SSM_PATH_ROOT = "/iaf-aws"
 

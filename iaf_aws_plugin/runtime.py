@@ -11,7 +11,26 @@ from .errors import PluginError
 
 from .function_env import SSM_PARAMETER_PATH_ENV
 
-__all__ = ["load_secrets"]
+__all__ = ["load_secrets", "require_s3_conditional_writes"]
+
+#: The first botocore release whose S3 PutObject takes IfMatch (conditional writes).
+CONDITIONAL_WRITES_BOTOCORE = "1.35.69"
+
+
+def require_s3_conditional_writes() -> None:
+    """Fail the cold start with one line when the botocore the function imports cannot send
+    ``PutObject(IfMatch=...)``: the state handler's lease and pointer depend on conditional
+    writes, and a Lambda base image's own older boto3 may shadow the one the image installed."""
+    import botocore
+    import botocore.session
+
+    members = botocore.session.get_session().get_service_model("s3").operation_model("PutObject").input_shape.members
+    if "IfMatch" not in members or "IfNoneMatch" not in members:
+        raise PluginError(
+            f"botocore {botocore.__version__} (imported from {botocore.__file__}) cannot make S3 conditional "
+            f"writes, which the state handler needs.",
+            fix=f"Install boto3/botocore >= {CONDITIONAL_WRITES_BOTOCORE} into the image's LAMBDA_TASK_ROOT "
+                "(pip install --target ${LAMBDA_TASK_ROOT}), so it takes precedence over the runtime's copy.")
 
 
 def load_secrets(*, override: bool = False) -> list[str]:

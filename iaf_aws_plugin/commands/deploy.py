@@ -44,6 +44,14 @@ def _confirm(question: str) -> bool:
 @click.option("--role-arn", "--role_arn", "role_arn", default=None,
               help="Use this IAM role instead of creating a least-privilege one.")
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
+@click.option("--log-retention-days", "--log_retention_days", "log_retention_days", default=None, type=int,
+              help="Days CloudWatch Logs keeps the function's logs (default 30; saved).")
+@click.option("--rollback-window", "--rollback_window", "rollback_window", default=None, type=int,
+              help="Published versions (and their images) kept for a rollback (default 5; saved).")
+@click.option("--secret", "secret_names", multiple=True, metavar="NAME",
+              help="Store this variable in SSM whatever its name or value (repeatable; saved).")
+@click.option("--plain", "plain_names", multiple=True, metavar="NAME",
+              help="Keep this variable a plain Lambda variable although it looks secret (repeatable; saved).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
@@ -52,8 +60,11 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
                       schedule: str | None, schedule_timezone: str | None, architecture: str | None,
                       image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
+                      log_retention_days: int | None, rollback_window: int | None,
+                      secret_names: tuple[str, ...], plain_names: tuple[str, ...],
                       dry_run: bool, yes: bool) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
+    from dataclasses import replace
     from pathlib import Path
 
     from ..deploy.pipeline import deploy
@@ -64,5 +75,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
         role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+    options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
+                      secret_names=tuple(secret_names), plain_names=tuple(plain_names))
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm)

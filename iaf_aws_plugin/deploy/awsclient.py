@@ -8,11 +8,14 @@ calls with it.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..errors import PluginError
+from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
+                     RegistryScanning, Repository, Role, Schedule)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -30,6 +33,11 @@ _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Au
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
+
+
+class DeferredChange(PluginError):
+    """A change AWS refused for a reason the deploy can live with for now: the executor warns,
+    goes on, and a later deploy (which plans the change again) retries it."""
 
 
 class AWSError(PluginError):
@@ -133,7 +141,7 @@ class AWSClient:
 
             try:
                 self._clients[service] = self.session.client(
-                    service, region_name=self.region,
+                    service, region_name=self.region,  # type: ignore[call-overload]
                     config=Config(retries={"max_attempts": 5, "mode": "standard"}, user_agent_extra="iaf-aws-plugin"),
                 )
             except Exception as exc:
@@ -184,7 +192,8 @@ class AWSClient:
     # --- identity ----------------------------------------------------------------------
 
     def caller_identity(self) -> dict[str, str]:
-        return self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
+        found = self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
+        return {key: str(value) for key, value in found.items() if key in ("Account", "Arn", "UserId")}
 
     # --- IAM -----------------------------------------------------------------------------
 
@@ -198,7 +207,17 @@ class AWSClient:
                           missing=("NoSuchEntity",), RoleName=role, PolicyName=policy)
         return None if found is None else _as_document(found["PolicyDocument"])
 
-    def create_role(self, name: str, trust_policy: dict[str, Any], description: str) -> str:
+    def role(self, name: str, policy_name: str) -> Role | None:
+        """The role with its trust policy and one inline policy, or None when it does not exist."""
+        found = self.get_role(name)
+        if found is None:
+            return None
+        trust = found.get("AssumeRolePolicyDocument")
+        return Role(name=name, arn=str(found["Arn"]), trust_policy=_as_document(trust) if trust else None,
+                    policy_name=policy_name, policy=self.get_role_policy(name, policy_name),
+                    description=str(found.get("Description") or ""))
+
+    def create_role(self, name: str, trust_policy: Mapping[str, Any], description: str) -> str:
         where = f"Creating IAM role {name}"
         created = self.call("iam", "CreateRole", where=where, missing=("EntityAlreadyExists",), RoleName=name,
                             AssumeRolePolicyDocument=json.dumps(trust_policy), Description=description,
@@ -211,11 +230,11 @@ class AWSClient:
         self.wait("iam", "role_exists", where=where, RoleName=name)
         return str(created["Role"]["Arn"])
 
-    def update_assume_role_policy(self, name: str, trust_policy: dict[str, Any]) -> None:
+    def update_assume_role_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
         self.call("iam", "UpdateAssumeRolePolicy", where=f"Updating the trust policy of IAM role {name}",
                   RoleName=name, PolicyDocument=json.dumps(trust_policy))
 
-    def put_role_policy(self, role: str, policy: str, document: dict[str, Any]) -> None:
+    def put_role_policy(self, role: str, policy: str, document: Mapping[str, Any]) -> None:
         self.call("iam", "PutRolePolicy", where=f"Writing inline policy {policy} of IAM role {role}",
                   RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
 
@@ -234,13 +253,13 @@ class AWSClient:
         results: list[dict[str, Any]] = []
         for page in iam.get_paginator("simulate_principal_policy").paginate(
                 PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource]):
-            results.extend(page.get("EvaluationResults", []))
+            results.extend(dict(result) for result in page.get("EvaluationResults", []))
         return results
 
     # --- S3 ------------------------------------------------------------------------------
 
-    def bucket_state(self, bucket: str, account: str) -> dict[str, Any] | None:
-        """The bucket's security settings, or None when it does not exist."""
+    def bucket(self, bucket: str, account: str) -> Bucket | None:
+        """The bucket with its documents, or None when it does not exist."""
         where = f"Reading S3 bucket {bucket}"
         try:
             head = self.call("s3", "HeadBucket", where=where, missing=("404", "NoSuchBucket", "NotFound"),
@@ -262,12 +281,16 @@ class AWSClient:
         ver = self.call("s3", "GetBucketVersioning", where=where, Bucket=bucket, ExpectedBucketOwner=account)
         pol = self.call("s3", "GetBucketPolicy", where=where, missing=("NoSuchBucketPolicy",),
                         Bucket=bucket, ExpectedBucketOwner=account)
-        return {
-            "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
-            "encryption": (enc or {}).get("ServerSideEncryptionConfiguration"),
-            "versioning": (ver or {}).get("Status"),
-            "policy": json.loads(pol["Policy"]) if pol else None,
-        }
+        lifecycle = self.call("s3", "GetBucketLifecycleConfiguration", where=where,
+                              missing=("NoSuchLifecycleConfiguration",), Bucket=bucket, ExpectedBucketOwner=account)
+        return Bucket(
+            name=bucket,
+            public_access_block=(pab or {}).get("PublicAccessBlockConfiguration"),
+            encryption=(enc or {}).get("ServerSideEncryptionConfiguration"),
+            versioning=(ver or {}).get("Status"),
+            policy=json.loads(pol["Policy"]) if pol else None,
+            lifecycle_rules=tuple((lifecycle or {}).get("Rules", [])),
+        )
 
     def create_bucket(self, bucket: str, region: str) -> None:
         params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
@@ -283,11 +306,11 @@ class AWSClient:
                                   fix="Deploy under another --lambda-function-name; bucket names are global.") from None
             raise
 
-    def put_public_access_block(self, bucket: str, account: str, configuration: dict[str, bool]) -> None:
+    def put_public_access_block(self, bucket: str, account: str, configuration: Mapping[str, bool]) -> None:
         self.call("s3", "PutPublicAccessBlock", where=f"Blocking public access to S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, PublicAccessBlockConfiguration=configuration)
 
-    def put_bucket_encryption(self, bucket: str, account: str, configuration: dict[str, Any]) -> None:
+    def put_bucket_encryption(self, bucket: str, account: str, configuration: Mapping[str, Any]) -> None:
         self.call("s3", "PutBucketEncryption", where=f"Turning on default encryption of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, ServerSideEncryptionConfiguration=configuration)
 
@@ -295,13 +318,18 @@ class AWSClient:
         self.call("s3", "PutBucketVersioning", where=f"Turning on versioning of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, VersioningConfiguration={"Status": "Enabled"})
 
-    def put_bucket_policy(self, bucket: str, account: str, policy: dict[str, Any]) -> None:
+    def put_bucket_policy(self, bucket: str, account: str, policy: Mapping[str, Any]) -> None:
         self.call("s3", "PutBucketPolicy", where=f"Writing the TLS-only policy of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, Policy=json.dumps(policy))
 
+    def put_bucket_lifecycle(self, bucket: str, account: str, rules: list[Mapping[str, Any]]) -> None:
+        self.call("s3", "PutBucketLifecycleConfiguration", where=f"Writing the lifecycle rules of S3 bucket {bucket}",
+                  Bucket=bucket, ExpectedBucketOwner=account, LifecycleConfiguration={"Rules": rules})
+
     # --- ECR -----------------------------------------------------------------------------
 
-    def repository_state(self, name: str) -> dict[str, Any] | None:
+    def repository(self, name: str) -> Repository | None:
+        """The repository with its documents, or None when it does not exist."""
         where = f"Reading ECR repository {name}"
         found = self.call("ecr", "DescribeRepositories", where=where, missing=("RepositoryNotFoundException",),
                           repositoryNames=[name])
@@ -310,11 +338,37 @@ class AWSClient:
         repo = found["repositories"][0]
         lifecycle = self.call("ecr", "GetLifecyclePolicy", where=where,
                               missing=("LifecyclePolicyNotFoundException",), repositoryName=name)
-        return {
-            "uri": repo["repositoryUri"],
-            "scan_on_push": bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
-            "lifecycle_policy": json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
-        }
+        policy = self.call("ecr", "GetRepositoryPolicy", where=where,
+                           missing=("RepositoryPolicyNotFoundException",), repositoryName=name)
+        return Repository(
+            name=name,
+            uri=str(repo["repositoryUri"]),
+            scan_on_push=bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
+            lifecycle_policy=json.loads(lifecycle["lifecyclePolicyText"]) if lifecycle else None,
+            policy=json.loads(policy["policyText"]) if policy else None,
+        )
+
+    def registry_scanning(self, repository: str) -> RegistryScanning | None:
+        """The registry's scanning configuration as it applies to ``repository`` (None: not readable)."""
+        found = self.call("ecr", "GetRegistryScanningConfiguration", where="Reading the ECR registry's scanning "
+                          "configuration", missing=("AccessDeniedException", "ValidationException"))
+        if not found:
+            return None
+        config = found.get("scanningConfiguration") or {}
+        scan_type = str(config.get("scanType") or "BASIC")
+        scans = False
+        for rule in config.get("rules") or []:
+            if rule.get("scanFrequency") not in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"):
+                continue
+            for repo_filter in rule.get("repositoryFilters") or []:
+                if fnmatch.fnmatchcase(repository, str(repo_filter.get("filter", ""))):
+                    scans = True
+        governs = scan_type == "ENHANCED" or bool(config.get("rules"))
+        return RegistryScanning(scan_type=scan_type, governs=governs, scans_repository=scans)
+
+    def set_repository_policy(self, name: str, policy: Mapping[str, Any]) -> None:
+        self.call("ecr", "SetRepositoryPolicy", where=f"Letting Lambda pull from ECR repository {name}",
+                  repositoryName=name, policyText=json.dumps(policy))
 
     def create_repository(self, name: str) -> str:
         created = self.call("ecr", "CreateRepository", where=f"Creating ECR repository {name}",
@@ -323,16 +377,16 @@ class AWSClient:
                             encryptionConfiguration={"encryptionType": "AES256"},
                             tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
         if created is None:
-            state = self.repository_state(name)
-            assert state is not None
-            return str(state["uri"])
+            state = self.repository(name)
+            assert state is not None and state.uri is not None
+            return state.uri
         return str(created["repository"]["repositoryUri"])
 
     def put_image_scanning(self, name: str) -> None:
         self.call("ecr", "PutImageScanningConfiguration", where=f"Turning on scan on push of ECR repository {name}",
                   repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
 
-    def put_lifecycle_policy(self, name: str, policy: dict[str, Any]) -> None:
+    def put_lifecycle_policy(self, name: str, policy: Mapping[str, Any]) -> None:
         self.call("ecr", "PutLifecyclePolicy", where=f"Writing the lifecycle policy of ECR repository {name}",
                   repositoryName=name, lifecyclePolicyText=json.dumps(policy))
 
@@ -359,67 +413,156 @@ class AWSClient:
 
     # --- SSM -----------------------------------------------------------------------------
 
-    def parameters_by_path(self, path: str) -> dict[str, str]:
-        """Decrypted SecureString values below ``path``, by parameter name (kept in memory only)."""
+    def parameters_by_path(self, path: str) -> dict[str, Parameter]:
+        """Decrypted SecureString values and versions below ``path``, by name (kept in memory only)."""
         where = f"Reading SSM parameters below {path}"
-        values: dict[str, str] = {}
+        values: dict[str, Parameter] = {}
         token: str | None = None
         while True:
-            extra = {"NextToken": token} if token else {}
+            extra: dict[str, Any] = {"NextToken": token} if token else {}
             page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
                              WithDecryption=True, **extra)
             for parameter in page.get("Parameters", []):
-                values[parameter["Name"]] = parameter["Value"]
+                values[parameter["Name"]] = Parameter(str(parameter["Value"]), int(parameter.get("Version") or 0))
             token = page.get("NextToken")
             if not token:
                 return values
 
-    def put_secure_parameter(self, name: str, value: Any) -> None:
-        self.call("ssm", "PutParameter", where=f"Storing SSM SecureString parameter {name}", Name=name,
-                  Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
+    def put_secure_parameter(self, name: str, value: Any) -> int:
+        """Store the value; returns the parameter's new version."""
+        put = self.call("ssm", "PutParameter", where=f"Storing SSM SecureString parameter {name}", Name=name,
+                        Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
+        return int(put.get("Version") or 0)
+
+    # --- CloudWatch Logs -----------------------------------------------------------------
+
+    def log_group(self, name: str) -> LogGroup | None:
+        where = f"Reading log group {name}"
+        token: str | None = None
+        while True:
+            extra: dict[str, Any] = {"nextToken": token} if token else {}
+            page = self.call("logs", "DescribeLogGroups", where=where, logGroupNamePrefix=name, **extra)
+            for group in page.get("logGroups", []):
+                if group.get("logGroupName") == name:
+                    return LogGroup(name, _int_or_none(group.get("retentionInDays")))
+            token = page.get("nextToken")
+            if not token:
+                return None
+
+    def create_log_group(self, name: str, retention_days: int) -> None:
+        self.call("logs", "CreateLogGroup", where=f"Creating log group {name}",
+                  missing=("ResourceAlreadyExistsException",), logGroupName=name,
+                  tags={"managed-by": "iaf-aws-plugin"})
+        self.put_retention_policy(name, retention_days)
+
+    def put_retention_policy(self, name: str, retention_days: int) -> None:
+        self.call("logs", "PutRetentionPolicy", where=f"Setting the retention of log group {name}",
+                  logGroupName=name, retentionInDays=retention_days)
 
     # --- Lambda --------------------------------------------------------------------------
 
     def get_function(self, name: str, qualifier: str | None = None) -> dict[str, Any] | None:
-        extra = {"Qualifier": qualifier} if qualifier else {}
-        return self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
-                         missing=("ResourceNotFoundException",), FunctionName=name, **extra)
+        extra: dict[str, Any] = {"Qualifier": qualifier} if qualifier else {}
+        found: dict[str, Any] | None = self.call("lambda", "GetFunction", where=f"Reading Lambda function {name}",
+                                                 missing=("ResourceNotFoundException",), FunctionName=name, **extra)
+        return found
+
+    def function_config(self, name: str, qualifier: str | None = None) -> FunctionConfig | None:
+        """The configuration of ``$LATEST`` (or of a version), or None when the function does not exist."""
+        found = self.get_function(name, qualifier)
+        if not found:
+            return None
+        config = found["Configuration"]
+        return FunctionConfig(
+            image_uri=str(found.get("Code", {}).get("ImageUri", "")),
+            memory_size=int(config.get("MemorySize", 0)),
+            timeout=int(config.get("Timeout", 0)),
+            architecture=(config.get("Architectures") or ["x86_64"])[0],
+            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            role_arn=str(config.get("Role", "")),
+            package_type=str(config.get("PackageType") or "Zip"),
+            ephemeral_storage=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
+        )
 
     def latest_published_version(self, name: str) -> str | None:
         """The highest published version number of a function (None: only $LATEST)."""
+        versions = self.published_versions(name)
+        return versions[-1] if versions else None
+
+    def published_versions(self, name: str) -> list[str]:
+        """The published version numbers of a function, ascending ([] when it does not exist)."""
         where = f"Listing the versions of Lambda function {name}"
-        latest: int | None = None
+        versions: list[int] = []
         marker: str | None = None
         while True:
-            extra = {"Marker": marker} if marker else {}
+            extra: dict[str, Any] = {"Marker": marker} if marker else {}
             page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
                              FunctionName=name, MaxItems=50, **extra)
             if page is None:
-                return None
-            for version in page.get("Versions", []):
-                if str(version.get("Version", "")).isdigit():
-                    latest = max(latest or 0, int(version["Version"]))
+                return []
+            versions += [int(v["Version"]) for v in page.get("Versions", []) if str(v.get("Version", "")).isdigit()]
             marker = page.get("NextMarker")
             if not marker:
-                return None if latest is None else str(latest)
+                return [str(v) for v in sorted(versions)]
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every alias of a function and the version it points at."""
+        where = f"Listing the aliases of Lambda function {name}"
+        found: dict[str, str] = {}
+        marker: str | None = None
+        while True:
+            extra: dict[str, Any] = {"Marker": marker} if marker else {}
+            page = self.call("lambda", "ListAliases", where=where, missing=("ResourceNotFoundException",),
+                             FunctionName=name, **extra)
+            if page is None:
+                return found
+            found.update({str(a["Name"]): str(a["FunctionVersion"]) for a in page.get("Aliases", [])})
+            marker = page.get("NextMarker")
+            if not marker:
+                return found
+
+    def delete_function_version(self, name: str, version: str) -> None:
+        if not version.isdigit():  # never $LATEST or the function itself
+            raise PluginError(f"internal error: refusing to delete version {version!r} of {name}.")
+        self.call("lambda", "DeleteFunction", where=f"Deleting version {version} of Lambda function {name}",
+                  missing=("ResourceNotFoundException",), FunctionName=name, Qualifier=version)
+
+    def delete_images(self, repository: str, registry_id: str, digests: list[str]) -> list[str]:
+        """Delete images by digest (100 per call); returns the digests ECR reports deleted."""
+        deleted: list[str] = []
+        for start in range(0, len(digests), 100):
+            answer = self.call("ecr", "BatchDeleteImage", where=f"Deleting old images of ECR repository {repository}",
+                               repositoryName=repository, registryId=registry_id,
+                               imageIds=[{"imageDigest": d} for d in digests[start:start + 100]])
+            deleted += [str(i["imageDigest"]) for i in answer.get("imageIds", []) if i.get("imageDigest")]
+        return sorted(set(deleted))
 
     def get_alias(self, function: str, alias: str) -> dict[str, Any] | None:
-        return self.call("lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
-                         missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)
+        found: dict[str, Any] | None = self.call(
+            "lambda", "GetAlias", where=f"Reading alias {alias} of Lambda function {function}",
+            missing=("ResourceNotFoundException",), FunctionName=function, Name=alias)
+        return found
+
+    def alias_version(self, function: str, alias: str) -> str | None:
+        """The version an alias points at, or None when there is no such alias."""
+        found = self.get_alias(function, alias)
+        return str(found["FunctionVersion"]) if found else None
 
     def get_function_concurrency(self, function: str) -> int | None:
         found = self.call("lambda", "GetFunctionConcurrency", where=f"Reading concurrency of Lambda function {function}",
                           missing=("ResourceNotFoundException",), FunctionName=function)
-        return None if not found else found.get("ReservedConcurrentExecutions")
+        if not found or found.get("ReservedConcurrentExecutions") is None:
+            return None
+        return int(found["ReservedConcurrentExecutions"])
 
-    def get_event_invoke_config(self, function: str, qualifier: str) -> dict[str, Any] | None:
+    def event_invoke_config(self, function: str, qualifier: str) -> EventInvokeConfig | None:
         found = self.call("lambda", "GetFunctionEventInvokeConfig",
                           where=f"Reading the retry settings of Lambda function {function}:{qualifier}",
                           missing=("ResourceNotFoundException",), FunctionName=function, Qualifier=qualifier)
         if not found:
             return None
-        return {"MaximumRetryAttempts": found.get("MaximumRetryAttempts"),
-                "MaximumEventAgeInSeconds": found.get("MaximumEventAgeInSeconds")}
+        return EventInvokeConfig(retries=_int_or_none(found.get("MaximumRetryAttempts")),
+                                 max_event_age=_int_or_none(found.get("MaximumEventAgeInSeconds")))
 
     def create_function(self, name: str, role_arn: str, image_uri: str, memory_size: int, timeout: int,
                         architecture: str, environment: dict[str, str]) -> None:
@@ -475,17 +618,31 @@ class AWSClient:
         if created is None:
             self.call("lambda", "UpdateAlias", where=where, FunctionName=function, Name=alias, FunctionVersion=version)
 
+    def account_concurrency(self) -> AccountConcurrency | None:
+        """The account's Lambda concurrency quota and what is unreserved (None: not readable)."""
+        found = self.call("lambda", "GetAccountSettings", where="Reading the account's Lambda settings",
+                          missing=("404", "AccessDeniedException", "UnrecognizedClientException"))
+        limit = (found or {}).get("AccountLimit") or {}
+        if "ConcurrentExecutions" not in limit:
+            return None
+        return AccountConcurrency(int(limit["ConcurrentExecutions"]),
+                                  int(limit.get("UnreservedConcurrentExecutions", limit["ConcurrentExecutions"])))
+
     def put_function_concurrency(self, function: str, reserved: int) -> None:
+        """Reserve concurrency; raises :class:`DeferredChange` when the account's quota leaves
+        nothing to reserve (new accounts: quota 10, all of it the unreserved minimum)."""
         where = f"Reserving concurrency {reserved} for Lambda function {function}"
         try:
             self.call("lambda", "PutFunctionConcurrency", where=where, FunctionName=function,
                       ReservedConcurrentExecutions=reserved)
-        except PluginError as exc:
-            if "UnreservedConcurrentExecution" in exc.message:
-                raise PluginError(f"{where} failed: the account's Lambda concurrency quota is too low to reserve "
-                                  "any (new accounts often have 10).",
-                                  fix="Request a higher 'Concurrent executions' quota in Service Quotas, then "
-                                      "deploy again (the bot must never run twice at once).") from None
+        except AWSError as exc:
+            # AWS gives this refusal no code of its own (InvalidParameterValueException): its text decides.
+            if exc.code == "InvalidParameterValueException" and "UnreservedConcurrentExecution" in exc.message:
+                raise DeferredChange(
+                    f"the account's Lambda concurrency quota leaves nothing to reserve, so {function} runs "
+                    "without reserved concurrency 1 for now (runs stay single through the S3 state lease); "
+                    "request a higher 'Concurrent executions' quota in Service Quotas: the next deploy "
+                    "reserves it.") from None
             raise
 
     def put_event_invoke_config(self, function: str, qualifier: str, retries: int, max_age: int) -> None:
@@ -496,13 +653,20 @@ class AWSClient:
 
     # --- EventBridge Scheduler -------------------------------------------------------------
 
-    def get_schedule(self, name: str, group: str) -> dict[str, Any] | None:
+    def schedule(self, name: str, group: str) -> Schedule | None:
+        """The schedule, or None when it does not exist."""
         found = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
                           missing=("ResourceNotFoundException",), Name=name, GroupName=group)
         if not found:
             return None
-        return {key: found.get(key) for key in ("ScheduleExpression", "ScheduleExpressionTimezone", "Target",
-                                                "State", "FlexibleTimeWindow")}
+        target = found.get("Target") or {}
+        retry = target.get("RetryPolicy") or {}
+        return Schedule(name=name, group=group, expression=found.get("ScheduleExpression"),
+                        timezone=str(found.get("ScheduleExpressionTimezone") or "UTC"),
+                        target_arn=target.get("Arn"), role_arn=target.get("RoleArn"),
+                        enabled=found.get("State") == "ENABLED",
+                        retries=_int_or_none(retry.get("MaximumRetryAttempts")),
+                        max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")))
 
     def put_schedule(self, name: str, group: str, expression: str, timezone: str, target_arn: str,
                      role_arn: str, exists: bool) -> None:
@@ -534,10 +698,15 @@ def _snake(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _as_document(value: Any) -> dict[str, Any]:
     """IAM returns policy documents URL-encoded (boto3 usually decodes them to a dict)."""
     if isinstance(value, dict):
         return value
     from urllib.parse import unquote
 
-    return json.loads(unquote(str(value)))
+    document: dict[str, Any] = json.loads(unquote(str(value)))
+    return document

@@ -12,14 +12,20 @@ from typing import Any, Mapping
 
 from ..function_env import (MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV, STATE_PREFIX,
                             STATE_PREFIX_ENV, ssm_parameter_path)
+from .environment import Placement
+from .settings import DEFAULT_LOG_RETENTION_DAYS, DEFAULT_ROLLBACK_WINDOW
+from .models import Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Repository, Role, Schedule
 
 ALIAS = "live"
 SCHEDULE_GROUP = "default"
-LIFECYCLE_KEEP_IMAGES = 10
 RESERVED_CONCURRENCY = 1
 MAX_RETRY_ATTEMPTS = 0
 MAX_EVENT_AGE_SECONDS = 60  # the smallest value Lambda accepts
-LOG_RETENTION_NOTE = "/aws/lambda/"
+UNTAGGED_IMAGE_DAYS = 1  # untagged images (superseded pushes, build leftovers) expire after a day
+NONCURRENT_STATE_DAYS = 30  # older versions of state objects (lease, pointer, snapshots) expire
+ABORT_UPLOAD_DAYS = 1  # multipart uploads cut off by a timeout are aborted
+#: Rule IDs of the state bucket's lifecycle rules the deploy owns (others are never touched).
+STATE_LIFECYCLE_RULE_IDS = ("iaf-expire-noncurrent-versions", "iaf-abort-incomplete-uploads")
 
 
 class Secret(str):
@@ -57,11 +63,16 @@ def bucket_name(account: str, region: str, function: str) -> str:
 
 
 def repository_name(function: str) -> str:
-    """ECR wants lowercase; a hash keeps names that differ only in case apart. No '/' in it:
-    a flat name is the most portable (moto's Lambda, for one, reads only the last segment)."""
-    lowered = re.sub(r"[^a-z0-9._-]", "-", function.lower()).strip("-_.") or "bot"
-    name = f"iaf-{lowered}"
-    return name if lowered == function else f"{name}-{_short_hash(function)}"
+    """A valid ECR name for any Lambda name: lowercase, runs of separators collapsed to one '-',
+    no separator at either end (ECR: ``[a-z0-9]+(?:[._-][a-z0-9]+)*``). When the name had to
+    change, a short hash of the original keeps two functions (``Bot``/``bot``, ``a_-b``/``a-b``)
+    from sharing a repository. No '/' in it: a flat name is the most portable (moto's Lambda,
+    for one, reads only the last segment)."""
+    lowered = function.lower()
+    slug = re.sub(r"[^a-z0-9]*[._-][^a-z0-9]*", lambda m: m.group(0) if len(m.group(0)) == 1 else "-", lowered)
+    slug = re.sub(r"[^a-z0-9._-]", "", slug).strip("-_.") or "bot"
+    name = f"iaf-{slug}"
+    return name if slug == function else f"{name}-{_short_hash(function)}"
 
 
 @dataclass(frozen=True)
@@ -150,10 +161,12 @@ def function_policy(names: Names, prefix: str = STATE_PREFIX) -> dict[str, Any]:
         {"Sid": "ReadWriteOwnState", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"{bucket_arn}/{prefix}*"]},
-        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"],
-         "Resource": [log_group_arn]},
-        {"Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        # CloudWatch Logs matches IAM resources in these forms only: "log-group:NAME:*" for the
+        # group (a bare "log-group:NAME" never matches) and "...:log-stream:*" for its streams.
+        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream"],
          "Resource": [f"{log_group_arn}:*"]},
+        {"Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:PutLogEvents"],
+         "Resource": [f"{log_group_arn}:log-stream:*"]},
         {"Sid": "OwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParametersByPath", "ssm:GetParameters",
                                                              "ssm:GetParameter"],
          "Resource": [names.arn("ssm", f"parameter{ssm_path}"), names.arn("ssm", f"parameter{ssm_path}/*")]},
@@ -184,57 +197,117 @@ ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": 
                          "BucketKeyEnabled": True}]}
 
 
-def lifecycle_policy(keep: int = LIFECYCLE_KEEP_IMAGES) -> dict[str, Any]:
-    return {"rules": [{"rulePriority": 1, "description": f"Keep the last {keep} images",
-                       "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+def lifecycle_policy() -> dict[str, Any]:
+    """The repository's only lifecycle rule: untagged images expire after a day.
+
+    Never a count rule over all images: it would expire the image of a version still in the
+    rollback window (Lambda then marks that version Failed). Tagged images of old versions are
+    pruned by the deploy itself, which knows which versions are kept.
+    """
+    return {"rules": [{"rulePriority": 1, "description": f"Expire untagged images after {UNTAGGED_IMAGE_DAYS} day",
+                       "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                                     "countNumber": UNTAGGED_IMAGE_DAYS},
                        "action": {"type": "expire"}}]}
+
+
+def repository_policy(names: Names) -> dict[str, Any]:
+    """Lambda may pull the bot's images, for this account's functions only (AWS's documented form)."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "LambdaECRImageRetrievalPolicy", "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        "Condition": {"StringLike": {"aws:sourceArn": names.arn("lambda", "function:*")},
+                      "StringEquals": {"aws:sourceAccount": names.account}}}]}
+
+
+def state_lifecycle_rules() -> tuple[dict[str, Any], ...]:
+    """The state bucket's own lifecycle rules (merged with any a reused bucket already has)."""
+    expire, abort = STATE_LIFECYCLE_RULE_IDS
+    return (
+        {"ID": expire, "Status": "Enabled", "Filter": {},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_STATE_DAYS}},
+        {"ID": abort, "Status": "Enabled", "Filter": {},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_UPLOAD_DAYS}},
+    )
 
 
 # --- desired state -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DesiredFunction:
-    name: str
-    image_uri: str | None  # None: built during apply
-    memory_size: int
-    timeout: int
-    architecture: str
-    environment: Mapping[str, str]
-    role_arn: str
-
-
-@dataclass(frozen=True)
-class DesiredSchedule:
-    name: str
-    expression: str
-    timezone: str
+# The desired function configuration (the same type as the live one).
+DesiredFunction = FunctionConfig
 
 
 @dataclass(frozen=True)
 class DesiredState:
+    """Every resource the deploy manages, with its documents; compared field by field with a LiveState."""
+
     names: Names
-    function: DesiredFunction
-    manage_role: bool
+    bucket: Bucket
+    repository: Repository
+    role: Role | None  # None: the user brings their own (--role-arn)
+    function: FunctionConfig
+    log_group: LogGroup
     secrets: Mapping[str, Secret] = field(default_factory=dict)  # full parameter name -> value
-    schedule: DesiredSchedule | None = None  # None: no schedule (removed if it exists)
+    schedule: Schedule | None = None  # None: no schedule (removed if it exists)
+    scheduler_role: Role | None = None  # with a schedule only
+    alias: str = ALIAS
+    reserved_concurrency: int = RESERVED_CONCURRENCY
+    event_invoke: EventInvokeConfig = EventInvokeConfig(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS)
     build_with: str | None = None  # builder name when the image is built during apply
+    rollback_window: int = DEFAULT_ROLLBACK_WINDOW  # published versions kept (with their images)
+    placements: tuple[Placement, ...] = ()  # where each user variable went (SSM or plain) and why
+
+    @property
+    def manage_role(self) -> bool:
+        return self.role is not None
+
+
+def desired_bucket(names: Names) -> Bucket:
+    return Bucket(name=names.bucket, public_access_block=PUBLIC_ACCESS_BLOCK, encryption=ENCRYPTION,
+                  versioning="Enabled", policy=bucket_policy(names), lifecycle_rules=state_lifecycle_rules())
+
+
+def desired_repository(names: Names) -> Repository:
+    return Repository(name=names.repository, uri=f"{names.registry}/{names.repository}", scan_on_push=True,
+                      lifecycle_policy=lifecycle_policy(), policy=repository_policy(names))
+
+
+def desired_role(names: Names) -> Role:
+    return Role(name=names.role, arn=names.role_arn, trust_policy=lambda_trust_policy(names),
+                policy_name=names.role_policy, policy=function_policy(names),
+                description=f"Execution role of the trading bot {names.function} (deploy-aws-lambda).")
+
+
+def desired_scheduler_role(names: Names) -> Role:
+    return Role(name=names.scheduler_role, arn=names.scheduler_role_arn, trust_policy=scheduler_trust_policy(names),
+                policy_name=names.scheduler_policy, policy=scheduler_policy(names),
+                description=f"Lets EventBridge Scheduler invoke {names.function}:{ALIAS} (deploy-aws-lambda).")
 
 
 def build_desired(names: Names, *, memory_size: int, timeout: int, architecture: str,
                   plain_env: Mapping[str, str], secrets: Mapping[str, str], image_uri: str | None,
                   role_arn: str | None, schedule: str | None, timezone: str, builder: str | None,
-                  with_secrets: bool = True) -> DesiredState:
+                  with_secrets: bool = True, log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS,
+                  rollback_window: int = DEFAULT_ROLLBACK_WINDOW,
+                  placements: tuple[Placement, ...] = ()) -> DesiredState:
     """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
     environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV_NAMES}
     environment.update({STATE_BUCKET_ENV: names.bucket, STATE_PREFIX_ENV: STATE_PREFIX})
     if with_secrets:
         environment[SSM_PARAMETER_PATH_ENV] = names.ssm_path
-    function = DesiredFunction(
-        name=names.function, image_uri=image_uri, memory_size=memory_size, timeout=timeout,
+    function = FunctionConfig(
+        image_uri=image_uri, memory_size=memory_size, timeout=timeout,
         architecture=architecture, environment=dict(sorted(environment.items())),
         role_arn=role_arn or names.role_arn)
+    desired_schedule = None
+    if schedule:
+        desired_schedule = Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=schedule, timezone=timezone,
+                                    target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=True,
+                                    retries=MAX_RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE_SECONDS)
     return DesiredState(
-        names=names, function=function, manage_role=role_arn is None,
+        names=names, bucket=desired_bucket(names), repository=desired_repository(names),
+        role=desired_role(names) if role_arn is None else None, function=function,
+        log_group=LogGroup(names.log_group, log_retention_days),
         secrets={f"{names.ssm_path}{k}": Secret(v) for k, v in sorted(secrets.items())},
-        schedule=DesiredSchedule(names.schedule, schedule, timezone) if schedule else None,
-        build_with=None if image_uri else builder)
+        schedule=desired_schedule, scheduler_role=desired_scheduler_role(names) if schedule else None,
+        build_with=None if image_uri else builder, rollback_window=rollback_window, placements=placements)

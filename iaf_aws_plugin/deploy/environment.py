@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -11,8 +12,14 @@ from ..errors import PluginError
 from ..function_env import MANAGED_ENV_NAMES
 
 __all__ = [
+    "ENVIRONMENT_LIMIT_BYTES",
     "MASK",
     "Masker",
+    "Placement",
+    "check_environment_size",
+    "environment_size",
+    "place_variables",
+    "secret_value_reason",
     "RESERVED_ENV_NAMES",
     "is_secret_name",
     "merge_env",
@@ -47,7 +54,94 @@ RESERVED_ENV_NAMES = frozenset({
     "TZ",
 })
 _ENV_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSPHRASE")
+_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSPHRASE", "PASSWD", "PWD", "CREDENTIAL", "AUTH",
+                   "PRIVATE", "COOKIE", "SESSION", "DSN", "WEBHOOK")
+#: A URL with a password in it: ``scheme://user:password@host``.
+_URL_WITH_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
+#: A URL whose query carries a credential (``?token=...``, ``&sig=...``, ``api_key=...``).
+_URL_QUERY_CREDENTIAL = re.compile(
+    r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^?#\s]*\?(?:[^#\s]*&)?"
+    r"(?:[^=&#\s]*(?:key|token|secret|sig|signature|password|passwd|pwd|auth|credential|session)[^=&#\s]*)=[^&#\s]+",
+    re.IGNORECASE)
+_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_.~-]+$")
+#: Shortest value the token heuristic looks at (API keys are 20+ characters; shorter ones stay plain).
+TOKEN_MIN_LENGTH = 20
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    import math
+    from collections import Counter
+
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _looks_random(text: str) -> bool:
+    """Hex of 32+ characters (UUIDs, hex keys), or upper case, lower case and digits mixed with high
+    entropy, or a digit-heavy token; not words joined by separators (``europe-west1-production``)."""
+    letters = sum(c.isalpha() for c in text)
+    digits = sum(c.isdigit() for c in text)
+    if not digits or not letters or text.startswith(("/", ".")):
+        return False
+    if re.fullmatch(r"[0-9a-fA-F-]{32,}", text):
+        return True
+    if any(c.isupper() for c in text) and any(c.islower() for c in text) and _entropy(text) >= 3.5:
+        return True
+    return digits / len(text) >= 0.3 and _entropy(text) >= 3.0
+
+
+def secret_value_reason(value: str) -> str | None:
+    """Why ``value`` looks like a credential whatever its name, or None.
+
+    A URL with a password (``postgres://u:pw@h/db``) or a credential in its query, a PEM
+    private key block, or a long random-looking token (20+ characters of a key alphabet,
+    letters and digits mixed, high entropy: API keys, UUIDs, base64 secrets).
+    """
+    text = value.strip()
+    if _URL_WITH_PASSWORD.match(text):
+        return "value is a URL with a password"
+    if _URL_QUERY_CREDENTIAL.match(text):
+        return "value is a URL with a credential in its query"
+    if _PRIVATE_KEY_BLOCK.search(text):
+        return "value is a private key"
+    if len(text) >= TOKEN_MIN_LENGTH and _TOKEN_CHARS.match(text) and _looks_random(text):
+        return "value looks like a random token"
+    return None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one environment variable goes (``secret``: SSM SecureString, else plain) and why."""
+
+    name: str
+    secret: bool
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.name}: {'SSM SecureString' if self.secret else 'plain variable'} ({self.reason})"
+
+
+def place_variables(env: Mapping[str, str], *, secret_names: Iterable[str] = (),
+                    plain_names: Iterable[str] = ()) -> list[Placement]:
+    """Decide for each variable whether it is a secret: ``--secret``/``--plain`` first, then its
+    name, then its value. Sorted by name."""
+    forced_secret, forced_plain = set(secret_names), set(plain_names)
+    placements = []
+    for name in sorted(env):
+        if name in forced_secret:
+            placements.append(Placement(name, True, "--secret"))
+        elif name in forced_plain:
+            placements.append(Placement(name, False, "--plain"))
+        elif is_secret_name(name):
+            marker = next(m for m in _SECRET_MARKERS if m in name.upper())
+            placements.append(Placement(name, True, f"name contains {marker}"))
+        else:
+            reason = secret_value_reason(env[name])
+            placements.append(Placement(name, reason is not None, reason or "no secret marker in name or value"))
+    return placements
+
 
 
 def read_dotenv(project_dir: Path) -> dict[str, str]:
@@ -107,19 +201,44 @@ def validate_env_name(name: str) -> str:
 
 def is_secret_name(name: str) -> bool:
     """True when ``name`` looks like it holds a secret (KEY, SECRET, TOKEN, PASSWORD,
-    PASSPHRASE anywhere in it, any case): such values go to SSM, never into plain
-    Lambda environment variables."""
+    PASSPHRASE, PASSWD, PWD, CREDENTIAL, AUTH, PRIVATE, COOKIE, SESSION, DSN, WEBHOOK anywhere
+    in it, any case): such values go to SSM, never into plain Lambda environment variables."""
     upper = name.upper()
     return any(marker in upper for marker in _SECRET_MARKERS)
 
 
-def split_secrets(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Split ``env`` into ``(plain, secrets)`` by :func:`is_secret_name`."""
+def split_secrets(env: Mapping[str, str], placements: Iterable[Placement] | None = None
+                  ) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``env`` into ``(plain, secrets)`` by ``placements`` (default: :func:`place_variables`)."""
+    secret = {p.name for p in (place_variables(env) if placements is None else placements) if p.secret}
     plain: dict[str, str] = {}
     secrets: dict[str, str] = {}
     for key, value in env.items():
-        (secrets if is_secret_name(key) else plain)[key] = value
+        (secrets if key in secret else plain)[key] = value
     return plain, secrets
+
+
+#: Lambda's limit on a function's environment: all names and values together.
+ENVIRONMENT_LIMIT_BYTES = 4096
+
+
+def environment_size(environment: Mapping[str, str]) -> int:
+    """Bytes Lambda counts against its 4 KB limit: every name and value, UTF-8 encoded."""
+    return sum(len(k.encode()) + len(str(v).encode()) for k, v in environment.items())
+
+
+def check_environment_size(environment: Mapping[str, str]) -> None:
+    """One error naming the largest variables when the plain environment is over Lambda's 4 KB."""
+    size = environment_size(environment)
+    if size <= ENVIRONMENT_LIMIT_BYTES:
+        return
+    largest = sorted(environment, key=lambda k: (-(len(k.encode()) + len(str(environment[k]).encode())), k))[:3]
+    named = ", ".join(f"{k} ({len(k.encode()) + len(str(environment[k]).encode())} B)" for k in largest)
+    raise PluginError(
+        f"the function's plain environment is {size} bytes, over Lambda's limit of {ENVIRONMENT_LIMIT_BYTES} "
+        f"(names and values); largest: {named}. Nothing was changed.",
+        fix="Move large values out of the environment (a file in the image, or --secret NAME to keep one in "
+            "SSM, read at cold start), or remove them from .env / -e.")
 
 
 class Masker:

@@ -9,7 +9,8 @@ import time
 from typing import Any, Callable, Mapping
 
 from ..errors import PluginError
-from .planner import Call, Plan, Ref
+from .awsclient import DeferredChange
+from .planner import Call, Plan, Ref, SecretsDigest
 
 _PAST = {"create": "created", "update": "updated", "delete": "deleted", "build": "built"}
 Echo = Callable[[str], None]
@@ -29,6 +30,8 @@ def _resolve(value: Any, variables: Mapping[str, Any]) -> Any:
         if value.name not in variables:
             raise PluginError(f"internal error: the plan uses {value.name!r} before it is produced.")
         return variables[value.name]
+    if isinstance(value, SecretsDigest):
+        return value.resolve({name: int(_resolve(v, variables)) for name, v in value.versions.items()})
     if isinstance(value, dict):
         return {k: _resolve(v, variables) for k, v in value.items()}
     return value
@@ -38,12 +41,14 @@ class Executor:
     """Runs each call of each changing step against ``client`` (an AWSClient)."""
 
     def __init__(self, client: Any, *, echo: Echo, build_image: ImageBuilder | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, warn: Echo | None = None) -> None:
         self._client = client
         self._echo = echo
+        self._warn = warn or echo
         self._build_image = build_image
         self._clock = clock
         self.variables: dict[str, Any] = {}
+        self.deferred: list[str] = []  # changes AWS refused for now (warned; the next deploy retries)
 
     def _run_call(self, call: Call) -> Any:
         params = {k: _resolve(v, self.variables) for k, v in call.params.items()}
@@ -65,7 +70,11 @@ class Executor:
                 current = step
                 started = self._clock()
                 for call in step.calls:
-                    self._run_call(call)
+                    try:
+                        self._run_call(call)
+                    except DeferredChange as deferred:
+                        self.deferred.append(deferred.message)
+                        self._warn(deferred.message)
                 elapsed = self._clock() - started
                 done = _PAST.get(step.action, step.action)
                 self._echo(f"[{index}/{len(changing)}] {done} {step.subject} in {elapsed:.1f} s")

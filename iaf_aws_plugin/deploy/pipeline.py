@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..builders import Builder
     from .awsclient import AWSClient
     from .desired import Names
+    from .environment import Placement
     from .planner import Plan
 
 Echo = Callable[[str], None]
@@ -56,6 +57,38 @@ def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
         raise PluginError(f"--image-uri: image {what} does not exist in ECR repository {match['repository']}.",
                           fix="Push the image first, or check the repository, tag and region.")
     return f"{repository_uri}@{digest}"
+
+
+def pushed_image(client: AWSClient, names: Names, repository_uri: str, tag: str, reported: str) -> str:
+    """The image a builder pushed, by the digest ECR itself resolves the tag to; a builder
+    that reported another digest is an error (never deploy an image nobody verified)."""
+    resolved = client.image_digest(names.repository, names.account, tag=tag)
+    if resolved is None:
+        raise PluginError(f"the image was pushed as {repository_uri}:{tag}, but ECR does not know that tag.",
+                          fix="Check the builder's push (registry, repository, credentials), then deploy again.")
+    if resolved != reported:
+        raise PluginError(f"the builder reported digest {reported} for {repository_uri}:{tag}, but ECR resolves "
+                          f"the tag to {resolved}: not deployed.",
+                          fix="Another push may have moved the tag, or the builder misreported it; deploy again.")
+    return f"{repository_uri}@{resolved}"
+
+
+def prune(client: AWSClient, names: Names, keep: int, echo: Echo) -> None:
+    """After a successful apply: delete published versions beyond the rollback window and their
+    images in the bot's own repository, keeping every image a kept version (or $LATEST) uses."""
+    from .desired import ALIAS
+    from .planner import plan_prune
+    from .remote import read_versions
+
+    doomed = plan_prune(read_versions(client, names), keep=keep, alias=ALIAS,
+                        repository_uri=f"{names.registry}/{names.repository}")
+    if not doomed.versions:
+        return
+    for version in doomed.versions:
+        client.delete_function_version(names.function, version)
+    deleted = client.delete_images(names.repository, names.account, list(doomed.digests)) if doomed.digests else []
+    echo(f"Pruned version(s) {', '.join(doomed.versions)} and {len(deleted)} image(s); kept version(s) "
+         f"{', '.join(doomed.kept)} (rollback window {keep}).")
 
 
 def _repository_arn(image_uri: str | None, names: Names) -> str | None:
@@ -115,7 +148,7 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            on_call: Callable[[str, str], None] | None = None) -> DeployResult:
     """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``."""
     from ..function_env import MANAGED_ENV_NAMES
-    from .environment import Masker, is_secret_name, merge_env, read_dotenv, split_secrets, validate_env_name
+    from .environment import Masker, merge_env, place_variables, read_dotenv, split_secrets, validate_env_name
 
     settings = settings_module.resolve(options)
     dotenv = read_dotenv(settings.project_dir)
@@ -126,25 +159,34 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
                        "own value (.env keeps serving local runs).")
     env = merge_env({k: v for k, v in dotenv.items() if k not in MANAGED_ENV_NAMES},
                     settings.env_overrides.items())
-    masker = Masker(value for name, value in [*env.items(), *settings.env_overrides.items()]
-                    if is_secret_name(name))
-    say = lambda line: echo(masker.mask(line))  # noqa: E731
-    caution = (lambda line: (warn or echo)(masker.mask(line)))  # noqa: E731
+    placements = place_variables(env, secret_names=settings.secret_names, plain_names=settings.plain_names)
+    # Every value that may be a secret is masked: also a .env value an override replaced or removed.
+    every = {**dotenv, **settings.env_overrides, **env}
+    masker = Masker(every[p.name] for p in place_variables(
+        every, secret_names=settings.secret_names, plain_names=settings.plain_names) if p.secret)
+
+    def say(line: str) -> None:
+        echo(masker.mask(line))
+
+    def caution(line: str) -> None:
+        (warn or echo)(masker.mask(line))
     try:
         for name in env:
             validate_env_name(name)
-        plain, secrets = split_secrets(env)
-        return _deploy(options, settings, plain, secrets, say, caution, confirm, session, sleep, on_call)
+        for name in sorted((set(settings.secret_names) | set(settings.plain_names)) - set(env)):
+            caution(f"--secret/--plain {name}: no such variable in .env or -e (kept in the settings).")
+        plain, secrets = split_secrets(env, placements)
+        return _deploy(options, settings, plain, secrets, tuple(placements), say, caution, confirm, session,
+                       sleep, on_call)
     except PluginError as exc:
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
 
 
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
-            echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
+            placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
     from .awsclient import AWSClient
     from .desired import Names, build_desired
-    from .environment import is_secret_name
     from .executor import Executor, display
     from .planner import plan_deploy
     from .preflight import check_permissions, required_actions
@@ -177,12 +219,14 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         names, memory_size=settings.memory_size, timeout=settings.timeout, architecture=settings.architecture,
         plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
         schedule=expression, timezone=timezone_name, builder=build_with,
-        with_secrets=bool(secrets) or bool(live.parameters))
+        with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
+        rollback_window=settings.rollback_window, placements=placements)
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)
     result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
-    secret_override_names = {k for k in settings.env_overrides if is_secret_name(k)}
+    secret_override_names = {p.name for p in placements if p.secret} | {
+        k for k, v in settings.env_overrides.items() if v and k not in plain}  # only plain -e values are saved
     if options.dry_run:
         echo("Dry run: nothing was changed.")
         return result
@@ -204,11 +248,15 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")
         built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag),
                               RegistryCredentials(registry, user, password), echo=echo)
-        return str(built.image_uri)
+        return pushed_image(client, names, repository_uri, tag, built.digest)
 
-    Executor(client, echo=echo, build_image=build_image).execute(plan)
+    executor = Executor(client, echo=echo, build_image=build_image, warn=warn)
+    executor.execute(plan)
     settings_module.save(result.settings, secret_override_names)
+    prune(client, names, settings.rollback_window, echo)
     schedule_note = f"runs {expression} ({timezone_name})" if expression else "has no schedule"
     echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
+    for deferred in executor.deferred:
+        echo(f"Not applied yet (the next deploy retries): {deferred}")
     echo(f"Settings saved in {settings_module.SETTINGS_FILE}: run deploy-aws-lambda again to redeploy.")
     return replace(result, applied=True)

@@ -6,27 +6,14 @@ changes), ``delete``, ``build`` or ``unchanged``; only the first four carry call
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from .desired import (
-    ALIAS,
-    ENCRYPTION,
-    MAX_EVENT_AGE_SECONDS,
-    MAX_RETRY_ATTEMPTS,
-    PUBLIC_ACCESS_BLOCK,
-    RESERVED_CONCURRENCY,
-    SCHEDULE_GROUP,
-    DesiredFunction,
-    DesiredState,
-    bucket_policy,
-    function_policy,
-    lambda_trust_policy,
-    lifecycle_policy,
-    scheduler_policy,
-    scheduler_trust_policy,
-)
-from .remote import LiveFunction, LiveRole, LiveState
+from ..function_env import SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV
+from .desired import DesiredState
+from .environment import check_environment_size
+from .models import FunctionConfig, Role, Schedule
+from .remote import LiveState, LiveVersions
 
 CREATE, UPDATE, DELETE, BUILD, UNCHANGED = "create", "update", "delete", "build", "unchanged"
 
@@ -36,6 +23,41 @@ class Ref:
     """The output of an earlier call of the same plan (e.g. the published version)."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class SecretsDigest:
+    """The value of :data:`~iaf_aws_plugin.function_env.SECRETS_DIGEST_ENV` once the versions of the
+    parameters written during apply are known (``versions``: name -> version or :class:`Ref`)."""
+
+    versions: Mapping[str, Any]
+
+    def resolve(self, versions: Mapping[str, int]) -> str:
+        return secrets_digest(versions)
+
+
+#: Length of the digest value (known before apply, for the environment size check).
+SECRETS_DIGEST_LENGTH = 16
+
+
+def secrets_digest(versions: Mapping[str, int]) -> str:
+    """A digest of the SSM parameter names and versions the function loads at cold start: a
+    changed (or rotated) secret changes it, so a new version is published and warm instances
+    holding the old value are replaced."""
+    import hashlib
+
+    text = "\n".join(f"{name}={versions[name]}" for name in sorted(versions))
+    return hashlib.sha256(text.encode()).hexdigest()[:SECRETS_DIGEST_LENGTH]
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Versions (and images) to delete after an apply; ``kept``: the versions of the rollback window."""
+
+    versions: tuple[str, ...]
+    digests: tuple[str, ...]
+    kept: tuple[str, ...]
+    alias_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,7 @@ class Step:
 class Plan:
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = field(default=())
+    environment: tuple[str, ...] = field(default=())  # where each user variable goes, and why
 
     @property
     def changes(self) -> tuple[Step, ...]:
@@ -80,6 +103,9 @@ class Plan:
 
     def render(self) -> list[str]:
         lines = [step.describe() for step in self.steps]
+        if self.environment:
+            lines.append("Environment variables:")
+            lines += [f"    {line}" for line in self.environment]
         if self.is_noop:
             lines.append("Nothing to change: the deployed bot already matches (same image digest, same settings).")
         else:
@@ -112,7 +138,7 @@ def env_changes(desired: Mapping[str, str], live: Mapping[str, str]) -> list[str
     return added + changed + removed
 
 
-def function_code_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+def function_code_changes(want: FunctionConfig, have: FunctionConfig) -> list[str]:
     changes = []
     if want.image_uri is None:
         changes.append("image: new build")
@@ -123,7 +149,7 @@ def function_code_changes(want: DesiredFunction, have: LiveFunction) -> list[str
     return changes
 
 
-def function_config_changes(want: DesiredFunction, have: LiveFunction) -> list[str]:
+def function_config_changes(want: FunctionConfig, have: FunctionConfig) -> list[str]:
     changes = []
     if want.memory_size != have.memory_size:
         changes.append(f"memory {have.memory_size} -> {want.memory_size} MB")
@@ -156,76 +182,141 @@ def _policy_equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> b
 # --- per-resource planning --------------------------------------------------------------------
 
 def plan_bucket(desired: DesiredState, live: LiveState) -> Step:
-    names = desired.names
-    put_pab = Call("put_public_access_block", {"bucket": names.bucket, "account": names.account,
-                                               "configuration": PUBLIC_ACCESS_BLOCK})
-    put_enc = Call("put_bucket_encryption", {"bucket": names.bucket, "account": names.account,
-                                             "configuration": ENCRYPTION})
-    put_ver = Call("put_bucket_versioning", {"bucket": names.bucket, "account": names.account})
-    put_pol = Call("put_bucket_policy", {"bucket": names.bucket, "account": names.account,
-                                         "policy": bucket_policy(names)})
-    if live.bucket is None:
-        create = Call("create_bucket", {"bucket": names.bucket, "region": names.region})
-        return Step("S3 state bucket", names.bucket, CREATE,
-                    ("public access blocked", "encrypted", "versioned", "TLS only"),
-                    (create, put_pab, put_enc, put_ver, put_pol))
+    want, names = desired.bucket, desired.names
+    where = {"bucket": want.name, "account": names.account}
+    put_pab = Call("put_public_access_block", {**where, "configuration": want.public_access_block})
+    put_enc = Call("put_bucket_encryption", {**where, "configuration": want.encryption})
+    put_ver = Call("put_bucket_versioning", where)
+    put_pol = Call("put_bucket_policy", {**where, "policy": want.policy})
+    have = live.bucket
+    if have is None:
+        create = Call("create_bucket", {"bucket": want.name, "region": names.region})
+        put_life = Call("put_bucket_lifecycle", {**where, "rules": [dict(r) for r in want.lifecycle_rules]})
+        return Step("S3 state bucket", want.name, CREATE,
+                    ("public access blocked", "encrypted", "versioned", "TLS only", "lifecycle rules"),
+                    (create, put_pab, put_enc, put_ver, put_pol, put_life))
     changes, calls = [], []
-    if live.bucket.get("public_access_block") != PUBLIC_ACCESS_BLOCK:
+    if have.public_access_block != want.public_access_block:
         changes.append("block public access")
         calls.append(put_pab)
-    if not live.bucket.get("encryption"):
+    if not have.encryption:  # any default encryption is kept (a user's own KMS key included)
         changes.append("default encryption")
         calls.append(put_enc)
-    if live.bucket.get("versioning") != "Enabled":
+    if have.versioning != want.versioning:
         changes.append("versioning")
         calls.append(put_ver)
-    if not _policy_equal(live.bucket.get("policy"), bucket_policy(names)):
+    if not _policy_equal(have.policy, want.policy):
         changes.append("TLS-only bucket policy")
         calls.append(put_pol)
-    return Step("S3 state bucket", names.bucket, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    rules = merged_lifecycle_rules(want.lifecycle_rules, have.lifecycle_rules)
+    if rules is not None:
+        kept = len(have.lifecycle_rules) - sum(1 for r in have.lifecycle_rules
+                                               if r.get("ID") in {w.get("ID") for w in want.lifecycle_rules})
+        changes.append("lifecycle rules" + (f" (its {kept} other rule(s) kept)" if kept else ""))
+        calls.append(Call("put_bucket_lifecycle", {**where, "rules": rules}))
+    return Step("S3 state bucket", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def _rule_matches(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
+    """A live lifecycle rule equals ours (S3 may spell an empty filter ``{}`` or ``{"Prefix": ""}``)."""
+    if dict(have.get("Filter") or {}) not in ({}, {"Prefix": ""}) or "Prefix" in have and have["Prefix"]:
+        return False
+    return all(canonical(have.get(key)) == canonical(value) for key, value in want.items() if key != "Filter")
+
+
+def merged_lifecycle_rules(want: tuple[Mapping[str, Any], ...], have: tuple[Mapping[str, Any], ...]
+                           ) -> list[dict[str, Any]] | None:
+    """Our rules merged into a bucket's rules (theirs never dropped); None when nothing changes."""
+    by_id = {str(r.get("ID")): r for r in have}
+    if all(str(w["ID"]) in by_id and _rule_matches(w, by_id[str(w["ID"])]) for w in want):
+        return None
+    ours = {str(w["ID"]) for w in want}
+    return [dict(r) for r in have if str(r.get("ID")) not in ours] + [dict(w) for w in want]
+
+
+def merged_policy(want: Mapping[str, Any], have: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``want``'s statements replacing the live ones with the same Sid; other statements kept."""
+    statements = (have or {}).get("Statement") or []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    ours = {s.get("Sid") for s in want["Statement"]}
+    kept = [s for s in statements if s.get("Sid") not in ours]
+    return {**want, "Statement": kept + list(want["Statement"])}
 
 
 def plan_repository(desired: DesiredState, live: LiveState) -> Step:
-    name = desired.names.repository
-    put_lifecycle = Call("put_lifecycle_policy", {"name": name, "policy": lifecycle_policy()})
-    if live.repository is None:
-        return Step("ECR repository", name, CREATE, ("scan on push", "lifecycle policy"),
-                    (Call("create_repository", {"name": name}), put_lifecycle))
+    want = desired.repository
+    put_lifecycle = Call("put_lifecycle_policy", {"name": want.name, "policy": want.lifecycle_policy})
+    have = live.repository
+    registry = live.registry_scanning
+    if have is None:
+        policy = Call("set_repository_policy", {"name": want.name, "policy": want.policy})
+        return Step("ECR repository", want.name, CREATE, ("scan on push", "lifecycle policy", "Lambda may pull"),
+                    (Call("create_repository", {"name": want.name}), put_lifecycle, policy))
     changes, calls = [], []
-    if not live.repository.get("scan_on_push"):
+    registry_governs = registry is not None and registry.governs  # the repository's own setting is ignored then
+    if want.scan_on_push and not have.scan_on_push and not registry_governs:
         changes.append("scan on push")
-        calls.append(Call("put_image_scanning", {"name": name}))
-    if not _policy_equal(live.repository.get("lifecycle_policy"), lifecycle_policy()):
+        calls.append(Call("put_image_scanning", {"name": want.name}))
+    if not _policy_equal(have.lifecycle_policy, want.lifecycle_policy):
         changes.append("lifecycle policy")
         calls.append(put_lifecycle)
-    return Step("ECR repository", name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    if want.policy is not None:
+        policy_doc = merged_policy(want.policy, have.policy)
+        if not _policy_equal(have.policy, policy_doc):
+            changes.append("Lambda may pull")
+            calls.append(Call("set_repository_policy", {"name": want.name, "policy": policy_doc}))
+    return Step("ECR repository", want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
 
 
-def plan_role(resource: str, name: str, policy_name: str, trust: Mapping[str, Any], policy: Mapping[str, Any],
-              live: LiveRole | None, description: str) -> Step:
-    put_policy = Call("put_role_policy", {"role": name, "policy": policy_name, "document": policy})
-    if live is None:
-        return Step(resource, name, CREATE, ("inline least-privilege policy",),
-                    (Call("create_role", {"name": name, "trust_policy": trust, "description": description}),
+def plan_role(resource: str, want: Role, have: Role | None) -> Step:
+    put_policy = Call("put_role_policy", {"role": want.name, "policy": want.policy_name, "document": want.policy})
+    if have is None:
+        return Step(resource, want.name, CREATE, ("inline least-privilege policy",),
+                    (Call("create_role", {"name": want.name, "trust_policy": want.trust_policy,
+                                          "description": want.description}),
                      put_policy))
     changes, calls = [], []
-    if not _policy_equal(live.trust_policy, trust):
+    if not _policy_equal(have.trust_policy, want.trust_policy):
         changes.append("trust policy")
-        calls.append(Call("update_assume_role_policy", {"name": name, "trust_policy": trust}))
-    if not _policy_equal(live.policy, policy):
+        calls.append(Call("update_assume_role_policy", {"name": want.name, "trust_policy": want.trust_policy}))
+    if not _policy_equal(have.policy, want.policy):
         changes.append("inline policy")
         calls.append(put_policy)
-    return Step(resource, name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+    return Step(resource, want.name, UPDATE if calls else UNCHANGED, tuple(changes), tuple(calls))
+
+
+def plan_log_group(desired: DesiredState, live: LiveState) -> Step:
+    want, have = desired.log_group, live.log_group
+    retention = f"{want.retention_days} days" if want.retention_days else "kept forever"
+    if have is None:
+        return Step("Log group", want.name, CREATE, (f"retention {retention}",),
+                    (Call("create_log_group", {"name": want.name, "retention_days": want.retention_days}),))
+    if have.retention_days == want.retention_days:
+        return Step("Log group", want.name, UNCHANGED, (f"retention {retention}",))
+    was = f"{have.retention_days} days" if have.retention_days else "forever"
+    return Step("Log group", want.name, UPDATE, (f"retention {was} -> {retention}",),
+                (Call("put_retention_policy", {"name": want.name, "retention_days": want.retention_days}),))
+
+
+def version_output(parameter: str) -> str:
+    """The plan variable holding the version a parameter gets when it is written."""
+    return f"version:{parameter}"
 
 
 def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str]]:
     path = desired.names.ssm_path
     created = [n for n in desired.secrets if n not in live.parameters]
-    updated = [n for n in desired.secrets if n in live.parameters and live.parameters[n] != desired.secrets[n].value]
+    updated = [n for n in desired.secrets
+               if n in live.parameters and live.parameters[n].value != desired.secrets[n].value]
     kept = sorted(n for n in live.parameters if n not in desired.secrets)
-    short = lambda n: n[len(path):] if n.startswith(path) else n  # noqa: E731
+
+    def short(name: str) -> str:
+        return name[len(path):] if name.startswith(path) else name
+
     changes = [f"+{short(n)}" for n in created] + [f"~{short(n)}" for n in updated]
-    calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}) for n in created + updated)
+    calls = tuple(Call("put_secure_parameter", {"name": n, "value": desired.secrets[n]}, output=version_output(n))
+                  for n in created + updated)
     action = CREATE if created and not updated and not live.parameters else UPDATE if calls else UNCHANGED
     notes = [f"SSM parameter {n} is not in .env or -e any more: kept (it is still loaded at cold start); "
              f"delete it with `aws ssm delete-parameter --name {n}` if it is obsolete." for n in kept]
@@ -233,112 +324,164 @@ def plan_secrets(desired: DesiredState, live: LiveState) -> tuple[Step, list[str
 
 
 def plan_function(desired: DesiredState, live: LiveState) -> Step:
-    want = desired.function
+    want, name = desired.function, desired.names.function
     image: Any = want.image_uri if want.image_uri is not None else Ref("image_uri")
     if live.function is None:
-        return Step("Lambda function", want.name, CREATE,
+        return Step("Lambda function", name, CREATE,
                     (f"image {_digest(want.image_uri) or '(built during apply)'}", f"memory {want.memory_size} MB",
                      f"timeout {want.timeout} s", want.architecture),
-                    (Call("create_function", {"name": want.name, "role_arn": want.role_arn, "image_uri": image,
+                    (Call("create_function", {"name": name, "role_arn": want.role_arn, "image_uri": image,
                                               "memory_size": want.memory_size, "timeout": want.timeout,
                                               "architecture": want.architecture,
                                               "environment": dict(want.environment)}),))
     code, config = function_code_changes(want, live.function), function_config_changes(want, live.function)
     calls = []
     if code:
-        calls.append(Call("update_function_code", {"name": want.name, "image_uri": image,
+        calls.append(Call("update_function_code", {"name": name, "image_uri": image,
                                                    "architecture": want.architecture}))
     if config:
         calls.append(Call("update_function_configuration", {
-            "name": want.name, "role_arn": want.role_arn, "memory_size": want.memory_size,
+            "name": name, "role_arn": want.role_arn, "memory_size": want.memory_size,
             "timeout": want.timeout, "environment": dict(want.environment)}))
-    return Step("Lambda function", want.name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
+    return Step("Lambda function", name, UPDATE if calls else UNCHANGED, tuple(code + config), tuple(calls))
 
 
 def plan_alias(desired: DesiredState, live: LiveState, function_step: Step) -> Step:
-    want = desired.function
+    want, name, alias = desired.function, desired.names.function, desired.alias
     stale = function_step.action != UNCHANGED or live.alias_function is None or bool(
         function_code_changes(want, live.alias_function) or function_config_changes(want, live.alias_function))
     if not stale:
-        return Step("Lambda alias", f"{want.name}:{ALIAS}", UNCHANGED, (f"version {live.alias_version}",))
+        return Step("Lambda alias", f"{name}:{alias}", UNCHANGED, (f"version {live.alias_version}",))
     action = CREATE if live.alias_version is None else UPDATE
     reusable = live.latest_function is not None and live.latest_version != live.alias_version and not (
         function_code_changes(want, live.latest_function) or function_config_changes(want, live.latest_function))
     if function_step.action == UNCHANGED and reusable:  # published by an interrupted run: no duplicate
-        return Step("Lambda alias", f"{want.name}:{ALIAS}", action,
+        return Step("Lambda alias", f"{name}:{alias}", action,
                     (f"version {live.alias_version or 'none'} -> {live.latest_version}",),
-                    (Call("put_alias", {"function": want.name, "alias": ALIAS, "version": live.latest_version,
+                    (Call("put_alias", {"function": name, "alias": alias, "version": live.latest_version,
                                         "exists": live.alias_version is not None}),))
     change = (f"version {live.alias_version} -> new version" if live.alias_version else "new version",)
-    calls = (Call("publish_version", {"name": want.name, "description": "deploy-aws-lambda"}, output="version"),
-             Call("put_alias", {"function": want.name, "alias": ALIAS, "version": Ref("version"),
+    calls = (Call("publish_version", {"name": name, "description": "deploy-aws-lambda"}, output="version"),
+             Call("put_alias", {"function": name, "alias": alias, "version": Ref("version"),
                                 "exists": live.alias_version is not None}))
-    return Step("Lambda alias", f"{want.name}:{ALIAS}", action, change, calls)
+    return Step("Lambda alias", f"{name}:{alias}", action, change, calls)
 
 
 def plan_trading_safety(desired: DesiredState, live: LiveState) -> Step:
-    name = desired.function.name
-    wanted_config = {"MaximumRetryAttempts": MAX_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS}
+    name, reserved, invoke = desired.names.function, desired.reserved_concurrency, desired.event_invoke
     changes, calls = [], []
-    if live.reserved_concurrency != RESERVED_CONCURRENCY:
+    if live.reserved_concurrency != reserved:
         was = "none" if live.reserved_concurrency is None else live.reserved_concurrency
-        changes.append(f"reserved concurrency {was} -> {RESERVED_CONCURRENCY}")
-        calls.append(Call("put_function_concurrency", {"function": name, "reserved": RESERVED_CONCURRENCY}))
-    if dict(live.event_invoke_config or {}) != wanted_config:
-        changes.append(f"async retries {MAX_RETRY_ATTEMPTS}, max event age {MAX_EVENT_AGE_SECONDS} s")
-        calls.append(Call("put_event_invoke_config", {"function": name, "qualifier": ALIAS,
-                                                      "retries": MAX_RETRY_ATTEMPTS, "max_age": MAX_EVENT_AGE_SECONDS}))
+        account = live.account_concurrency
+        if account is not None and not account.can_reserve(reserved, live.reserved_concurrency or 0):
+            changes.append(f"reserved concurrency {was} -> {reserved}: the account's concurrency quota "
+                           f"({account.limit}) leaves none to reserve; the deploy warns and goes on (runs stay "
+                           "single through the S3 state lease) and retries on the next deploy")
+        else:
+            changes.append(f"reserved concurrency {was} -> {reserved}")
+        calls.append(Call("put_function_concurrency", {"function": name, "reserved": reserved}))
+    if live.event_invoke != invoke:
+        changes.append(f"async retries {invoke.retries}, max event age {invoke.max_event_age} s")
+        calls.append(Call("put_event_invoke_config", {"function": name, "qualifier": desired.alias,
+                                                      "retries": invoke.retries, "max_age": invoke.max_event_age}))
     action = UNCHANGED if not calls else CREATE if live.function is None else UPDATE
     return Step("Trading safety", name, action, tuple(changes) or ("concurrency 1, no async retries",), tuple(calls))
 
 
+def schedule_changes(want: Schedule, have: Schedule, target: str) -> list[str]:
+    changes = []
+    if have.expression != want.expression:
+        changes.append(f"{have.expression} -> {want.expression}")
+    if have.timezone != want.timezone:
+        changes.append(f"time zone {have.timezone} -> {want.timezone}")
+    if have.target_arn != want.target_arn or have.role_arn != want.role_arn:
+        changes.append(f"target -> {target}")
+    if have.enabled != want.enabled:
+        changes.append("enable" if want.enabled else "disable")
+    if (have.retries, have.max_event_age) != (want.retries, want.max_event_age):
+        changes.append("no retries")
+    return changes
+
+
 def plan_schedule(desired: DesiredState, live: LiveState) -> list[Step]:
     names = desired.names
-    steps = []
-    if desired.schedule is None:
-        if live.schedule is None:
+    want, have = desired.schedule, live.schedule
+    if want is None:
+        if have is None:
             return [Step("Schedule", names.schedule, UNCHANGED, ("none",))]
-        return [Step("Schedule", names.schedule, DELETE, (f"was {live.schedule.get('ScheduleExpression')}",),
-                     (Call("delete_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP}),))]
-    steps.append(plan_role("Scheduler IAM role", names.scheduler_role, names.scheduler_policy,
-                           scheduler_trust_policy(names), scheduler_policy(names), live.scheduler_role,
-                           f"Lets EventBridge Scheduler invoke {names.function}:{ALIAS} (deploy-aws-lambda)."))
-    want = desired.schedule
-    target = (live.schedule or {}).get("Target") or {}
-    changes = []
-    if live.schedule is not None:
-        if live.schedule.get("ScheduleExpression") != want.expression:
-            changes.append(f"{live.schedule.get('ScheduleExpression')} -> {want.expression}")
-        if (live.schedule.get("ScheduleExpressionTimezone") or "UTC") != want.timezone:
-            changes.append(f"time zone {live.schedule.get('ScheduleExpressionTimezone')} -> {want.timezone}")
-        if target.get("Arn") != names.alias_arn or target.get("RoleArn") != names.scheduler_role_arn:
-            changes.append(f"target -> {names.function}:{ALIAS}")
-        if live.schedule.get("State") != "ENABLED":
-            changes.append("enable")
-        retry = target.get("RetryPolicy") or {}
-        if (retry.get("MaximumRetryAttempts"), retry.get("MaximumEventAgeInSeconds")) != (0, MAX_EVENT_AGE_SECONDS):
-            changes.append("no retries")
-    if live.schedule is not None and not changes:
-        steps.append(Step("Schedule", names.schedule, UNCHANGED, (f"{want.expression} {want.timezone}",)))
+        return [Step("Schedule", have.name, DELETE, (f"was {have.expression}",),
+                     (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
+    steps = []
+    if desired.scheduler_role is not None:
+        steps.append(plan_role("Scheduler IAM role", desired.scheduler_role, live.scheduler_role))
+    target = f"{names.function}:{desired.alias}"
+    changes = schedule_changes(want, have, target) if have is not None else []
+    if have is not None and not changes:
+        steps.append(Step("Schedule", want.name, UNCHANGED, (f"{want.expression} {want.timezone}",)))
         return steps
-    call = Call("put_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP, "expression": want.expression,
-                                 "timezone": want.timezone, "target_arn": names.alias_arn,
-                                 "role_arn": names.scheduler_role_arn, "exists": live.schedule is not None})
-    action = CREATE if live.schedule is None else UPDATE
-    steps.append(Step("Schedule", names.schedule, action,
-                      tuple(changes) or (f"{want.expression} {want.timezone} -> {names.function}:{ALIAS}",), (call,)))
+    call = Call("put_schedule", {"name": want.name, "group": want.group, "expression": want.expression,
+                                 "timezone": want.timezone, "target_arn": want.target_arn,
+                                 "role_arn": want.role_arn, "exists": have is not None})
+    action = CREATE if have is None else UPDATE
+    steps.append(Step("Schedule", want.name, action,
+                      tuple(changes) or (f"{want.expression} {want.timezone} -> {target}",),
+                      (call,)))
     return steps
+
+
+def with_secrets_digest(desired: DesiredState, live: LiveState, secrets_step: Step) -> DesiredState:
+    """The desired function environment with :data:`SECRETS_DIGEST_ENV`, when it loads secrets:
+    the live versions of the parameters it loads, the new versions of those written during apply."""
+    path = desired.names.ssm_path
+    names = set(desired.secrets) | set(live.parameters)
+    if not names or desired.function.environment.get(SSM_PARAMETER_PATH_ENV) != path:
+        return desired
+    written = {c.params["name"] for c in secrets_step.calls}
+    versions: dict[str, Any] = {n: Ref(version_output(n)) if n in written else live.parameters[n].version
+                                for n in sorted(names)}
+    value: Any = (SecretsDigest(versions) if any(isinstance(v, Ref) for v in versions.values())
+                  else secrets_digest(versions))
+    environment = {**desired.function.environment, SECRETS_DIGEST_ENV: value}
+    return replace(desired, function=replace(desired.function, environment=dict(sorted(environment.items()))))
+
+
+def check_size(environment: Mapping[str, Any]) -> None:
+    """Lambda's 4 KB limit, checked on the plain environment before anything changes."""
+    check_environment_size({k: "x" * SECRETS_DIGEST_LENGTH if isinstance(v, SecretsDigest) else str(v)
+                            for k, v in environment.items()})
+
+
+def plan_prune(versions: LiveVersions, *, keep: int, alias: str, repository_uri: str) -> Prune:
+    """Which versions and images to delete after an apply (pure).
+
+    Kept: the ``keep`` newest published versions, every version an alias points at, and the
+    images they and ``$LATEST`` use. Deleted: the other versions, and those of their images that
+    are in the bot's own repository and used by nothing kept.
+    """
+    ordered = sorted(versions.images, key=int)
+    kept = set(ordered[-keep:]) | {v for v in versions.aliases.values() if v.isdigit()}
+    doomed = [v for v in ordered if v not in kept]
+    kept_digests = {_digest(versions.images[v]) for v in kept} | {_digest(versions.latest_image)}
+    images = []
+    for version in doomed:
+        uri = versions.images[version]
+        digest = _digest(uri)
+        if uri.startswith(f"{repository_uri}@") and digest not in kept_digests and digest not in images:
+            images.append(digest)
+    return Prune(versions=tuple(doomed), digests=tuple(d for d in images if d), kept=tuple(sorted(kept, key=int)),
+                 alias_version=versions.aliases.get(alias))
 
 
 def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     """The whole plan, in dependency order (what the function needs comes first)."""
     names = desired.names
-    steps: list[Step] = [plan_bucket(desired, live), plan_repository(desired, live)]
-    if desired.manage_role:
-        steps.append(plan_role("IAM role", names.role, names.role_policy, lambda_trust_policy(names),
-                               function_policy(names), live.role,
-                               f"Execution role of the trading bot {names.function} (deploy-aws-lambda)."))
     secrets, notes = plan_secrets(desired, live)
+    desired = with_secrets_digest(desired, live, secrets)
+    check_size(desired.function.environment)
+    steps: list[Step] = [plan_bucket(desired, live), plan_repository(desired, live)]
+    if desired.role is not None:
+        steps.append(plan_role("IAM role", desired.role, live.role))
+    steps.append(plan_log_group(desired, live))
     steps.append(secrets)
     if desired.build_with:
         steps.append(Step("Image", names.repository, BUILD, (f"with {desired.build_with}",),
@@ -346,4 +489,4 @@ def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     function = plan_function(desired, live)
     steps += [function, plan_alias(desired, live, function), plan_trading_safety(desired, live)]
     steps += plan_schedule(desired, live)
-    return Plan(tuple(steps), tuple(notes))
+    return Plan(tuple(steps), tuple(notes), tuple(p.describe() for p in desired.placements))

@@ -54,28 +54,36 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
                              "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
                              "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
                              "s3:GetBucketVersioning", "s3:PutBucketVersioning",
-                             "s3:GetBucketPolicy", "s3:PutBucketPolicy")),
+                             "s3:GetBucketPolicy", "s3:PutBucketPolicy",
+                             "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration")),
         ActionGroup(repository, ("ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:TagResource",
                                  "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
-                                 "ecr:PutImageScanningConfiguration", "ecr:DescribeImages",
-                                 # Lambda pulls the image with the deployer's permissions
-                                 "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+                                 "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy",
+                                 "ecr:PutImageScanningConfiguration", "ecr:DescribeImages", "ecr:BatchDeleteImage")
+                    # a push checks which layers and manifests exist, then uploads
                     + (("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                        "ecr:CompleteLayerUpload", "ecr:PutImage") if build else ())),
+                        "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer") if build else ())),
+        # Account-wide reads: registry scanning rules, the Lambda concurrency quota.
+        ActionGroup("*", ("ecr:GetRegistryScanningConfiguration", "lambda:GetAccountSettings")
+                    + (("ecr:GetAuthorizationToken",) if build else ())),
+        ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
+                    ("logs:DescribeLogGroups", "logs:CreateLogGroup", "logs:TagResource", "logs:PutRetentionPolicy")),
         ActionGroup(names.arn("ssm", f"parameter{names.ssm_path.rstrip('/')}/*"),
                     ("ssm:GetParametersByPath", "ssm:PutParameter")),
         ActionGroup(names.function_arn, ("lambda:GetFunction", "lambda:CreateFunction", "lambda:TagResource",
                                          "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-                                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:CreateAlias",
+                                         "lambda:PublishVersion", "lambda:ListVersionsByFunction",
+                                         "lambda:ListAliases", "lambda:GetAlias", "lambda:CreateAlias",
                                          "lambda:UpdateAlias", "lambda:GetFunctionConcurrency",
-                                         "lambda:PutFunctionConcurrency")),
+                                         "lambda:PutFunctionConcurrency",
+                                         # pruning: versions beyond the rollback window
+                                         "lambda:DeleteFunction")),
         ActionGroup(names.alias_arn, ("lambda:GetFunctionEventInvokeConfig", "lambda:PutFunctionEventInvokeConfig")),
         ActionGroup(names.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{names.schedule}"),
                     ("scheduler:GetSchedule",) + (("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
                                                   if schedule else ("scheduler:DeleteSchedule",))),
     ]
-    if build:
-        groups.append(ActionGroup("*", ("ecr:GetAuthorizationToken",)))
     if image_repository and image_repository != repository:  # a prebuilt image in another repository
         groups.append(ActionGroup(image_repository, ("ecr:DescribeImages", "ecr:BatchGetImage",
                                                      "ecr:GetDownloadUrlForLayer")))

@@ -30,10 +30,17 @@ DEFAULT_BUILDER = "docker"
 from ..builders import ARCHITECTURES
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
+DEFAULT_LOG_RETENTION_DAYS = 30
+#: The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+DEFAULT_ROLLBACK_WINDOW = 5
+ROLLBACK_WINDOW_RANGE = (1, 100)
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
-               "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env")
+               "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
+               "log_retention_days", "rollback_window", "secret_names", "plain_names")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,10 @@ class DeployOptions:
     profile: str | None = None
     dry_run: bool = False
     yes: bool = False
+    log_retention_days: int | None = None
+    rollback_window: int | None = None
+    secret_names: tuple[str, ...] = ()  # --secret NAME: into SSM whatever its name and value
+    plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
 
 
 @dataclass(frozen=True)
@@ -75,12 +86,18 @@ class DeploySettings:
     profile: str | None = None
     account_id: str | None = None
     env_overrides: Mapping[str, str] = field(default_factory=dict)  # -e values (secrets included, never saved)
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    rollback_window: int = DEFAULT_ROLLBACK_WINDOW
+    secret_names: tuple[str, ...] = ()
+    plain_names: tuple[str, ...] = ()
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
         data = asdict(self)
         data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
-        saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "")}
+        data["secret_names"] = sorted(self.secret_names)
+        data["plain_names"] = sorted(self.plain_names)
+        saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
         return {"version": SETTINGS_VERSION, **saved}
 
 
@@ -141,6 +158,27 @@ def validate_timeout(value: int) -> int:
     return value
 
 
+def validate_log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise PluginError(f"invalid --log-retention-days {value}: CloudWatch Logs accepts "
+                          f"{', '.join(map(str, LOG_RETENTION_DAYS))}.", fix="For example: --log-retention-days 30")
+    return value
+
+
+def validate_rollback_window(value: int) -> int:
+    low, high = ROLLBACK_WINDOW_RANGE
+    if not low <= value <= high:
+        raise PluginError(f"invalid --rollback-window {value}: keep {low} to {high} published versions.",
+                          fix="For example: --rollback-window 5")
+    return value
+
+
+def _names(value: Any, key: str, project: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PluginError(f"'{key}' in {settings_path(project)} must be a list of variable names.")
+    return tuple(value)
+
+
 def validate_architecture(value: str) -> str:
     if value not in ARCHITECTURES:
         raise PluginError(f"invalid --architecture {value!r}: choose {' or '.join(ARCHITECTURES)}.")
@@ -190,7 +228,8 @@ def default_region(profile: str | None) -> str | None:
 
     try:
         session = botocore.session.Session(profile=profile)
-        return session.get_config_variable("region")
+        region = session.get_config_variable("region")
+        return str(region) if region else None
     except botocore.exceptions.ProfileNotFound:
         raise PluginError(f"the AWS profile {profile!r} does not exist.",
                           fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
@@ -218,6 +257,17 @@ def resolve(options: DeployOptions) -> DeploySettings:
     env_overrides = {str(k): str(v) for k, v in saved_env.items()}
     env_overrides.update({k: v for k, v in options.env})
     role_arn = pick(options.role_arn, "role_arn")
+    # --secret / --plain add to the saved lists; naming a variable in one removes it from the other.
+    secret_names = set(_names(saved.get("secret_names", []), "secret_names", project))
+    plain_names = set(_names(saved.get("plain_names", []), "plain_names", project))
+    for name in options.secret_names:
+        secret_names.add(name)
+        plain_names.discard(name)
+    for name in options.plain_names:
+        if name in options.secret_names:
+            raise PluginError(f"{name} is given both as --secret and --plain.", fix="Choose one.")
+        plain_names.add(name)
+        secret_names.discard(name)
     settings = DeploySettings(
         project_dir=project,
         function_name=validate_function_name(str(function_name)),
@@ -235,6 +285,12 @@ def resolve(options: DeployOptions) -> DeploySettings:
         profile=profile,
         account_id=saved.get("account_id"),
         env_overrides=env_overrides,
+        log_retention_days=validate_log_retention(
+            int(pick(options.log_retention_days, "log_retention_days", DEFAULT_LOG_RETENTION_DAYS))),
+        rollback_window=validate_rollback_window(
+            int(pick(options.rollback_window, "rollback_window", DEFAULT_ROLLBACK_WINDOW))),
+        secret_names=tuple(sorted(secret_names)),
+        plain_names=tuple(sorted(plain_names)),
     )
     return settings
 

@@ -57,7 +57,9 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_cli, aws_env, bot_
     repo = ecr.describe_repositories(repositoryNames=[f"iaf-{unique_name}"])["repositories"][0]
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
     rules = json.loads(ecr.get_lifecycle_policy(repositoryName=f"iaf-{unique_name}")["lifecyclePolicyText"])["rules"]
-    assert rules[0]["selection"]["countType"] == "imageCountMoreThan"
+    # The only rule: untagged images expire after a day (never a count over every image: issue 13).
+    assert [r["selection"] for r in rules] == [{"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                                "countUnit": "days", "countNumber": 1}]
 
     iam = boto3.client("iam")
     role = f"{unique_name}-iaf-lambda"

@@ -92,7 +92,9 @@ def test_plugin_owned_name_is_refused() -> None:
 @pytest.mark.parametrize("name, secret", [
     ("BITVAVO_API_KEY", True), ("api_secret", True), ("GithubToken", True), ("DB_PASSWORD", True),
     ("OKX_PASSPHRASE", True), ("KEYRING", True), ("MONKEY", True),  # contains KEY: safe side
-    ("LOG_LEVEL", False), ("TRADING_SYMBOL", False), ("PASSWD", False),
+    ("LOG_LEVEL", False), ("TRADING_SYMBOL", False), ("PASSWD", True), ("MY_PWD", True), ("DB_DSN", True),
+    ("SLACK_WEBHOOK", True), ("AUTH_HEADER", True), ("SESSION_ID", True), ("GCP_CREDENTIALS", True),
+    ("PRIVATE_PEM", True), ("COOKIE_JAR", True),
 ])
 def test_secret_names(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret

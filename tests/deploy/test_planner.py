@@ -15,8 +15,11 @@ from iaf_aws_plugin.deploy.planner import (
     Ref,
     canonical,
     plan_deploy,
+    secrets_digest,
 )
-from iaf_aws_plugin.deploy.remote import LiveFunction, LiveRole, LiveState
+from iaf_aws_plugin.function_env import SECRETS_DIGEST_ENV
+from iaf_aws_plugin.deploy.models import EventInvokeConfig, Parameter
+from iaf_aws_plugin.deploy.remote import LiveFunction, LiveState
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/iaf-bot@sha256:" + "a" * 64
@@ -35,23 +38,26 @@ def desired_state(**overrides):
 
 def live_matching(want: d.DesiredState) -> LiveState:
     """The live state right after a complete deploy of ``want``."""
-    names, fn = want.names, want.function
+    fn = want.function
+    environment = dict(fn.environment)
+    if "IAF_SSM_PARAMETER_PATH" in environment:  # the digest of the parameters' versions (all 1 here)
+        environment[SECRETS_DIGEST_ENV] = secrets_digest({name: 1 for name in want.secrets})
     function = LiveFunction(image_uri=fn.image_uri or IMAGE, memory_size=fn.memory_size, timeout=fn.timeout,
-                            architecture=fn.architecture, environment=dict(fn.environment), role_arn=fn.role_arn)
+                            architecture=fn.architecture, environment=environment, role_arn=fn.role_arn)
+    # The documents as AWS gives them back (a JSON round trip), in the same models as the desired ones.
+    bucket = replace(want.bucket, policy=json.loads(json.dumps(want.bucket.policy)))
     return LiveState(
-        bucket={"public_access_block": d.PUBLIC_ACCESS_BLOCK, "encryption": d.ENCRYPTION, "versioning": "Enabled",
-                "policy": json.loads(json.dumps(d.bucket_policy(names)))},
-        repository={"uri": "x", "scan_on_push": True, "lifecycle_policy": d.lifecycle_policy()},
-        role=LiveRole(names.role_arn, d.lambda_trust_policy(names), d.function_policy(names)),
-        scheduler_role=LiveRole(names.scheduler_role_arn, d.scheduler_trust_policy(names), d.scheduler_policy(names)),
-        parameters={name: value.value for name, value in want.secrets.items()},
+        bucket=bucket,
+        repository=want.repository,
+        role=want.role,
+        scheduler_role=want.scheduler_role,
+        parameters={name: Parameter(value.value, 1) for name, value in want.secrets.items()},
         function=function, alias_version="3", alias_function=function, latest_version="3",
         latest_function=function, reserved_concurrency=1,
-        event_invoke_config={"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
-        schedule={"ScheduleExpression": want.schedule.expression if want.schedule else None,
-                  "ScheduleExpressionTimezone": "UTC", "State": "ENABLED",
-                  "Target": {"Arn": names.alias_arn, "RoleArn": names.scheduler_role_arn,
-                             "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}}},
+        event_invoke=EventInvokeConfig(retries=0, max_event_age=60),
+        log_group=want.log_group,
+        schedule=want.schedule or d.Schedule(want.names.schedule, "default", None, "UTC", want.names.alias_arn,
+                                             want.names.scheduler_role_arn, True, 0, 60),
     )
 
 
@@ -137,8 +143,8 @@ def test_environment_change_lists_names_only():
 
 def test_changed_secret_is_rewritten_and_a_removed_one_is_kept():
     want = desired_state()
-    live = replace(live_matching(want), parameters={"/iaf-aws/bot/BITVAVO_API_KEY": "old",
-                                                    "/iaf-aws/bot/OLD_TOKEN": "x"})
+    live = replace(live_matching(want), parameters={"/iaf-aws/bot/BITVAVO_API_KEY": Parameter("old", 1),
+                                                    "/iaf-aws/bot/OLD_TOKEN": Parameter("x", 1)})
     plan = plan_deploy(want, live)
     step = steps_by_resource(plan)["SSM secrets"]
     assert step.action == UPDATE and step.changes == ("~BITVAVO_API_KEY",)
@@ -158,7 +164,7 @@ def test_interrupted_after_function_update_publishes_and_moves_the_alias():
 def test_interrupted_before_publishing_publishes_and_creates_the_alias():
     want = desired_state()
     live = replace(live_matching(want), alias_version=None, alias_function=None, latest_version=None,
-                   latest_function=None, event_invoke_config=None)
+                   latest_function=None, event_invoke=None)
     plan = plan_deploy(want, live)
     assert methods(plan) == ["publish_version", "put_alias", "put_event_invoke_config"]
     alias = next(c for s in plan.steps for c in s.calls if c.method == "put_alias")
@@ -179,7 +185,7 @@ def test_interrupted_after_publishing_reuses_that_version_instead_of_publishing_
 def test_existing_bucket_is_reused_and_only_missing_settings_are_applied():
     want = desired_state()
     live = live_matching(want)
-    live = replace(live, bucket={**live.bucket, "versioning": None})
+    live = replace(live, bucket=replace(live.bucket, versioning=None))
     plan = plan_deploy(want, live)
     assert methods(plan) == ["put_bucket_versioning"]
     assert "create_bucket" not in methods(plan)
@@ -220,7 +226,7 @@ def test_build_step_feeds_the_function():
 def test_trading_safety_is_restored_when_drifted():
     want = desired_state()
     live = replace(live_matching(want), reserved_concurrency=None,
-                   event_invoke_config={"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600})
+                   event_invoke=EventInvokeConfig(retries=2, max_event_age=21600))
     assert methods(plan_deploy(want, live)) == ["put_function_concurrency", "put_event_invoke_config"]
 
 
