@@ -24,7 +24,7 @@ def plan_destroy(target: Target, *, delete_state: bool) -> Plan:
 
     client, names = target.client, target.names
     steps: list[Step] = []
-    if client.get_schedule(names.schedule, SCHEDULE_GROUP) is not None:
+    if client.schedule(names.schedule, SCHEDULE_GROUP) is not None:
         steps.append(Step("Schedule", names.schedule, DELETE, (),
                           (Call("delete_schedule", {"name": names.schedule, "group": SCHEDULE_GROUP}),)))
     if client.get_role(names.scheduler_role) is not None:

@@ -162,9 +162,9 @@ def local_environment(target: Target, config: dict[str, Any], resources: str) ->
         env["AWS_PROFILE"] = target.profile
     path = function_env.get(SSM_PARAMETER_PATH_ENV)
     if path:
-        for name, value in target.client.parameters_by_path(path).items():
-            target.masker.add(value)
-            env[name.rsplit("/", 1)[-1]] = value
+        for name, parameter in target.client.parameters_by_path(path).items():
+            target.masker.add(parameter.value)
+            env[name.rsplit("/", 1)[-1]] = parameter.value
     return env
 
 

@@ -79,7 +79,7 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     import botocore.exceptions
 
     from ..deploy.desired import Names
-    from ..deploy.environment import Masker, is_secret_name, read_dotenv
+    from ..deploy.environment import Masker, place_variables, read_dotenv
     from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
     from .awsclient import OperateClient
 
@@ -109,8 +109,11 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     if saved_account and same_function and saved_account != account:
         raise PluginError(f"{function} was deployed to AWS account {saved_account}, but your credentials are for "
                           f"account {account}.", fix="Use the right --profile (or AWS_PROFILE).")
-    dotenv = read_dotenv(project) if project is not None else {}
-    secret_values = [v for k, v in dotenv.items() if is_secret_name(k)]
-    secret_values += [str(v) for k, v in (saved.get("env") or {}).items() if is_secret_name(str(k))]
+    # The deploy's own rule for what is a secret (name, value, --secret/--plain saved): mask those values.
+    every = dict(read_dotenv(project) if project is not None else {})
+    every.update({str(k): str(v) for k, v in (saved.get("env") or {}).items()})
+    placements = place_variables(every, secret_names=saved.get("secret_names") or (),
+                                 plain_names=saved.get("plain_names") or ())
+    secret_values = [every[p.name] for p in placements if p.secret]
     return Target(project_dir=project, saved=saved, names=Names.derive(account, str(region), str(function)),
                   client=client, session=session, masker=Masker(secret_values), profile=profile)

@@ -139,6 +139,9 @@ def test_logs_follow_prints_new_lines_and_stops_cleanly_on_ctrl_c(deployed_bot, 
 
 
 def test_logs_of_a_bot_that_never_ran(host_cli, deployed_bot, op):
+    # The deploy creates the log group (with its retention): empty, not missing.
     result = op.cli(host_cli, deployed_bot, "logs-aws-lambda")
-    assert result.returncode == 1
-    assert f"log group {deployed_bot.log_group} does not exist" in result.stderr
+    assert result.returncode == 0 and f"No invocations in {deployed_bot.log_group} since " in result.stdout
+    boto3.client("logs").delete_log_group(logGroupName=deployed_bot.log_group)
+    gone = op.cli(host_cli, deployed_bot, "logs-aws-lambda")
+    assert gone.returncode == 1 and f"log group {deployed_bot.log_group} does not exist" in gone.stderr
