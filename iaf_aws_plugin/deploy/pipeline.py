@@ -186,6 +186,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
     from .awsclient import AWSClient
+    from .alerts import desired_alerts
     from .desired import Names, build_desired
     from .executor import Executor, display
     from .planner import plan_deploy
@@ -209,7 +210,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     check_permissions(client, str(identity["Arn"]),
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
                                        schedule=expression is not None, role_arn=settings.role_arn,
-                                       image_repository=_repository_arn(image_uri, names)), warn)
+                                       image_repository=_repository_arn(image_uri, names),
+                                       alerts=settings.alert_email not in (None, "none")), warn)
     live = read_live_state(client, names, manage_role=settings.role_arn is None)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
@@ -220,10 +222,13 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
         schedule=expression, timezone=timezone_name, builder=build_with,
         with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
-        rollback_window=settings.rollback_window, placements=placements)
+        rollback_window=settings.rollback_window, placements=placements,
+        alerts=desired_alerts(names, settings.alert_email, expression, timezone_name))
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)
+    for note in desired.alerts.notes if desired.alerts else ():
+        echo(f"Note: alerts: {note}")
     result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
     secret_override_names = {p.name for p in placements if p.secret} | {
         k for k, v in settings.env_overrides.items() if v and k not in plain}  # only plain -e values are saved

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..function_env import SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV
+from .alerts import plan_alerts
 from .desired import DesiredState
 from .environment import check_environment_size
 from .models import FunctionConfig, Role, Schedule
@@ -489,4 +490,5 @@ def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     function = plan_function(desired, live)
     steps += [function, plan_alias(desired, live, function), plan_trading_safety(desired, live)]
     steps += plan_schedule(desired, live)
+    steps += plan_alerts(desired.alerts, live.alerts, names=names)
     return Plan(tuple(steps), tuple(notes), tuple(p.describe() for p in desired.placements))

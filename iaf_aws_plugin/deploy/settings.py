@@ -40,7 +40,8 @@ ROLLBACK_WINDOW_RANGE = (1, 100)
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
-               "log_retention_days", "rollback_window", "secret_names", "plain_names")
+               "log_retention_days", "rollback_window", "secret_names", "plain_names",
+               "alert_email")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class DeployOptions:
     rollback_window: int | None = None
     secret_names: tuple[str, ...] = ()  # --secret NAME: into SSM whatever its name and value
     plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
+    alert_email: str | None = None  # --alert-email ADDRESS, or "none" to remove the alerts
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class DeploySettings:
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW
     secret_names: tuple[str, ...] = ()
     plain_names: tuple[str, ...] = ()
+    alert_email: str | None = None  # None or "none": no alerts
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -177,6 +180,14 @@ def _names(value: Any, key: str, project: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PluginError(f"'{key}' in {settings_path(project)} must be a list of variable names.")
     return tuple(value)
+
+
+def _alert_email(value: Any) -> str | None:
+    if value is None:
+        return None
+    from .alerts import validate_alert_email
+
+    return validate_alert_email(str(value))
 
 
 def validate_architecture(value: str) -> str:
@@ -291,6 +302,7 @@ def resolve(options: DeployOptions) -> DeploySettings:
             int(pick(options.rollback_window, "rollback_window", DEFAULT_ROLLBACK_WINDOW))),
         secret_names=tuple(sorted(secret_names)),
         plain_names=tuple(sorted(plain_names)),
+        alert_email=_alert_email(pick(options.alert_email, "alert_email")),
     )
     return settings
 
