@@ -753,6 +753,24 @@ class AWSClient:
         self.call("cloudwatch", "PutMetricAlarm", where=f"Writing CloudWatch alarm {name}", AlarmName=name,
                   **spec)
 
+    def recent_durations(self, log_group: str, *, streams: int = 3) -> list[float]:
+        """Durations (s) of the latest runs, from the REPORT lines of the newest log streams (reads only)."""
+        import re
+
+        found = self.call("logs", "DescribeLogStreams", where=f"Reading the log streams of {log_group}",
+                          missing=("ResourceNotFoundException",), logGroupName=log_group, orderBy="LastEventTime",
+                          descending=True, limit=streams)
+        durations: list[float] = []
+        for stream in (found or {}).get("logStreams", []):
+            events = self.call("logs", "GetLogEvents", where=f"Reading the logs of {log_group}",
+                               missing=("ResourceNotFoundException",), logGroupName=log_group,
+                               logStreamName=stream["logStreamName"], limit=500, startFromHead=False)
+            for event in (events or {}).get("events", []):
+                match = re.match(r"REPORT RequestId: \S+\s+Duration: ([\d.]+) ms", str(event.get("message", "")))
+                if match:
+                    durations.append(float(match.group(1)) / 1000)
+        return durations
+
     def delete_alarms(self, names: list[str]) -> None:
         for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
             self.call("cloudwatch", "DeleteAlarms", where=f"Removing CloudWatch alarms {', '.join(names)}",

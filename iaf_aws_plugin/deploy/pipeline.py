@@ -142,6 +142,20 @@ def builder_factory(name: str) -> Callable[[], Builder]:
     return builders[name]
 
 
+def _cost(client: AWSClient, desired: Any, live: Any, expression: str | None, zone: str,
+          settings: DeploySettings) -> Any:
+    """The estimated monthly cost of the desired bot (cost.py), with the duration measured from its logs."""
+    from .cost import alarm_metric_count, estimate, runs_per_month
+
+    durations = client.recent_durations(desired.names.log_group) if live.log_group is not None else []
+    recent = durations[-20:]
+    return estimate(region=desired.names.region, architecture=desired.function.architecture,
+                    memory_mb=desired.function.memory_size, runs=runs_per_month(expression, zone),
+                    duration_s=sum(recent) / len(recent) if recent else None,
+                    alarm_metrics=alarm_metric_count(dict(desired.alerts.alarms) if desired.alerts else None),
+                    log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1)
+
+
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
            sleep: Callable[[float], None] = time.sleep,
@@ -229,6 +243,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     display(plan, echo)
     for note in desired.alerts.notes if desired.alerts else ():
         echo(f"Note: alerts: {note}")
+    for line in _cost(client, desired, live, expression, timezone_name, settings).render():
+        echo(line)
     result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
     secret_override_names = {p.name for p in placements if p.secret} | {
         k for k, v in settings.env_overrides.items() if v and k not in plain}  # only plain -e values are saved

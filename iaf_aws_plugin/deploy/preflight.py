@@ -102,6 +102,9 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
     groups.append(ActionGroup(names.arn("sns", f"{names.function}-iaf-alerts"),
                               ("sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:DeleteTopic")
                               + (("sns:CreateTopic", "sns:TagResource", "sns:Subscribe") if alerts else ())))
+    # The cost estimate reads the durations of the last runs from the log group.
+    groups.append(ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
+                              ("logs:DescribeLogStreams", "logs:GetLogEvents")))
     groups.append(ActionGroup(names.arn("cloudwatch", f"alarm:{names.function}-iaf-*"),
                               ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
                               + (("cloudwatch:PutMetricAlarm",) if alerts else ())))
