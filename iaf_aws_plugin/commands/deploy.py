@@ -54,6 +54,9 @@ def _confirm(question: str) -> bool:
               help="Keep this variable a plain Lambda variable although it looks secret (repeatable; saved).")
 @click.option("--alert-email", "--alert_email", "alert_email", default=None, metavar="ADDRESS",
               help="E-mail alerts on failed, throttled and missed runs (saved; 'none' removes them).")
+@click.option("--provisioned-concurrency", "--provisioned_concurrency", "provisioned_concurrency", default=None,
+              type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
+                                          "(its cost is in the plan; saved).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
@@ -64,7 +67,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
                       log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
-                      dry_run: bool, yes: bool) -> None:
+                      provisioned_concurrency: int | None, dry_run: bool, yes: bool) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -78,6 +81,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
         role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
-                      secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email)
+                      secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
+                      provisioned_concurrency=provisioned_concurrency)
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm)

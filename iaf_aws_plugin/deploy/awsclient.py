@@ -771,6 +771,25 @@ class AWSClient:
                     durations.append(float(match.group(1)) / 1000)
         return durations
 
+    # --- Provisioned concurrency of the alias (issue 10) -------------------------------------
+
+    def provisioned_concurrency(self, function: str, qualifier: str) -> int:
+        found = self.call("lambda", "GetProvisionedConcurrencyConfig",
+                          where=f"Reading the provisioned concurrency of {function}:{qualifier}",
+                          missing=("ProvisionedConcurrencyConfigNotFoundException", "ResourceNotFoundException"),
+                          FunctionName=function, Qualifier=qualifier)
+        return int((found or {}).get("RequestedProvisionedConcurrentExecutions") or 0)
+
+    def put_provisioned_concurrency(self, function: str, qualifier: str, count: int) -> None:
+        self.call("lambda", "PutProvisionedConcurrencyConfig",
+                  where=f"Provisioning {count} warm instance(s) of {function}:{qualifier}",
+                  FunctionName=function, Qualifier=qualifier, ProvisionedConcurrentExecutions=count)
+
+    def delete_provisioned_concurrency(self, function: str, qualifier: str) -> None:
+        self.call("lambda", "DeleteProvisionedConcurrencyConfig",
+                  where=f"Removing the provisioned concurrency of {function}:{qualifier}",
+                  missing=("ResourceNotFoundException",), FunctionName=function, Qualifier=qualifier)
+
     def delete_alarms(self, names: list[str]) -> None:
         for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
             self.call("cloudwatch", "DeleteAlarms", where=f"Removing CloudWatch alarms {', '.join(names)}",

@@ -258,6 +258,7 @@ class DesiredState:
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW  # published versions kept (with their images)
     placements: tuple[Placement, ...] = ()  # where each user variable went (SSM or plain) and why
     alerts: Alerts | None = None  # None: no alerts (existing ones are removed); see alerts.py
+    provisioned_concurrency: int | None = None  # on the alias; None: not managed (never set)
 
     @property
     def manage_role(self) -> bool:

@@ -153,7 +153,8 @@ def _cost(client: AWSClient, desired: Any, live: Any, expression: str | None, zo
                     memory_mb=desired.function.memory_size, runs=runs_per_month(expression, zone),
                     duration_s=sum(recent) / len(recent) if recent else None,
                     alarm_metrics=alarm_metric_count(dict(desired.alerts.alarms) if desired.alerts else None),
-                    log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1)
+                    log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1,
+                    provisioned=settings.provisioned_concurrency)
 
 
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
@@ -201,6 +202,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
     from .awsclient import AWSClient
     from .alerts import desired_alerts
+    from .desired import ALIAS
     from .desired import Names, build_desired
     from .executor import Executor, display
     from .planner import plan_deploy
@@ -227,6 +229,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                                        image_repository=_repository_arn(image_uri, names),
                                        alerts=settings.alert_email not in (None, "none")), warn)
     live = read_live_state(client, names, manage_role=settings.role_arn is None)
+    if settings.provisioned_known and live.alias_version is not None:  # only read when the settings manage it
+        live = replace(live, provisioned_concurrency=client.provisioned_concurrency(names.function, ALIAS))
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
@@ -238,6 +242,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
         rollback_window=settings.rollback_window, placements=placements,
         alerts=desired_alerts(names, settings.alert_email, expression, timezone_name))
+    if settings.provisioned_known:
+        desired = replace(desired, provisioned_concurrency=settings.provisioned_concurrency)
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)

@@ -102,6 +102,9 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
     groups.append(ActionGroup(names.arn("sns", f"{names.function}-iaf-alerts"),
                               ("sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:DeleteTopic")
                               + (("sns:CreateTopic", "sns:TagResource", "sns:Subscribe") if alerts else ())))
+    groups.append(ActionGroup(names.alias_arn, ("lambda:GetProvisionedConcurrencyConfig",
+                                                "lambda:PutProvisionedConcurrencyConfig",
+                                                "lambda:DeleteProvisionedConcurrencyConfig")))
     # The cost estimate reads the durations of the last runs from the log group.
     groups.append(ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
                               ("logs:DescribeLogStreams", "logs:GetLogEvents")))

@@ -41,6 +41,7 @@ class LiveState:
     registry_scanning: RegistryScanning | None = None  # None: not readable (the repository's own setting counts)
     account_concurrency: AccountConcurrency | None = None  # None: not readable
     alerts: Alerts | None = None  # the alert topic and alarms (alerts.py); None: none exist
+    provisioned_concurrency: int = 0  # on the alias (read only when the settings manage it)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names",
-               "alert_email")
+               "alert_email", "provisioned_concurrency")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class DeployOptions:
     secret_names: tuple[str, ...] = ()  # --secret NAME: into SSM whatever its name and value
     plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
     alert_email: str | None = None  # --alert-email ADDRESS, or "none" to remove the alerts
+    provisioned_concurrency: int | None = None  # --provisioned-concurrency N (0 removes it)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class DeploySettings:
     secret_names: tuple[str, ...] = ()
     plain_names: tuple[str, ...] = ()
     alert_email: str | None = None  # None or "none": no alerts
+    provisioned_concurrency: int = 0
+    provisioned_known: bool = False  # given now or saved before: the live setting must be read
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -101,6 +104,8 @@ class DeploySettings:
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
+        if not self.provisioned_known:  # never chosen: not managed, not saved
+            saved.pop("provisioned_concurrency", None)
         return {"version": SETTINGS_VERSION, **saved}
 
 
@@ -180,6 +185,15 @@ def _names(value: Any, key: str, project: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PluginError(f"'{key}' in {settings_path(project)} must be a list of variable names.")
     return tuple(value)
+
+
+def validate_provisioned_concurrency(value: int) -> int:
+    """0 or 1: Lambda provisions at most the reserved concurrency, and the bot reserves 1 (never two runs)."""
+    if value not in (0, 1):
+        raise PluginError(f"invalid --provisioned-concurrency {value}: the bot reserves a concurrency of 1 (it must "
+                          "never run twice at once) and Lambda cannot provision more than is reserved.",
+                          fix="Pass --provisioned-concurrency 1 (one warm instance) or 0 (none).")
+    return value
 
 
 def _alert_email(value: Any) -> str | None:
@@ -303,6 +317,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
         secret_names=tuple(sorted(secret_names)),
         plain_names=tuple(sorted(plain_names)),
         alert_email=_alert_email(pick(options.alert_email, "alert_email")),
+        provisioned_concurrency=validate_provisioned_concurrency(
+            int(pick(options.provisioned_concurrency, "provisioned_concurrency", 0))),
+        provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
     )
     return settings
 
