@@ -2,7 +2,7 @@
 
 Removed: the schedule and its IAM role, the alias, the function with every version, the
 function's IAM role (only the one the deploy created), the bot's ECR repository with its images,
-the log group and the SSM parameters. The state bucket (the trading history) is kept unless
+the log group, the SSM parameters and the alerts (topic and alarms). The state bucket (the trading history) is kept unless
 ``delete_state``; ``iaf-aws-lambda.json`` is kept, so ``deploy-aws-lambda`` brings the bot back
 with its state. Each step checks what exists first: a second run has nothing to do.
 """
@@ -53,6 +53,15 @@ def plan_destroy(target: Target, *, delete_state: bool) -> Plan:
         short = [p[len(names.ssm_path):] for p in parameters]
         steps.append(Step("SSM secrets", names.ssm_path, DELETE, tuple(short),
                           (Call("delete_parameters", {"names": parameters}),)))
+    alerts = client.live_alerts(names)
+    if alerts is not None:
+        calls = []
+        if alerts.alarms:
+            calls.append(Call("delete_alarms", {"names": sorted(alerts.alarms)}))
+        if alerts.topic_arn:
+            calls.append(Call("delete_topic", {"arn": alerts.topic_arn}))
+        steps.append(Step("Alerts", alerts.topic_name, DELETE,
+                          (f"{len(alerts.alarms)} alarms" + (", SNS topic" if alerts.topic_arn else ""),), tuple(calls)))
     if client.bucket_exists(names.bucket, names.account):
         if delete_state:
             count, size = client.count_object_versions(names.bucket)

@@ -117,6 +117,15 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
                                               default_timeout=location.lease_timeout))}
 
     status["state"] = _part(state)
+
+    def alerts() -> dict[str, Any] | None:
+        found = client.live_alerts(names)
+        if found is None:
+            return None
+        return {"topic": found.topic_arn, "emails": list(found.emails), "pending": list(found.pending),
+                "alarms": {name: alarm.get("StateValue") for name, alarm in sorted(found.alarms.items())}}
+
+    status["alerts"] = _part(alerts)
     return status
 
 
@@ -195,6 +204,14 @@ def render_status(status: dict[str, Any]) -> list[str]:
                 "expired": f"expired (taken by {lease['holder']} at {lease['since']}; that run crashed or was "
                            "killed, the next run takes it over)"}[lease["state"]]
         lines.append(f"Lease        {text}")
+    al = status.get("alerts")
+    problem = missing(al, "deploy-aws-lambda --alert-email ADDRESS sets them up")
+    if problem:
+        lines.append(f"Alerts       {problem}")
+    else:
+        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]) or "nobody subscribed"
+        alarms = ", ".join(f"{n.rsplit('-iaf-', 1)[-1]} {s}" for n, s in al["alarms"].items()) or "no alarms"
+        lines.append(f"Alerts       to {who}; {alarms}")
     return lines
 
 

@@ -128,8 +128,10 @@ def test_destroy_keeps_the_state_then_deploy_brings_the_bot_back_with_it(host_cl
     assert (pulled / "databases" / "prod.sqlite3").read_text() == "orders: 1 BUY BTC"
 
 
-def test_destroy_delete_state_needs_the_name_typed_out(host_cli, deployed_bot, op, tmp_path):
+def test_destroy_delete_state_needs_the_name_typed_out(host_cli, deployed_bot, op, tmp_path, deploy_inprocess):
     bot = deployed_bot
+    deploy_inprocess(bot.project, alert_email="ops@example.com")
+    op.open_bucket_over_http(bot.bucket)
     op.save_state(bot.bucket, {"a.txt": "state"}, tmp_path / "run")
     unconfirmed = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--yes")
     assert unconfirmed.returncode == 1 and f"--confirm {bot.function}" in unconfirmed.stderr
@@ -140,9 +142,11 @@ def test_destroy_delete_state_needs_the_name_typed_out(host_cli, deployed_bot, o
 
     dry = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--dry-run")
     assert "delete  S3 state bucket" in dry.stdout and "TRADING STATE: " in dry.stdout
+    assert f"delete  Alerts {bot.function}-iaf-alerts (3 alarms, SNS topic)" in dry.stdout, dry.stdout
 
     gone = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--yes", "--confirm", bot.function)
     assert gone.returncode == 0, gone.stderr
     assert not any(resources_left(bot).values())
+    assert not boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=bot.function)["MetricAlarms"]
     again = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--yes", "--confirm", bot.function)
     assert again.returncode == 0 and "Nothing to destroy" in again.stdout

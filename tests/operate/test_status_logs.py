@@ -50,6 +50,7 @@ def test_status_shows_every_part_and_json(host_cli, deployed_bot, op):
     assert re.search(rf"UTC  skipped +300 ms  request {locked_id}", out), out
     assert f"State        s3://{bot.bucket}/: no snapshot yet" in out
     assert "Lease        never taken" in out
+    assert "Alerts       missing (deploy-aws-lambda --alert-email ADDRESS sets them up)" in out
 
     as_json = op.cli(host_cli, bot, "status-aws-lambda", "--json", "--invocations", "1")
     assert as_json.returncode == 0, as_json.stderr
