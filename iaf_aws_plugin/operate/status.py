@@ -206,7 +206,7 @@ def render_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"Lease        {text}")
     al = status.get("alerts")
     problem = missing(al, "deploy-aws-lambda --alert-email ADDRESS sets them up")
-    if problem:
+    if problem or al is None:
         lines.append(f"Alerts       {problem}")
     else:
         who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]) or "nobody subscribed"
