@@ -20,11 +20,21 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     from .commands.deploy import deploy_aws_lambda
+    from .commands.destroy import destroy_aws_lambda
     from .commands.init import init_aws_lambda
+    from .commands.invoke import invoke_aws_lambda
+    from .commands.logs import logs_aws_lambda
+    from .commands.rollback import rollback_aws_lambda
+    from .commands.state import state_aws_lambda
+    from .commands.status import status_aws_lambda
 
     # Same name as the host's built-in command: ours replaces it.
     cli.add_command(deploy_aws_lambda)
     cli.add_command(init_aws_lambda)
+    # Operating a deployed bot.
+    for command in (status_aws_lambda, logs_aws_lambda, invoke_aws_lambda, rollback_aws_lambda,
+                    destroy_aws_lambda, state_aws_lambda):
+        cli.add_command(command)
 
 
 def scaffold_aws_lambda(path: str | None, replace: bool) -> list[WrittenFile]:

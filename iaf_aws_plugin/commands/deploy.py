@@ -54,6 +54,11 @@ def _confirm(question: str) -> bool:
               help="Store this variable in SSM whatever its name or value (repeatable; saved).")
 @click.option("--plain", "plain_names", multiple=True, metavar="NAME",
               help="Keep this variable a plain Lambda variable although it looks secret (repeatable; saved).")
+@click.option("--alert-email", "--alert_email", "alert_email", default=None, metavar="ADDRESS",
+              help="E-mail alerts on failed, throttled and missed runs (saved; 'none' removes them).")
+@click.option("--provisioned-concurrency", "--provisioned_concurrency", "provisioned_concurrency", default=None,
+              type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
+                                          "(its cost is in the plan; saved).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
@@ -63,8 +68,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       schedule: str | None, schedule_timezone: str | None, architecture: str | None,
                       image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
                       ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
-                      secret_names: tuple[str, ...], plain_names: tuple[str, ...],
-                      dry_run: bool, yes: bool) -> None:
+                      secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
+                      provisioned_concurrency: int | None, dry_run: bool, yes: bool) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -79,6 +84,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
-                      secret_names=tuple(secret_names), plain_names=tuple(plain_names))
+                      secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
+                      provisioned_concurrency=provisioned_concurrency)
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm)

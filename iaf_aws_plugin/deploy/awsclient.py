@@ -20,6 +20,9 @@ from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConf
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
 
+    from .alerts import Alerts
+    from .desired import Names
+
 #: Lambda's answer while a new execution role has not propagated through IAM yet.
 ROLE_NOT_ASSUMABLE = "cannot be assumed by Lambda"
 
@@ -715,6 +718,106 @@ class AWSClient:
         self.call("scheduler", "DeleteSchedule", where=f"Removing schedule {name}",
                   missing=("ResourceNotFoundException",), Name=name, GroupName=group)
 
+
+    # --- Alerts: SNS topic and CloudWatch alarms (issue 10; kept together at the end) --------
+
+    def live_alerts(self, names: Names) -> Alerts | None:
+        """The bot's alert topic (with its e-mail subscriptions) and alarms; None when neither exists."""
+        from .alerts import Alerts, topic_name
+
+        name = topic_name(names)
+        arn = names.arn("sns", name)
+        found = self.call("sns", "GetTopicAttributes", where=f"Reading SNS topic {name}", missing=("NotFound",),
+                          TopicArn=arn)
+        emails: list[str] = []
+        pending: list[str] = []
+        if found is not None:
+            token: str | None = None
+            while True:
+                extra: dict[str, Any] = {"NextToken": token} if token else {}
+                page = self.call("sns", "ListSubscriptionsByTopic", where=f"Reading the subscriptions of {name}",
+                                 TopicArn=arn, **extra)
+                for sub in page.get("Subscriptions", []):
+                    if sub.get("Protocol") == "email":
+                        pending_sub = str(sub.get("SubscriptionArn", "")) == "PendingConfirmation"
+                        (pending if pending_sub else emails).append(str(sub.get("Endpoint")))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        alarms: dict[str, dict[str, Any]] = {}
+        token = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            page = self.call("cloudwatch", "DescribeAlarms", where=f"Reading the alarms of {names.function}",
+                             AlarmNamePrefix=f"{names.function}-iaf-", AlarmTypes=["MetricAlarm"], **extra)
+            for alarm in page.get("MetricAlarms", []):
+                alarms[str(alarm["AlarmName"])] = dict(alarm)
+            token = page.get("NextToken")
+            if not token:
+                break
+        if found is None and not alarms:
+            return None
+        return Alerts(topic_name=name, topic_arn=arn if found is not None else None, emails=tuple(emails),
+                      pending=tuple(pending), alarms=alarms)
+
+    def create_topic(self, name: str) -> str:
+        created = self.call("sns", "CreateTopic", where=f"Creating SNS topic {name}", Name=name,
+                            Tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
+        return str(created["TopicArn"])
+
+    def subscribe_email(self, topic_arn: str, email: str) -> None:
+        self.call("sns", "Subscribe", where=f"Subscribing {email} to {topic_arn}", TopicArn=topic_arn,
+                  Protocol="email", Endpoint=email)
+
+    def delete_topic(self, arn: str) -> None:
+        """Deletes the topic and its subscriptions."""
+        self.call("sns", "DeleteTopic", where=f"Removing SNS topic {arn}", missing=("NotFound",), TopicArn=arn)
+
+    def put_metric_alarm(self, name: str, spec: dict[str, Any]) -> None:
+        self.call("cloudwatch", "PutMetricAlarm", where=f"Writing CloudWatch alarm {name}", AlarmName=name,
+                  **spec)
+
+    def recent_durations(self, log_group: str, *, streams: int = 3) -> list[float]:
+        """Durations (s) of the latest runs, from the REPORT lines of the newest log streams (reads only)."""
+        import re
+
+        found = self.call("logs", "DescribeLogStreams", where=f"Reading the log streams of {log_group}",
+                          missing=("ResourceNotFoundException",), logGroupName=log_group, orderBy="LastEventTime",
+                          descending=True, limit=streams)
+        durations: list[float] = []
+        for stream in (found or {}).get("logStreams", []):
+            events = self.call("logs", "GetLogEvents", where=f"Reading the logs of {log_group}",
+                               missing=("ResourceNotFoundException",), logGroupName=log_group,
+                               logStreamName=stream["logStreamName"], limit=500, startFromHead=False)
+            for event in (events or {}).get("events", []):
+                match = re.match(r"REPORT RequestId: \S+\s+Duration: ([\d.]+) ms", str(event.get("message", "")))
+                if match:
+                    durations.append(float(match.group(1)) / 1000)
+        return durations
+
+    # --- Provisioned concurrency of the alias (issue 10) -------------------------------------
+
+    def provisioned_concurrency(self, function: str, qualifier: str) -> int:
+        found = self.call("lambda", "GetProvisionedConcurrencyConfig",
+                          where=f"Reading the provisioned concurrency of {function}:{qualifier}",
+                          missing=("ProvisionedConcurrencyConfigNotFoundException", "ResourceNotFoundException"),
+                          FunctionName=function, Qualifier=qualifier)
+        return int((found or {}).get("RequestedProvisionedConcurrentExecutions") or 0)
+
+    def put_provisioned_concurrency(self, function: str, qualifier: str, count: int) -> None:
+        self.call("lambda", "PutProvisionedConcurrencyConfig",
+                  where=f"Provisioning {count} warm instance(s) of {function}:{qualifier}",
+                  FunctionName=function, Qualifier=qualifier, ProvisionedConcurrentExecutions=count)
+
+    def delete_provisioned_concurrency(self, function: str, qualifier: str) -> None:
+        self.call("lambda", "DeleteProvisionedConcurrencyConfig",
+                  where=f"Removing the provisioned concurrency of {function}:{qualifier}",
+                  missing=("ResourceNotFoundException",), FunctionName=function, Qualifier=qualifier)
+
+    def delete_alarms(self, names: list[str]) -> None:
+        for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
+            self.call("cloudwatch", "DeleteAlarms", where=f"Removing CloudWatch alarms {', '.join(names)}",
+                      AlarmNames=names[start:start + 100])
 
 def _snake(operation: str) -> str:
     import re

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from ..function_env import (FUNCTION_TIMEOUT_ENV, MANAGED_ENV_NAMES, SSM_PARAMETER_PATH_ENV, STATE_BUCKET_ENV,
                             STATE_PREFIX, STATE_PREFIX_ENV, ssm_parameter_path)
+from .alerts import Alerts
 from .environment import Placement
 from .settings import DEFAULT_EPHEMERAL_STORAGE, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_ROLLBACK_WINDOW
 from .models import Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Repository, Role, Schedule
@@ -256,6 +257,8 @@ class DesiredState:
     build_with: str | None = None  # builder name when the image is built during apply
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW  # published versions kept (with their images)
     placements: tuple[Placement, ...] = ()  # where each user variable went (SSM or plain) and why
+    alerts: Alerts | None = None  # None: no alerts (existing ones are removed); see alerts.py
+    provisioned_concurrency: int | None = None  # on the alias; None: not managed (never set)
 
     @property
     def manage_role(self) -> bool:
@@ -290,7 +293,7 @@ def build_desired(names: Names, *, memory_size: int, timeout: int, architecture:
                   with_secrets: bool = True, log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS,
                   rollback_window: int = DEFAULT_ROLLBACK_WINDOW,
                   placements: tuple[Placement, ...] = (),
-                  ephemeral_storage: int = DEFAULT_EPHEMERAL_STORAGE) -> DesiredState:
+                  ephemeral_storage: int = DEFAULT_EPHEMERAL_STORAGE, alerts: Alerts | None = None) -> DesiredState:
     """``with_secrets``: SSM parameters exist (or will): only then the function loads them."""
     environment = {k: v for k, v in plain_env.items() if k not in MANAGED_ENV_NAMES}
     # The timeout lets the handler size its state lease to outlive a run.
@@ -313,4 +316,5 @@ def build_desired(names: Names, *, memory_size: int, timeout: int, architecture:
         log_group=LogGroup(names.log_group, log_retention_days),
         secrets={f"{names.ssm_path}{k}": Secret(v) for k, v in sorted(secrets.items())},
         schedule=desired_schedule, scheduler_role=desired_scheduler_role(names) if schedule else None,
-        build_with=None if image_uri else builder, rollback_window=rollback_window, placements=placements)
+        build_with=None if image_uri else builder, rollback_window=rollback_window, placements=placements,
+        alerts=alerts)

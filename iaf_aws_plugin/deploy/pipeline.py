@@ -141,6 +141,21 @@ def builder_factory(name: str) -> Callable[[], Builder]:
     return builders[name]
 
 
+def _cost(client: AWSClient, desired: Any, live: Any, expression: str | None, zone: str,
+          settings: DeploySettings) -> Any:
+    """The estimated monthly cost of the desired bot (cost.py), with the duration measured from its logs."""
+    from .cost import alarm_metric_count, estimate, runs_per_month
+
+    durations = client.recent_durations(desired.names.log_group) if live.log_group is not None else []
+    recent = durations[-20:]
+    return estimate(region=desired.names.region, architecture=desired.function.architecture,
+                    memory_mb=desired.function.memory_size, runs=runs_per_month(expression, zone),
+                    duration_s=sum(recent) / len(recent) if recent else None,
+                    alarm_metrics=alarm_metric_count(dict(desired.alerts.alarms) if desired.alerts else None),
+                    log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1,
+                    provisioned=settings.provisioned_concurrency)
+
+
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
            sleep: Callable[[float], None] = time.sleep,
@@ -185,6 +200,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
     from .awsclient import AWSClient
+    from .alerts import desired_alerts
+    from .desired import ALIAS
     from .desired import Names, build_desired
     from .executor import Executor, display
     from .planner import plan_deploy
@@ -208,8 +225,11 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     check_permissions(client, str(identity["Arn"]),
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
                                        schedule=expression is not None, role_arn=settings.role_arn,
-                                       image_repository=_repository_arn(image_uri, names)), warn)
+                                       image_repository=_repository_arn(image_uri, names),
+                                       alerts=settings.alert_email not in (None, "none")), warn)
     live = read_live_state(client, names, manage_role=settings.role_arn is None)
+    if settings.provisioned_known and live.alias_version is not None:  # only read when the settings manage it
+        live = replace(live, provisioned_concurrency=client.provisioned_concurrency(names.function, ALIAS))
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
@@ -220,10 +240,17 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         schedule=expression, timezone=timezone_name, builder=build_with,
         with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
         rollback_window=settings.rollback_window, placements=placements,
-        ephemeral_storage=settings.ephemeral_storage)
+        ephemeral_storage=settings.ephemeral_storage,
+        alerts=desired_alerts(names, settings.alert_email, expression, timezone_name))
+    if settings.provisioned_known:
+        desired = replace(desired, provisioned_concurrency=settings.provisioned_concurrency)
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)
+    for note in desired.alerts.notes if desired.alerts else ():
+        echo(f"Note: alerts: {note}")
+    for line in _cost(client, desired, live, expression, timezone_name, settings).render():
+        echo(line)
     result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
     secret_override_names = {p.name for p in placements if p.secret} | {
         k for k, v in settings.env_overrides.items() if v and k not in plain}  # only plain -e values are saved

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..function_env import SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV
+from .alerts import plan_alerts
 from .desired import DesiredState
 from .environment import check_environment_size
 from .models import FunctionConfig, Role, Schedule
@@ -475,6 +476,22 @@ def plan_prune(versions: LiveVersions, *, keep: int, alias: str) -> Prune:
                  alias_version=versions.aliases.get(alias))
 
 
+def plan_provisioned_concurrency(desired: DesiredState, live: LiveState) -> list[Step]:
+    """Provisioned concurrency on the alias (0 or 1): kept warm, paid for every second."""
+    want, have = desired.provisioned_concurrency, live.provisioned_concurrency
+    if want is None or (want == have and not (want and live.alias_version is None)):
+        return [] if not want else [Step("Provisioned concurrency", f"{desired.names.function}:{desired.alias}",
+                                         UNCHANGED, (str(want),))]
+    subject = f"{desired.names.function}:{desired.alias}"
+    if want == 0:
+        return [Step("Provisioned concurrency", subject, DELETE, (f"{have} -> 0",),
+                     (Call("delete_provisioned_concurrency", {"function": desired.names.function,
+                                                             "qualifier": desired.alias}),))]
+    return [Step("Provisioned concurrency", subject, CREATE if not have else UPDATE, (f"{have} -> {want}",),
+                 (Call("put_provisioned_concurrency", {"function": desired.names.function, "qualifier": desired.alias,
+                                                       "count": want}),))]
+
+
 def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     """The whole plan, in dependency order (what the function needs comes first)."""
     names = desired.names
@@ -492,4 +509,6 @@ def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
     function = plan_function(desired, live)
     steps += [function, plan_alias(desired, live, function), plan_trading_safety(desired, live)]
     steps += plan_schedule(desired, live)
+    steps += plan_alerts(desired.alerts, live.alerts, names=names)
+    steps += plan_provisioned_concurrency(desired, live)
     return Plan(tuple(steps), tuple(notes), tuple(p.describe() for p in desired.placements))

@@ -45,7 +45,8 @@ def principal_arn(caller_arn: str, client: AWSClient | None = None) -> str | Non
 
 
 def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: bool,
-                     role_arn: str | None = None, image_repository: str | None = None) -> list[ActionGroup]:
+                     role_arn: str | None = None, image_repository: str | None = None,
+                     alerts: bool = False) -> list[ActionGroup]:
     """Every action the deploy uses, grouped by the resource it acts on."""
     bucket = f"arn:{names.partition}:s3:::{names.bucket}"
     repository = names.arn("ecr", f"repository/{names.repository}")
@@ -97,6 +98,19 @@ def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: 
         groups.append(ActionGroup(names.scheduler_role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
                                                              "iam:GetRolePolicy", "iam:PutRolePolicy",
                                                              "iam:UpdateAssumeRolePolicy", "iam:PassRole")))
+    # Alerts (alerts.py): read always (an existing topic or alarms are removed with --alert-email none).
+    groups.append(ActionGroup(names.arn("sns", f"{names.function}-iaf-alerts"),
+                              ("sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:DeleteTopic")
+                              + (("sns:CreateTopic", "sns:TagResource", "sns:Subscribe") if alerts else ())))
+    groups.append(ActionGroup(names.alias_arn, ("lambda:GetProvisionedConcurrencyConfig",
+                                                "lambda:PutProvisionedConcurrencyConfig",
+                                                "lambda:DeleteProvisionedConcurrencyConfig")))
+    # The cost estimate reads the durations of the last runs from the log group.
+    groups.append(ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
+                              ("logs:DescribeLogStreams", "logs:GetLogEvents")))
+    groups.append(ActionGroup(names.arn("cloudwatch", f"alarm:{names.function}-iaf-*"),
+                              ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+                              + (("cloudwatch:PutMetricAlarm",) if alerts else ())))
     return groups
 
 

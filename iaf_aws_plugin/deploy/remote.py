@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
+from .alerts import Alerts
 from .desired import ALIAS, SCHEDULE_GROUP, Names
 from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
                      RegistryScanning, Repository, Role, Schedule)
@@ -39,6 +40,8 @@ class LiveState:
     log_group: LogGroup | None = None
     registry_scanning: RegistryScanning | None = None  # None: not readable (the repository's own setting counts)
     account_concurrency: AccountConcurrency | None = None  # None: not readable
+    alerts: Alerts | None = None  # the alert topic and alarms (alerts.py); None: none exist
+    provisioned_concurrency: int = 0  # on the alias (read only when the settings manage it)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def read_live_state(client: AWSClient, names: Names, *, manage_role: bool) -> Li
         log_group=client.log_group(names.log_group),
         registry_scanning=client.registry_scanning(names.repository),
         account_concurrency=client.account_concurrency() if reserved_concurrency is None else None,
+        alerts=client.live_alerts(names),
     )
 
 

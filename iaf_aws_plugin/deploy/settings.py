@@ -42,7 +42,8 @@ ROLLBACK_WINDOW_RANGE = (1, 100)
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
-               "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage")
+               "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
+               "alert_email", "provisioned_concurrency")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class DeployOptions:
     ephemeral_storage: int | None = None
     secret_names: tuple[str, ...] = ()  # --secret NAME: into SSM whatever its name and value
     plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
+    alert_email: str | None = None  # --alert-email ADDRESS, or "none" to remove the alerts
+    provisioned_concurrency: int | None = None  # --provisioned-concurrency N (0 removes it)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class DeploySettings:
     ephemeral_storage: int = DEFAULT_EPHEMERAL_STORAGE
     secret_names: tuple[str, ...] = ()
     plain_names: tuple[str, ...] = ()
+    alert_email: str | None = None  # None or "none": no alerts
+    provisioned_concurrency: int = 0
+    provisioned_known: bool = False  # given now or saved before: the live setting must be read
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -102,6 +108,8 @@ class DeploySettings:
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
+        if not self.provisioned_known:  # never chosen: not managed, not saved
+            saved.pop("provisioned_concurrency", None)
         return {"version": SETTINGS_VERSION, **saved}
 
 
@@ -189,6 +197,23 @@ def _names(value: Any, key: str, project: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PluginError(f"'{key}' in {settings_path(project)} must be a list of variable names.")
     return tuple(value)
+
+
+def validate_provisioned_concurrency(value: int) -> int:
+    """0 or 1: Lambda provisions at most the reserved concurrency, and the bot reserves 1 (never two runs)."""
+    if value not in (0, 1):
+        raise PluginError(f"invalid --provisioned-concurrency {value}: the bot reserves a concurrency of 1 (it must "
+                          "never run twice at once) and Lambda cannot provision more than is reserved.",
+                          fix="Pass --provisioned-concurrency 1 (one warm instance) or 0 (none).")
+    return value
+
+
+def _alert_email(value: Any) -> str | None:
+    if value is None:
+        return None
+    from .alerts import validate_alert_email
+
+    return validate_alert_email(str(value))
 
 
 def validate_architecture(value: str) -> str:
@@ -305,6 +330,10 @@ def resolve(options: DeployOptions) -> DeploySettings:
         plain_names=tuple(sorted(plain_names)),
         ephemeral_storage=validate_ephemeral_storage(
             int(pick(options.ephemeral_storage, "ephemeral_storage", DEFAULT_EPHEMERAL_STORAGE))),
+        alert_email=_alert_email(pick(options.alert_email, "alert_email")),
+        provisioned_concurrency=validate_provisioned_concurrency(
+            int(pick(options.provisioned_concurrency, "provisioned_concurrency", 0))),
+        provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
     )
     return settings
 

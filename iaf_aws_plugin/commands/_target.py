@@ -1,0 +1,52 @@
+"""The options every operate command shares, and turning them into a Target."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import click
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..operate.target import Target
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def target_options(fn: F) -> F:
+    """``--lambda-function-name``, ``--region``, ``--profile``, ``--project-dir`` (all optional in the
+    project folder: the saved iaf-aws-lambda.json has them)."""
+    for option in reversed([
+        click.option("--lambda-function-name", "--lambda_function_name", "function_name", default=None,
+                     help="The bot's Lambda function; default: the one saved in iaf-aws-lambda.json."),
+        click.option("--region", default=None, help="AWS region; default: saved, AWS_REGION, or your profile's."),
+        click.option("--profile", default=None, help="AWS profile from ~/.aws/config; default: saved or AWS_PROFILE."),
+        click.option("--project-dir", "--project_dir", "project_dir", default=None,
+                     type=click.Path(file_okay=False), help="The bot's folder; default: the current one."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def make_target(function_name: str | None, region: str | None, profile: str | None,
+                project_dir: str | None) -> Target:
+    from pathlib import Path
+
+    from ..operate.target import TargetOptions, resolve_target
+
+    return resolve_target(TargetOptions(project_dir=Path(project_dir) if project_dir else None,
+                                        function_name=function_name, region=region, profile=profile))
+
+
+def confirm_or_refuse(question: str, *, what: str) -> bool:
+    """Ask on a terminal; refuse (one line) when there is none to ask on."""
+    import sys
+
+    from ..errors import PluginError
+
+    if not sys.stdin or not sys.stdin.isatty():
+        raise PluginError(f"{what} needs a confirmation but the input is not a terminal: nothing was changed.",
+                          fix="Pass --yes to go ahead without asking (or --dry-run to only see what would happen).")
+    return click.confirm(question, default=False)
+
+
+def echo(line: str) -> None:
+    click.echo(line)

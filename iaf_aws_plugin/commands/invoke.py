@@ -1,0 +1,55 @@
+"""``invoke-aws-lambda``: run the bot now (on Lambda, or locally with --local)."""
+from __future__ import annotations
+
+import click
+
+from . import handle_errors
+from ._target import confirm_or_refuse, echo, make_target, target_options
+
+#: Exit status of a run the state lease locked out (another run was going on).
+EXIT_SKIPPED = 3
+
+
+@click.command(name="invoke-aws-lambda", epilog="""\b
+Examples (in the bot's project folder):
+  investing-algorithm-framework invoke-aws-lambda
+  investing-algorithm-framework invoke-aws-lambda --event @event.json
+  investing-algorithm-framework invoke-aws-lambda --local --yes
+\b
+Exit status: 0 the run succeeded, 1 it failed, 3 skipped (another run held the state).""")
+@target_options
+@click.option("--event", default=None, help="The event: JSON text or @file.json (default {}).")
+@click.option("--local", is_flag=True, default=False,
+              help="Run the project's handler on this machine with the deployed configuration (it trades for real).")
+@click.option("--handler", default=None,
+              help="With --local: MODULE.FUNCTION to run (default: the Dockerfile's CMD).")
+@click.option("--yes", "-y", is_flag=True, default=False, help="With --local: do not ask for confirmation.")
+@handle_errors
+def invoke_aws_lambda(function_name: str | None, region: str | None, profile: str | None, project_dir: str | None,
+                      event: str | None, local: bool, handler: str | None, yes: bool) -> None:
+    """Run one trading iteration now and print its result and log."""
+    from ..errors import PluginError
+    from ..operate.invoke import SKIPPED, failure, invoke_local, invoke_remote, parse_event, report
+
+    target = make_target(function_name, region, profile, project_dir)
+    payload = parse_event(event, target.project_dir)
+    if local:
+        if not yes and not confirm_or_refuse(
+                f"Run {target.function}'s handler here with its deployed configuration? It trades for real.",
+                what="invoke --local"):
+            raise PluginError("invoke --local cancelled: nothing ran.", fix="Pass --yes to run without asking.")
+        try:
+            result = invoke_local(target, payload, echo=echo, handler=handler)
+        except KeyboardInterrupt:
+            raise PluginError("interrupted: the local run was stopped; its state was not saved if it had not "
+                              "finished.", fix="Check status-aws-lambda (the lease expires by itself).") from None
+        report(result, target, echo, where="local")
+    else:
+        if handler:
+            raise PluginError("--handler only applies with --local.", fix="Add --local, or drop --handler.")
+        result = invoke_remote(target, payload, echo=echo)
+        report(result, target, echo, where="lambda")
+    problem = failure(result, target)
+    if problem is not None:
+        click.echo(f"Error: {problem}", err=True)
+        raise SystemExit(EXIT_SKIPPED if result.outcome == SKIPPED else 1)

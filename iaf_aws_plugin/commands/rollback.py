@@ -1,0 +1,39 @@
+"""``rollback-aws-lambda``: point the live alias at the previous (or a given) kept version."""
+from __future__ import annotations
+
+import click
+
+from . import handle_errors
+from ._target import confirm_or_refuse, echo, make_target, target_options
+
+
+@click.command(name="rollback-aws-lambda", epilog="""\b
+Examples (in the bot's project folder):
+  investing-algorithm-framework rollback-aws-lambda            # to the previous version
+  investing-algorithm-framework rollback-aws-lambda --to 3 --yes
+\b
+The next deploy-aws-lambda moves the alias to the project's current image again.""")
+@target_options
+@click.option("--to", "to", default=None, help="The version to roll back to (default: the one before the current).")
+@click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False, help="Show the change; change nothing.")
+@click.option("--yes", "-y", is_flag=True, default=False, help="Do not ask for confirmation.")
+@handle_errors
+def rollback_aws_lambda(function_name: str | None, region: str | None, profile: str | None,
+                        project_dir: str | None, to: str | None, dry_run: bool, yes: bool) -> None:
+    """Undo a bad deploy: the schedule runs an older kept version from now on."""
+    from ..errors import PluginError
+    from ..operate.rollback import apply_rollback, plan_rollback
+
+    target = make_target(function_name, region, profile, project_dir)
+    plan = plan_rollback(target, to)
+    echo(f"Rollback of {plan.function}:")
+    for change in plan.changes:
+        echo(target.masker.mask(f"  {change}"))
+    if dry_run:
+        echo("Dry run: nothing was changed.")
+        return
+    if not yes and not confirm_or_refuse("Roll back?", what="the rollback"):
+        raise PluginError("rollback cancelled: nothing was changed.", fix="Pass --yes to roll back without asking.")
+    apply_rollback(target, plan)
+    echo(f"Rolled back: the live alias runs version {plan.target} (was {plan.current}). "
+         f"Undo with: rollback-aws-lambda --to {plan.current}")

@@ -1,0 +1,75 @@
+"""``state-aws-lambda``: where a deployed bot keeps its state, and the state admin calls with
+their errors as one line (the state code raises the host's exceptions, the CLI shows PluginError)."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .target import Target
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    bucket: str
+    prefix: str
+    lease_timeout: int
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+
+
+def state_location(target: Target) -> StateLocation:
+    """The bucket and prefix the deployed function uses (its environment), else the derived ones."""
+    from ..function_env import STATE_BUCKET_ENV, STATE_PREFIX, STATE_PREFIX_ENV
+
+    found = target.client.get_function(target.function, "live") or target.client.get_function(target.function)
+    config = (found or {}).get("Configuration", {})
+    env = config.get("Environment", {}).get("Variables", {})
+    timeout = int(config.get("Timeout") or 900)
+    return StateLocation(str(env.get(STATE_BUCKET_ENV) or target.names.bucket),
+                         str(env.get(STATE_PREFIX_ENV, STATE_PREFIX) or ""), max(timeout, 1))
+
+
+@contextlib.contextmanager
+def state_errors(target: Target) -> Iterator[None]:
+    """The state code's exceptions (the host's OperationalException) as one masked line."""
+    from ..state.errors import StateError, StateLockedError
+
+    try:
+        yield
+    except StateLockedError as exc:
+        raise PluginError(target.masker.mask(f"refused: another run holds the state. {exc}")) from None
+    except StateError as exc:
+        raise PluginError(target.masker.mask(str(exc))) from None
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def as_json(value: Any) -> Any:
+    """Dataclasses and datetimes as JSON-ready data."""
+    import dataclasses
+    from datetime import datetime
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: as_json(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return value

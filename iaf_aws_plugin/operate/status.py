@@ -1,0 +1,229 @@
+"""``status-aws-lambda``: everything about a deployed bot on one screen (or as JSON).
+
+Each part is read on its own; a part that is missing (or cannot be read) is shown as such with
+the reason, and the other parts are still shown.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .target import Target
+
+Echo = Callable[[str], None]
+#: How far back status looks for invocations in the log group.
+LOOKBACK_DAYS = 7
+
+
+def _part(read: Callable[[], Any]) -> Any:
+    """Run one read; an expected failure becomes ``{"error": "..."}`` instead of stopping status."""
+    from ..state.errors import StateError
+
+    try:
+        return read()
+    except (PluginError, StateError) as exc:
+        return {"error": str(exc)}
+
+
+def _digest(image_uri: str) -> str | None:
+    return image_uri.rsplit("@", 1)[1] if "@" in image_uri else None
+
+
+def collect_status(target: Target, *, invocations: int = 5, now: datetime | None = None) -> dict[str, Any]:
+    """The status as plain data (what ``--json`` prints)."""
+    from ..deploy.desired import ALIAS, RESERVED_CONCURRENCY, SCHEDULE_GROUP
+    from .logs import group_invocations
+    from .nextrun import next_run
+    from .state import as_json, state_location
+
+    now = now or datetime.now(timezone.utc)
+    client, names = target.client, target.names
+    status: dict[str, Any] = {"function_name": names.function, "region": names.region, "account": names.account}
+
+    def function() -> dict[str, Any] | None:
+        found = client.get_function(names.function)
+        if found is None:
+            return None
+        config, code = found["Configuration"], found.get("Code", {})
+        image = str(code.get("ImageUri", ""))
+        return {"state": config.get("State"), "state_reason": config.get("StateReason"),
+                "last_update_status": config.get("LastUpdateStatus"),
+                "last_update_reason": config.get("LastUpdateStatusReason"),
+                "last_modified": config.get("LastModified"),
+                "image_uri": image, "image_digest": _digest(image),
+                "memory_mb": config.get("MemorySize"), "timeout_s": config.get("Timeout"),
+                "architecture": (config.get("Architectures") or ["x86_64"])[0]}
+
+    status["function"] = _part(function)
+    exists = isinstance(status["function"], dict) and "error" not in status["function"]
+
+    def alias() -> dict[str, Any] | None:
+        found = client.get_alias(names.function, ALIAS) if exists else None
+        if found is None:
+            return None
+        versions = [v["Version"] for v in client.list_versions(names.function)]
+        version = str(found["FunctionVersion"])
+        pointed = client.get_function(names.function, version) if version != "$LATEST" else None
+        image = str((pointed or {}).get("Code", {}).get("ImageUri", ""))
+        return {"name": ALIAS, "version": version, "kept_versions": versions, "image_digest": _digest(image)}
+
+    status["alias"] = _part(alias)
+
+    def concurrency() -> dict[str, Any]:
+        reserved = client.get_function_concurrency(names.function) if exists else None
+        if reserved is None:
+            why = ("the function does not exist" if not exists else
+                   "none reserved: the account's concurrency quota may be too low; the S3 state lease still "
+                   f"keeps runs single (deploy-aws-lambda tries to reserve {RESERVED_CONCURRENCY} again)")
+            return {"reserved": None, "why": why}
+        return {"reserved": reserved}
+
+    status["concurrency"] = _part(concurrency)
+
+    def schedule() -> dict[str, Any] | None:
+        found = client.describe_schedule(names.schedule, SCHEDULE_GROUP)
+        if found is None:
+            return None
+        expression = str(found.get("ScheduleExpression", ""))
+        zone = str(found.get("ScheduleExpressionTimezone") or "UTC")
+        start = found.get("StartDate") or found.get("CreationDate")
+        when = next_run(expression, zone, now, start=start) if found.get("State", "ENABLED") == "ENABLED" else None
+        return {"name": names.schedule, "expression": expression, "timezone": zone, "state": found.get("State"),
+                "next_run": when.isoformat() if when else None}
+
+    status["schedule"] = _part(schedule)
+
+    def recent() -> list[dict[str, Any]] | dict[str, Any]:
+        if not client.log_group_exists(names.log_group):
+            return {"error": f"log group {names.log_group} does not exist (the function has not run yet)"}
+        start_ms = int((now.timestamp() - LOOKBACK_DAYS * 86400) * 1000)
+        events = client.log_events(names.log_group, start_ms=start_ms)
+        found = group_invocations(events)
+        return [i.as_json() for i in found[-invocations:]] if invocations > 0 else []
+
+    status["invocations"] = _part(recent)
+
+    def state() -> dict[str, Any]:
+        from ..state.admin import current_state, lease_status
+
+        location = state_location(target)
+        s3 = target.s3_client()
+        return {"location": location.url,
+                "snapshot": as_json(current_state(location.bucket, s3, prefix=location.prefix)),
+                "lease": as_json(lease_status(location.bucket, s3, prefix=location.prefix,
+                                              default_timeout=location.lease_timeout))}
+
+    status["state"] = _part(state)
+
+    def alerts() -> dict[str, Any] | None:
+        found = client.live_alerts(names)
+        if found is None:
+            return None
+        return {"topic": found.topic_arn, "emails": list(found.emails), "pending": list(found.pending),
+                "alarms": {name: alarm.get("StateValue") for name, alarm in sorted(found.alarms.items())}}
+
+    status["alerts"] = _part(alerts)
+    return status
+
+
+def render_status(status: dict[str, Any]) -> list[str]:
+    from .logs import format_time
+    from .state import human_size
+
+    def missing(part: Any, what: str) -> str | None:
+        if part is None:
+            return f"missing ({what})"
+        if isinstance(part, dict) and "error" in part:
+            return f"unknown: {part['error']}"
+        return None
+
+    lines = [f"Bot          {status['function_name']} (account {status['account']}, region {status['region']})"]
+    fn = status["function"]
+    problem = missing(fn, "not deployed: run deploy-aws-lambda")
+    if problem:
+        lines.append(f"Function     {problem}")
+    else:
+        state = f"{fn['state']}, last update {fn['last_update_status']}"
+        reason = fn.get("state_reason") or fn.get("last_update_reason")
+        lines.append(f"Function     {state}" + (f" ({reason})" if reason and fn['state'] != "Active" else "")
+                     + f", modified {fn['last_modified']}")
+        lines.append(f"Image        {fn['image_uri']}")
+        lines.append(f"Config       memory {fn['memory_mb']} MB, timeout {fn['timeout_s']} s, {fn['architecture']}")
+    alias = status["alias"]
+    problem = missing(alias, "no alias: the schedule has nothing to run")
+    if problem:
+        lines.append(f"Alias        {problem}")
+    else:
+        lines.append(f"Alias        {alias['name']} -> version {alias['version']} "
+                     f"(image {alias['image_digest'] or '?'}; kept versions: "
+                     f"{', '.join(alias['kept_versions']) or 'none'})")
+    conc = status["concurrency"]
+    if isinstance(conc, dict) and "error" in conc:
+        lines.append(f"Concurrency  unknown: {conc['error']}")
+    elif conc.get("reserved") is None:
+        lines.append(f"Concurrency  {conc['why']}")
+    else:
+        lines.append(f"Concurrency  reserved {conc['reserved']} (one run at a time)")
+    sched = status["schedule"]
+    problem = missing(sched, "the bot does not run by itself; deploy-aws-lambda --schedule sets one")
+    if problem:
+        lines.append(f"Schedule     {problem}")
+    else:
+        nxt = sched["next_run"]
+        lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
+                     + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
+    inv = status["invocations"]
+    if isinstance(inv, dict):
+        lines.append(f"Invocations  {inv['error']}")
+    elif not inv:
+        lines.append(f"Invocations  none in the last {LOOKBACK_DAYS} days")
+    else:
+        lines.append(f"Invocations  last {len(inv)} (from the REPORT lines of its log group):")
+        for item in inv:
+            duration = f"{item['duration_ms']:,.0f} ms" if item["duration_ms"] is not None else "-"
+            cold = f"  cold start {item['init_ms']:,.0f} ms" if item["init_ms"] else ""
+            started = format_time(int(datetime.fromisoformat(item["started"]).timestamp() * 1000))
+            lines.append(f"  {started}  {item['outcome']:<8} {duration:>10}{cold}  request {item['request_id']}")
+    st = status["state"]
+    if isinstance(st, dict) and "error" in st:
+        lines.append(f"State        unknown: {st['error']}")
+    else:
+        snap = st["snapshot"]
+        if snap["generation"] is None:
+            extra = f" ({snap['legacy_files']} plain files of the host's handler)" if snap["legacy_files"] else ""
+            lines.append(f"State        {st['location']}: no snapshot yet{extra}")
+        else:
+            lines.append(f"State        {st['location']}: snapshot {snap['generation']} saved {snap['saved_at']}, "
+                         f"{snap['files']} files, {human_size(snap['size'])}")
+        lease = st["lease"]
+        text = {"none": "never taken", "free": f"free (last released by {lease['holder']} at {lease['since']})",
+                "held": f"HELD by {lease['holder']} since {lease['since']} until {lease['until']} (a run is going on)",
+                "expired": f"expired (taken by {lease['holder']} at {lease['since']}; that run crashed or was "
+                           "killed, the next run takes it over)"}[lease["state"]]
+        lines.append(f"Lease        {text}")
+    al = status.get("alerts")
+    problem = missing(al, "deploy-aws-lambda --alert-email ADDRESS sets them up")
+    if problem or al is None:
+        lines.append(f"Alerts       {problem}")
+    else:
+        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]) or "nobody subscribed"
+        alarms = ", ".join(f"{n.rsplit('-iaf-', 1)[-1]} {s}" for n, s in al["alarms"].items()) or "no alarms"
+        lines.append(f"Alerts       to {who}; {alarms}")
+    return lines
+
+
+def show_status(target: Target, *, echo: Echo, as_json_output: bool = False, invocations: int = 5) -> dict[str, Any]:
+    import json
+
+    status = collect_status(target, invocations=invocations)
+    if as_json_output:
+        echo(target.masker.mask(json.dumps(status, indent=2, default=str)))
+    else:
+        for line in render_status(status):
+            echo(target.masker.mask(line))
+    return status
+
+

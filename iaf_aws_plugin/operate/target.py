@@ -1,0 +1,119 @@
+"""Which deployed bot a command operates on: flags over the project's saved settings.
+
+In the project folder the saved ``iaf-aws-lambda.json`` (written by ``deploy-aws-lambda``,
+read here, never changed) names the function, the region, the profile and the account, so
+the commands need no flags. Outside it, ``--lambda-function-name`` and ``--region`` suffice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import boto3
+
+    from ..deploy.desired import Names
+    from ..deploy.environment import Masker
+    from .awsclient import OperateClient
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """The flags every operate command shares; ``None`` means "not given"."""
+
+    project_dir: Path | None = None
+    function_name: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved bot: its names in AWS, a client, and a masker for its secret values."""
+
+    project_dir: Path | None  # the project folder, when there is one
+    saved: dict[str, Any]
+    names: Names
+    client: OperateClient
+    session: boto3.Session
+    masker: Masker
+    profile: str | None
+
+    @property
+    def function(self) -> str:
+        return self.names.function
+
+    @property
+    def region(self) -> str:
+        return self.names.region
+
+    def s3_client(self) -> Any:
+        """An S3 client of the same session (profile, region, AWS_ENDPOINT_URL) for the state code."""
+        from botocore.config import Config
+
+        return self.session.client("s3", region_name=self.region,
+                                   config=Config(retries={"mode": "standard", "max_attempts": 5},
+                                                 max_pool_connections=20))
+
+
+def _project(options: TargetOptions) -> tuple[Path | None, dict[str, Any]]:
+    from ..deploy.settings import load_saved, settings_path
+
+    project = Path(options.project_dir) if options.project_dir else Path.cwd()
+    if options.project_dir and not project.is_dir():
+        raise PluginError(f"project folder {project} does not exist.", fix="Pass --project-dir PATH.")
+    if not settings_path(project).is_file():
+        return (project if options.project_dir else None), {}
+    return project.resolve(), load_saved(project)
+
+
+def resolve_target(options: TargetOptions, *, session: boto3.Session | None = None,
+                   sleep: Any = None) -> Target:
+    """Flags over saved settings; checks the credentials' account against the saved one."""
+    import time
+
+    import boto3
+    import botocore.exceptions
+
+    from ..deploy.desired import Names
+    from ..deploy.environment import Masker, place_variables, read_dotenv
+    from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
+    from .awsclient import OperateClient
+
+    project, saved = _project(options)
+    function = options.function_name or saved.get("function_name")
+    if not function:
+        raise PluginError(f"no Lambda function name: there is no {SETTINGS_FILE} in "
+                          f"{project or Path.cwd()} (this folder has not been deployed from).",
+                          fix="Run the command in the bot's project folder, or pass --lambda-function-name NAME "
+                              "(and --region).")
+    profile = options.profile or saved.get("profile")
+    region = options.region or saved.get("region") or default_region(profile)
+    if not region:
+        raise PluginError("no AWS region is set.", fix="Pass --region (e.g. eu-west-1), or set AWS_REGION.")
+    validate_function_name(str(function))
+    validate_region(str(region))
+    if session is None:
+        try:
+            session = boto3.Session(profile_name=profile, region_name=str(region))
+        except botocore.exceptions.ProfileNotFound:
+            raise PluginError(f"the AWS profile {profile!r} does not exist.",
+                              fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
+    client = OperateClient(session, str(region), sleep=sleep or time.sleep)
+    account = str(client.caller_identity()["Account"])
+    saved_account = saved.get("account_id")
+    same_function = saved.get("function_name") == function
+    if saved_account and same_function and saved_account != account:
+        raise PluginError(f"{function} was deployed to AWS account {saved_account}, but your credentials are for "
+                          f"account {account}.", fix="Use the right --profile (or AWS_PROFILE).")
+    # The deploy's own rule for what is a secret (name, value, --secret/--plain saved): mask those values.
+    every = dict(read_dotenv(project) if project is not None else {})
+    every.update({str(k): str(v) for k, v in (saved.get("env") or {}).items()})
+    placements = place_variables(every, secret_names=saved.get("secret_names") or (),
+                                 plain_names=saved.get("plain_names") or ())
+    secret_values = [every[p.name] for p in placements if p.secret]
+    return Target(project_dir=project, saved=saved, names=Names.derive(account, str(region), str(function)),
+                  client=client, session=session, masker=Masker(secret_values), profile=profile)

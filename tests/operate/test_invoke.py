@@ -1,0 +1,120 @@
+"""invoke-aws-lambda through the real host console script.
+
+On the emulator, Lambda's Invoke cannot run an image (moto needs Docker; it answers HTTP 500):
+the remote path is tested for its request (exactly one, never retried, the live alias, the log
+tail asked for) and its error paths. ``--local`` runs the scaffolded handler for real."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.host
+
+REPO_TESTS = Path(__file__).resolve().parent.parent
+
+
+def test_invoke_sends_one_unretried_request_to_the_live_alias(deployed_bot, op):
+    from iaf_aws_plugin.errors import PluginError
+    from iaf_aws_plugin.operate.invoke import invoke_remote
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    sent: list[tuple[str, str, dict]] = []
+
+    def record(request, event_name: str, **_):
+        sent.append((event_name.split(".")[-1], request.url, dict(request.headers)))
+
+    session = boto3.Session(region_name=deployed_bot.region)
+    session.events.register("before-send.lambda", record)
+    target = resolve_target(TargetOptions(project_dir=deployed_bot.project), session=session)
+    with pytest.raises(PluginError) as failed:
+        invoke_remote(target, b'{"source": "test"}', echo=lambda line: None)
+    invokes = [(url, headers) for op_name, url, headers in sent if op_name == "Invoke"]
+    assert len(invokes) == 1, "an invoke must never be retried (a retried run trades twice)"
+    url, headers = invokes[0]
+    assert url.endswith(f"/functions/{deployed_bot.function}/invocations?Qualifier=live")
+    assert headers["X-Amz-Log-Type"] == b"Tail" and headers["X-Amz-Invocation-Type"] == b"RequestResponse"
+    assert "HTTP 500" in str(failed.value) and "not retried" in str(failed.value)
+
+
+def test_invoke_error_paths_are_one_line(host_cli, deployed_bot, op, aws_env, tmp_path, unique_name):
+    # The emulator cannot run images: Lambda's service error, reported as "unknown, not retried".
+    result = op.cli(host_cli, deployed_bot, "invoke-aws-lambda", "--event", '{"a": 1}')
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and "HTTP 500" in error[0] and "logs-aws-lambda" in error[0], result.stderr
+    assert "Invoking" in result.stdout
+
+    missing = host_cli(["invoke-aws-lambda", "--lambda-function-name", f"{unique_name}x"], cwd=tmp_path,
+                       env=aws_env)
+    assert missing.returncode == 1 and "is not deployed" in missing.stderr and "deploy-aws-lambda" in missing.stderr
+
+    bad = op.cli(host_cli, deployed_bot, "invoke-aws-lambda", "--event", "{nope")
+    assert bad.returncode == 1 and "--event is not valid JSON" in bad.stderr
+
+    file_missing = op.cli(host_cli, deployed_bot, "invoke-aws-lambda", "--event", "@nothing.json")
+    assert file_missing.returncode == 1 and "cannot read the --event file" in file_missing.stderr
+
+    no_tty = op.cli(host_cli, deployed_bot, "invoke-aws-lambda", "--local")
+    assert no_tty.returncode == 1 and "needs a confirmation" in no_tty.stderr and "--yes" in no_tty.stderr
+
+
+def paper_project(bot, tmp_path: Path) -> dict[str, str]:
+    """Copy the offline paper market next to the bot; candles in a CSV. Returns the extra env."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_state_e2e", REPO_TESTS / "state" / "test_end_to_end.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shutil.copy(REPO_TESTS / "state" / "e2e" / "run_offline.py", bot.project / "run_offline.py")
+    shutil.copy(Path(__file__).parent / "e2e" / "paper_function.py", bot.project / "paper_function.py")
+    candles = tmp_path / "btc_eur_1h.csv"
+    module.write_candles(candles)
+    return {"OHLCV_CSV": str(candles)}
+
+
+def e2e_report(stdout: str) -> dict:
+    line = next(x for x in stdout.splitlines() if x.startswith("E2E-REPORT "))
+    return json.loads(line[len("E2E-REPORT "):])
+
+
+def test_invoke_local_runs_the_handler_twice_and_the_second_run_sees_the_first_runs_state(
+        host_cli, deployed_bot, op, tmp_path):
+    bot = deployed_bot
+    bot.env.update(paper_project(bot, tmp_path))
+    args = ("invoke-aws-lambda", "--local", "--yes", "--handler", "paper_function.lambda_handler")
+    first = op.cli(host_cli, bot, *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    print(first.stdout[-1500:])
+    assert f"with the configuration of {bot.function}:live (version 1, timeout 900 s, state in s3://{bot.bucket})" \
+        in first.stdout
+    assert 'Result (' in first.stdout and '"remaining_ms_positive": true' in first.stdout
+    report = e2e_report(first.stdout)
+    assert len(report["orders"]) == 1 and " BUY BTC/EUR " in report["orders"][0], report
+
+    second = op.cli(host_cli, bot, *args)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr
+    again = e2e_report(second.stdout)
+    assert set(report["orders"]) <= set(again["orders"])  # the first run's order is in the second run's state
+    assert [p for p in again["positions"] if p.startswith("EUR ")] == ["EUR 750.0"]
+    status = op.cli(host_cli, bot, "status-aws-lambda")
+    assert "snapshot 2 saved" in status.stdout and "Lease        free" in status.stdout, status.stdout
+
+
+def test_invoke_local_locked_out_by_the_lease_is_reported_as_skipped(host_cli, deployed_bot, op, tmp_path):
+    from iaf_aws_plugin.state.manifest import lease_document
+
+    bot = deployed_bot
+    bot.env.update(paper_project(bot, tmp_path))
+    boto3.client("s3").put_object(Bucket=bot.bucket, Key=".iaf-state/lease.json",
+                                  Body=lease_document(owner="other", holder="Lambda other run", timeout=900,
+                                                      state="held"))
+    result = op.cli(host_cli, bot, "invoke-aws-lambda", "--local", "--yes", "--handler",
+                    "paper_function.lambda_handler")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr
+    assert result.stderr.startswith("Error: skipped: another run holds the state"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
