@@ -66,11 +66,15 @@ def bucket(s3: Any, unique_name: str) -> str:
 
 @pytest.fixture
 def make_handler(bucket: str) -> Callable[..., Any]:
-    """``make_handler(prefix=..., lease_timeout=...)`` -> (handler, RequestLog) on the test bucket."""
+    """``make_handler(prefix=..., lease_timeout=...)`` -> (handler, RequestLog) on the test bucket.
+
+    Handlers behave as in Lambda (no background lease renewal) unless ``renew_lease`` is given:
+    a test that lets a lease expire must not have it renewed by a thread of the test process."""
     from iaf_aws_plugin import AWSS3StorageStateHandler
 
     def make(**kwargs: Any) -> tuple[Any, RequestLog]:
         kwargs.setdefault("bucket_name", bucket)
+        kwargs.setdefault("renew_lease", False)
         handler = AWSS3StorageStateHandler(kwargs.pop("bucket_name"), **kwargs)
         handler.initialize()
         return handler, RequestLog().attach(handler.s3_client)
