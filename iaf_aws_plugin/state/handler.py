@@ -55,7 +55,7 @@ def _function_timeout(value: int | None) -> int | None:
     return value
 
 
-class AWSS3StorageStateHandler(StateHandler):
+class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host ships no types
     """Keeps the state folder (``RESOURCE_DIRECTORY``) in ``s3://bucket_name/prefix``.
 
     Args:

@@ -6,6 +6,7 @@ Never sends object ACLs: buckets with ACLs disabled (the default) reject them.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import os
@@ -116,7 +117,7 @@ class S3Store:
         if if_none_match:
             params["IfNoneMatch"] = if_none_match
         with self._errors("write", key, conditional=bool(if_match or if_none_match)):
-            return self.client.put_object(**params)["ETag"]
+            return str(self.client.put_object(**params)["ETag"])
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list(self, prefix: str) -> Iterator[dict[str, Any]]:
@@ -208,8 +209,8 @@ class S3Store:
     # -- errors --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _errors(self, action: str, key: str, *, missing_ok: bool = False, not_modified: bool = False,
-                conditional: bool = False) -> Iterator[list[bool]]:
-        missing: list[bool] = []
+                conditional: bool = False) -> Iterator[builtins.list[bool]]:
+        missing: builtins.list[bool] = []
         where = f"s3://{self.bucket}/{key}"
         try:
             yield missing

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import IO, Any, Optional, Tuple, TypeVar
 
 from .errors import StateError
 from .manifest import FileEntry, Layout
@@ -202,7 +202,7 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
             start = wanted[0][1] or 0
             end = max((u[1] or 0) + units[u].size for u in wanted)
 
-            def consume(body) -> None:
+            def consume(body: IO[bytes]) -> None:
                 position = start
                 for unit in wanted:
                     remote, offset = units[unit], unit[1] or 0
@@ -268,7 +268,8 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
         shutil.rmtree(staging, ignore_errors=True)
 
 
-Unit = tuple  # (key, offset or None, sha256 or None): one distinct stored content
+#: (key, offset or None, sha256 or None): one distinct stored content
+Unit = Tuple[str, Optional[int], Optional[str]]
 
 
 def finish_all(jobs: list[Future[T]]) -> list[T]:
@@ -308,7 +309,7 @@ def _unit(remote: RemoteFile) -> Unit:
     return (remote.key, remote.offset, remote.sha256)
 
 
-def _skip(body, count: int) -> None:
+def _skip(body: IO[bytes], count: int) -> None:
     while count > 0:
         chunk = body.read(min(count, CHUNK))
         if not chunk:
@@ -316,7 +317,7 @@ def _skip(body, count: int) -> None:
         count -= len(chunk)
 
 
-def _copy_exactly(body, handle, count: int) -> tuple[str, int]:
+def _copy_exactly(body: IO[bytes], handle: IO[bytes], count: int) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     while size < count:
