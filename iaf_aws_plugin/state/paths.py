@@ -11,7 +11,7 @@ import re
 import stat
 from dataclasses import dataclass
 
-from .errors import UnsafePathError
+from .errors import StateError, UnsafePathError
 
 logger = logging.getLogger("iaf_aws_plugin.state")
 
@@ -159,7 +159,8 @@ def hash_file(path: str) -> tuple[str, int, Fingerprint]:
         after = os.stat(path)
         if Fingerprint.of(before) == Fingerprint.of(after) and after.st_size == size:
             return digest.hexdigest(), size, Fingerprint.of(after)
-    raise OSError(f"{path} keeps changing while it is being saved")
+    raise StateError(f"{path} keeps changing while the state is being saved; nothing was committed. Fix: stop "
+                     "writing to the state folder after the run (the next save stores it).")
 
 
 def remove_entry(path: str) -> None:
