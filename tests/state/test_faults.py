@@ -157,7 +157,7 @@ def test_head_moved_while_unsaved_is_one_error_naming_both_snapshots(make_handle
 
     root = tmp_path / "container"
     write(root, DB, "orders: none")
-    stale, _ = make_handler(lease_timeout=1)
+    stale, _ = make_handler(lease_timeout=2)
     stale.load(str(root))
     stale.save(str(root))
     base = next(s.key for s in list_snapshots(bucket) if s.current)
@@ -173,6 +173,7 @@ def test_head_moved_while_unsaved_is_one_error_naming_both_snapshots(make_handle
     write(tmp_path / "newer", DB, "orders: another run's order")
     newer.save(str(tmp_path / "newer"))
     moved = next(s.key for s in list_snapshots(bucket) if s.current)
+    other, _ = make_handler()
 
     with pytest.raises(StateConflictError) as error:
         stale.load(str(root))
@@ -181,7 +182,6 @@ def test_head_moved_while_unsaved_is_one_error_naming_both_snapshots(make_handle
     assert (root / DB).read_text() == TRADE  # nothing overwritten
     stash = [s.key for s in list_snapshots(bucket) if s.key in message and s.key not in (base, moved)]
     assert stash, message  # the container's changes are also stored in S3, restorable
-    other, _ = make_handler()
     with pytest.raises(StateLockedError):  # the refused load kept the lease
         other.load(str(tmp_path / "other"))
 
