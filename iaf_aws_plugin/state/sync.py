@@ -275,11 +275,14 @@ Unit = Tuple[str, Optional[int], Optional[str]]
 def finish_all(jobs: list[Future[T]]) -> list[T]:
     """The results of ``jobs``, after every one of them has finished (none is still writing),
     or the first error. Jobs not started yet when one fails are cancelled."""
-    done, pending = wait(jobs, return_when=FIRST_EXCEPTION)
-    if pending:
-        for job in pending:
-            job.cancel()
-        wait(pending)
+    _, pending = wait(jobs, return_when=FIRST_EXCEPTION)
+    for job in pending:
+        job.cancel()
+    wait(pending)
+    for job in jobs:
+        error = None if job.cancelled() else job.exception()
+        if error is not None:
+            raise error
     return [job.result() for job in jobs]
 
 
