@@ -6,7 +6,8 @@ rule matches it. Rules act at the HTTP level only (nothing in the code under tes
 - ``drop``: forward the request (the emulator applies it), then reset the connection instead
   of answering: the client never learns that its write happened, and botocore retries it;
 - ``fail``: answer 500 InternalError without forwarding (nothing applied); botocore retries;
-- ``fail_after``: forward (applied), then answer 500;
+- ``fail_after``: forward (applied), then answer 500 (or ``status``/``code``, e.g. S3's 409
+  ConditionalRequestConflict, which botocore does not retry);
 - ``slow``: forward, then send the answer's body in small pieces with pauses;
 - ``hook``: call a function, then forward (e.g. change a file while its upload starts);
 - ``date``: forward, then replace the answer's ``Date`` header.
@@ -137,8 +138,10 @@ class FaultProxy:
             conn.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if action == "fail_after":
-            self._answer(conn, 500, [("Content-Type", "application/xml")],
-                         b"<Error><Code>InternalError</Code><Message>injected after applying</Message></Error>")
+            assert rule is not None
+            code = rule.options.get("code", "InternalError")
+            self._answer(conn, rule.options.get("status", 500), [("Content-Type", "application/xml")],
+                         f"<Error><Code>{code}</Code><Message>injected after applying</Message></Error>".encode())
             return True
         if action == "date":
             assert rule is not None

@@ -257,6 +257,26 @@ def test_a_conditional_write_applied_with_its_answer_lost_is_a_success(make_hand
     assert committed_db(make_handler, tmp_path) == TRADE  # committed, and the lease is free again
 
 
+@pytest.mark.parametrize("write_", ["take lease", "commit"])
+def test_a_409_conditional_request_conflict_after_applying_is_a_success(make_handler, fault_proxy, tmp_path, write,
+                                                                         write_):
+    """S3 answers 409 ConditionalRequestConflict when conditional writes to a key race: the
+    handler reads the key back instead of assuming it lost."""
+    root = tmp_path / "container"
+    write(root, DB, "orders: none")
+    handler, _ = make_handler()
+    handler.load(str(root))
+    handler.save(str(root))
+    matcher = _held if write_ == "take lease" else fault_proxy.on("PUT", "HEAD.json")
+    rule = fault_proxy.add("fail_after", matcher, status=409, code="ConditionalRequestConflict")
+    fresh, _ = make_handler()
+    fresh.load(str(root))
+    write(root, DB, TRADE)
+    fresh.save(str(root))
+    assert rule.hits == 1
+    assert committed_db(make_handler, tmp_path) == TRADE
+
+
 def test_a_warm_lease_take_over_with_its_answer_lost_is_a_success(make_handler, fault_proxy, tmp_path, write):
     root = tmp_path / "container"
     handler, _ = start_run_2(make_handler, root, write)
