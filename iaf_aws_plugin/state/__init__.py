@@ -26,26 +26,41 @@ Layout under ``s3://<bucket>/<prefix>/.iaf-state/`` (``<prefix>/`` is omitted wh
   overwriting it with a "released" record (conditional, so a lease taken over by someone else is
   never clobbered; S3 general purpose buckets have no portable conditional delete). Expiry is
   judged on S3's clock (``LastModified`` of the lease + its timeout against the response's
-  ``Date``), so skewed Lambda clocks cannot steal a live lease.
+  ``Date``, with a one-second guard for S3's whole-second times), so skewed Lambda clocks cannot
+  steal a live lease. A lease lasts the function timeout (``IAF_FUNCTION_TIMEOUT``, set by the
+  deploy, or the invocation's remaining time) plus 60 s; outside Lambda it is renewed in the
+  background while a run lasts.
+
+Every conditional write is idempotent under botocore's retries: when one answers 412/409, the
+object is read back, and if it holds this write (the lease record's nonce, this save's manifest
+key in ``HEAD.json``, this manifest's bytes) the write succeeded and only its answer was lost.
 
 Why not bucket versioning: it would need a bucket setting the user may not control, and it gives
 no atomic multi-file commit; retained manifests give both with plain PUT/GET.
 
 Warm Lambda containers reuse the handler instance, which keeps the loaded pointer ETag, the
-manifest, the lease ETag and fingerprints (size, mtime, inode) of the local files: an unchanged
-warm ``load`` is two requests (lease write + conditional GET of the pointer answering 304) and an
-unchanged ``save`` one (lease release). Cold paths transfer in a thread pool; big files use
-multipart through boto3's transfer manager.
+manifest, the lease ETag and fingerprints (size, mtime, inode) of the local files. Every writer of
+``HEAD.json`` holds the lease, so a container that released the lease right after a commit and
+takes it back with one ``IfMatch`` on its own released record knows the snapshot did not move:
+an unchanged warm ``load`` is one request, an unchanged ``save`` one (lease release). Cold paths
+transfer in a thread pool; files over 16 MiB are uploaded in parts hashed as they are sent (a
+file rewritten after it was hashed is never completed under the old hash).
 
 Policies, chosen for bots that move real money:
 - No state in S3 at all (first run): ``load`` keeps the local folder, so a bot that ran locally
   before is uploaded by its first ``save`` instead of being wiped.
 - A bucket with the host handler's plain keys (no ``HEAD.json``) loads them (all pages) as the
   snapshot; the first ``save`` writes the new layout. The plain keys are left in place.
-- A failed ``save`` keeps the lease until it expires (the run's trades are only in the local
-  folder); a warm container that runs next keeps its local changes when the snapshot did not
-  move, so its ``save`` stores them. A failed ``load`` releases the lease (the host never calls
-  ``save`` after it).
+- From the start of a ``save`` until it commits (or finds nothing to commit) the container holds
+  unsaved changes, whatever step fails: the lease is kept until it expires, the next ``load`` in
+  that container keeps the local folder when the snapshot did not move (new or host layout) and
+  its ``save`` commits it. If the snapshot moved, that ``load`` refuses (``StateConflictError``
+  naming both snapshots; the local changes are also stored as an uncommitted snapshot) and
+  keeps the lease. A failed ``load`` without unsaved changes releases the lease.
+- Every name a Linux file system allows is stored exactly (names that are not UTF-8 as base64 of
+  their bytes in manifest format 2); only names that could leave the folder are refused.
+- Staging folders of killed loads are removed by the next load; a load checks free space first.
+- ``HEAD.json`` missing while snapshots exist is refused (restore one), never an empty state.
 - The layout lives under a ``.iaf-state`` folder so it cannot collide with state files, and keys
   of other bots' prefixes are never mistaken for plain state files.
 

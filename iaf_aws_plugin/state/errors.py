@@ -4,7 +4,7 @@ from __future__ import annotations
 from investing_algorithm_framework.domain import OperationalException
 
 
-class StateError(OperationalException):
+class StateError(OperationalException):  # type: ignore[misc]  # the host ships no types
     """A state load or save failed; the message says what, where and how to fix it."""
 
 

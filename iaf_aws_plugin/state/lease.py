@@ -1,9 +1,15 @@
-"""Single flight: a lease object in S3, taken and released with conditional writes only."""
+"""Single flight: a lease object in S3, taken, renewed and released with conditional writes only.
+
+Every write is idempotent under botocore's retries: when a conditional write answers 412/409, the
+lease is read back, and if it holds exactly the record this write sent (each record carries a
+random nonce), the write succeeded (its first attempt was applied and its answer lost).
+"""
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,14 +17,28 @@ from .errors import StateConflictError, StateLockedError
 from .manifest import lease_document, parse_lease
 from .s3 import PreconditionFailed, S3Store
 
+#: Lambda's maximum function timeout: the lease's default length when the timeout is unknown.
+LAMBDA_MAX_TIMEOUT = 900
+#: A lease outlives the run's time limit by this much: a run that saves in its last second is
+#: still covered while its requests complete, and clocks of a few seconds apart do not matter.
+LEASE_MARGIN = 60
+#: S3 times have a resolution of one second: a lease counts as expired only one second after
+#: its expiry, so truncation can never make a live lease look expired.
+EXPIRY_GUARD = timedelta(seconds=1)
+
 
 @dataclass
 class Lease:
-    """A lease this process holds (or last released): its owner token and the ETag of our record."""
+    """A lease this process holds (or last released): its owner token and the ETag of our record.
+
+    ``continued`` is True when it was taken by replacing our own previous record in one
+    conditional write: nobody else wrote the lease in between.
+    """
 
     owner: str
     etag: str
     held: bool
+    continued: bool = False
 
 
 def describe_holder() -> str:
@@ -44,31 +64,31 @@ class LeaseManager:
         directly is one request; if someone wrote the lease since, fall back to reading it.
         """
         owner = secrets.token_hex(16)
-        body = lease_document(owner=owner, holder=describe_holder(), timeout=self.timeout, state="held")
+        body = self._document(owner, "held")
         if known is not None:
             try:
-                return Lease(owner, self.store.put(self.key, body, if_match=known.etag), True)
+                return Lease(owner, self._write(body, if_match=known.etag), True, continued=True)
             except PreconditionFailed:
                 pass
         for _ in range(3):
             current = self.store.get(self.key)
             try:
                 if current is None:
-                    return Lease(owner, self.store.put(self.key, body, if_none_match="*"), True)
+                    return Lease(owner, self._write(body, if_none_match="*"), True)
                 record = parse_lease(current.body)
                 mine = known is not None and record.get("owner") == known.owner
                 if record.get("state") == "held" and not mine:
                     timeout = record.get("timeout_seconds")
                     expires = current.last_modified + timedelta(seconds=timeout if isinstance(timeout, int)
                                                                 else self.timeout)
-                    if current.server_time < expires:
+                    if current.server_time < expires + EXPIRY_GUARD:
                         raise StateLockedError(
                             f"State s3://{self.store.bucket}/{self.key} is leased by {record.get('holder')} "
                             f"since {current.last_modified.isoformat()} until {expires.isoformat()}: another "
                             "run is using this bot's state, so this run does not trade. Fix: let that run "
                             "finish (a crashed run's lease expires by itself); do not run the bot twice "
                             "at the same time.")
-                return Lease(owner, self.store.put(self.key, body, if_match=current.etag), True)
+                return Lease(owner, self._write(body, if_match=current.etag), True)
             except PreconditionFailed:
                 continue  # someone wrote the lease meanwhile: look again
         raise StateLockedError(f"State s3://{self.store.bucket}/{self.key} is being taken by other runs "
@@ -76,25 +96,52 @@ class LeaseManager:
 
     def renew(self, lease: Lease) -> Lease:
         """Prove the lease is still ours (and restart its timeout) right before committing a save."""
-        body = lease_document(owner=lease.owner, holder=describe_holder(), timeout=self.timeout, state="held")
         try:
-            return Lease(lease.owner, self.store.put(self.key, body, if_match=lease.etag), True)
+            return Lease(lease.owner, self._write(self._document(lease.owner, "held"), if_match=lease.etag), True)
         except PreconditionFailed:
             raise StateConflictError(
                 f"Refusing to save the state to s3://{self.store.bucket}: this run's lease "
-                f"({self.key}) was taken over by another run (it ran longer than lease_timeout="
-                f"{self.timeout}s?), so saving could overwrite that run's state. Fix: make lease_timeout "
-                "at least the Lambda timeout; check the bot's orders on the exchange.") from None
+                f"({self.key}) was taken over by another run (it ran longer than its lease of "
+                f"{self.timeout}s?), so saving could overwrite that run's state. Fix: keep lease_timeout "
+                "at least the function timeout; check the bot's orders on the exchange.") from None
 
     def release(self, lease: Lease) -> Lease:
         """Mark the lease free; raises ``StateConflictError`` if it is no longer ours."""
-        body = lease_document(owner=lease.owner, holder=describe_holder(), timeout=self.timeout,
-                              state="released")
         try:
-            return Lease(lease.owner, self.store.put(self.key, body, if_match=lease.etag), False)
+            return Lease(lease.owner, self._write(self._document(lease.owner, "released"), if_match=lease.etag),
+                         False)
         except PreconditionFailed:
             raise StateConflictError(
                 f"The lease {self.key} in s3://{self.store.bucket} was taken over by another run while "
-                f"this run held it (it ran longer than lease_timeout={self.timeout}s?): two runs "
-                "overlapped. Fix: make lease_timeout at least the Lambda timeout; check the bot's "
+                f"this run held it (it ran longer than its lease of {self.timeout}s?): two runs "
+                "overlapped. Fix: keep lease_timeout at least the function timeout; check the bot's "
                 "orders on the exchange.") from None
+
+    # -- internals -----------------------------------------------------------------------------
+    def _document(self, owner: str, state: str) -> bytes:
+        return lease_document(owner=owner, holder=describe_holder(), timeout=self.timeout, state=state)
+
+    def _write(self, body: bytes, *, if_match: str | None = None, if_none_match: str | None = None) -> str:
+        """A conditional write of ``body``; a failed condition that our own applied attempt
+        caused (its answer was lost, botocore retried) counts as success."""
+        try:
+            return self.store.put(self.key, body, if_match=if_match, if_none_match=if_none_match)
+        except PreconditionFailed as failed:
+            etag = written_by_us(self.store, self.key, body, failed)
+            if etag is None:
+                raise
+            return etag
+
+
+def written_by_us(store: S3Store, key: str, body: bytes, failed: PreconditionFailed) -> str | None:
+    """After a failed conditional write: the ETag of ``key`` if it holds exactly ``body``.
+
+    On 409 (another conditional write to the key in flight, possibly our own first attempt) the
+    read is repeated a few times before concluding."""
+    for attempt in range(3 if failed.status == 409 else 1):
+        if attempt:
+            time.sleep(0.2 * attempt)
+        current = store.get(key)
+        if current is not None and current.body == body:
+            return current.etag
+    return None

@@ -1,6 +1,8 @@
 """The documents of the S3 layout (manifest, pointer, lease) and where they live. Pure data."""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -13,6 +15,9 @@ from .errors import StateError
 from .paths import LAYOUT_DIR, check_relpath
 
 MANIFEST_FORMAT = "iaf-aws-plugin/state-manifest/1"
+#: Written only when a name is not valid UTF-8: such names are kept, base64 of their bytes, in
+#: ``files_b64`` / ``dirs_b64`` (a reader of format 1 would silently miss them, so it must refuse).
+MANIFEST_FORMAT_RAW_NAMES = "iaf-aws-plugin/state-manifest/2"
 POINTER_FORMAT = "iaf-aws-plugin/state-head/1"
 LEASE_FORMAT = "iaf-aws-plugin/state-lease/1"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -110,25 +115,37 @@ class Manifest:
         return {entry.sha256: entry for entry in self.files.values()}
 
     def to_json(self) -> bytes:
-        doc = {
-            "format": MANIFEST_FORMAT,
+        def row(e: FileEntry) -> list[Any]:
+            return [e.sha256, e.size] + ([e.pack, e.offset] if e.pack else [])
+
+        files = {p: row(e) for p, e in sorted(self.files.items()) if _is_utf8(p)}
+        raw_files = {_encode_name(p): row(e) for p, e in sorted(self.files.items()) if not _is_utf8(p)}
+        dirs = sorted(d for d in self.dirs if _is_utf8(d))
+        raw_dirs = sorted(_encode_name(d) for d in self.dirs if not _is_utf8(d))
+        doc: dict[str, Any] = {
+            "format": MANIFEST_FORMAT_RAW_NAMES if raw_files or raw_dirs else MANIFEST_FORMAT,
             "generation": self.generation,
             "parent": self.parent,
             "created_at": self.created_at or now_iso(),
-            "files": {path: [e.sha256, e.size] + ([e.pack, e.offset] if e.pack else [])
-                      for path, e in sorted(self.files.items())},
-            "dirs": sorted(self.dirs),
+            "files": files,
+            "dirs": dirs,
         }
+        if raw_files or raw_dirs:
+            doc["files_b64"] = raw_files
+            doc["dirs_b64"] = raw_dirs
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes, *, where: str) -> "Manifest":
         try:
             doc = json.loads(data.decode("utf-8"))
-            if doc.get("format") != MANIFEST_FORMAT:
+            if doc.get("format") not in (MANIFEST_FORMAT, MANIFEST_FORMAT_RAW_NAMES):
                 raise ValueError(f"unknown format {doc.get('format')!r}")
+            raw = doc.get("format") == MANIFEST_FORMAT_RAW_NAMES
+            rows = list(doc["files"].items())
+            rows += [(_decode_name(k), v) for k, v in (doc.get("files_b64", {}) if raw else {}).items()]
             files = {}
-            for path, value in doc["files"].items():
+            for path, value in rows:
                 check_relpath(path)
                 sha, size, pack, offset = (list(value) + [None, 0])[:4]
                 if (not _SHA256.match(sha) or not isinstance(size, int) or size < 0
@@ -136,13 +153,33 @@ class Manifest:
                         or not isinstance(offset, int) or offset < 0):
                     raise ValueError(f"bad entry for {path!r}")
                 files[path] = FileEntry(sha, size, pack, offset)
-            dirs = {check_relpath(d) for d in doc.get("dirs", [])}
+            names = list(doc.get("dirs", [])) + [_decode_name(d) for d in (doc.get("dirs_b64", []) if raw else [])]
+            dirs = {check_relpath(d) for d in names}
             return cls(int(doc["generation"]), files, dirs, doc.get("parent"), doc.get("created_at", ""))
         except StateError:
             raise
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
             raise StateError(f"State manifest {where} is not readable ({exc}). Fix: restore an older "
                              "snapshot (list_snapshots/restore_snapshot).") from exc
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8, decoded with surrogateescape
+        return False
+    return True
+
+
+def _encode_name(name: str) -> str:
+    """A local name (``os.fsdecode`` form) as base64 of its exact bytes."""
+    return base64.b64encode(name.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
+def _decode_name(encoded: str) -> str:
+    if not isinstance(encoded, str):
+        raise ValueError(f"bad name {encoded!r}")
+    return base64.b64decode(encoded.encode("ascii"), validate=True).decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -181,9 +218,11 @@ def now_iso() -> str:
 
 
 def lease_document(*, owner: str, holder: str, timeout: int, state: str) -> bytes:
-    """A lease record; ``owner`` is a fresh random token per run, so every record's ETag differs."""
+    """A lease record; ``owner`` is a fresh random token per run and ``nonce`` one per write, so
+    every record (and its ETag) differs and a write can recognize itself when read back."""
     return json.dumps({"format": LEASE_FORMAT, "state": state, "owner": owner, "holder": holder,
-                       "timeout_seconds": timeout, "written_at": now_iso()}).encode("utf-8")
+                       "timeout_seconds": timeout, "written_at": now_iso(),
+                       "nonce": secrets.token_hex(8)}).encode("utf-8")
 
 
 def parse_lease(data: bytes) -> dict[str, Any]:

@@ -7,15 +7,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass
 
-from .errors import UnsafePathError
+from .errors import StateError, UnsafePathError
 
 logger = logging.getLogger("iaf_aws_plugin.state")
 
-#: Temporary folders the handler creates inside the state folder while loading.
+#: Temporary folders the handler creates inside the state folder while loading:
+#: ``STAGING_PREFIX`` + 12 hex digits (``STAGING_NAME``); leftovers of a killed load are removed
+#: by the next load.
 STAGING_PREFIX = ".iaf-state-tmp-"
+STAGING_NAME = re.compile(r"^\.iaf-state-tmp-[0-9a-f]{12}$")
 #: Folder name reserved for the plugin's own S3 layout.
 LAYOUT_DIR = ".iaf-state"
 CHUNK = 1024 * 1024
@@ -24,32 +28,31 @@ CHUNK = 1024 * 1024
 def check_relpath(relpath: str, *, what: str = "key") -> str:
     """Return ``relpath`` if it names a place inside the state folder, else raise naming it.
 
-    Accepted: forward-slash separated, relative, no empty, ``.`` or ``..`` component, no
-    backslash or NUL, valid UTF-8 (S3 keys and manifests are UTF-8).
+    Every name a Linux file system allows is accepted (backslashes, colons, leading dashes,
+    names that are not UTF-8, held as ``os.fsdecode`` strings); refused is only what could land
+    outside the folder or is not a file name at all: empty, absolute, a NUL character, or an
+    empty, ``.`` or ``..`` component.
     """
     problem = None
     if not relpath:
         problem = "is empty"
-    elif "\\" in relpath:
-        problem = "contains a backslash"
     elif "\x00" in relpath:
         problem = "contains a NUL character"
     elif relpath.startswith("/"):
         problem = "is absolute"
     elif any(part in ("", ".", "..") for part in relpath.split("/")):
         problem = "has an empty, '.' or '..' component"
-    elif len(relpath) > 1 and relpath[1] == ":" and relpath[0].isalpha():
-        problem = "starts with a drive letter"
-    else:
-        try:
-            relpath.encode("utf-8")
-        except UnicodeEncodeError:
-            problem = "is not valid UTF-8"
     if problem:
         raise UnsafePathError(
             f"Refusing state {what} {relpath!r}: it {problem} and could land outside the state "
             f"folder; nothing was written. Fix: remove or rename that {what}.")
     return relpath
+
+
+def join_local(root: str, relpath: str) -> str:
+    """The path of a name found by :func:`scan_tree` (components of real directory entries,
+    which cannot contain ``/``): no key check, so any local name can be hashed or removed."""
+    return os.path.join(root, *relpath.split("/"))
 
 
 def local_path(root: str, relpath: str) -> str:
@@ -85,6 +88,20 @@ class LocalTree:
     others: list[str]  # symlinks, sockets, ...: never followed, removed by a load
 
 
+def remove_staging_leftovers(root: str) -> list[str]:
+    """Remove staging folders that a killed load left in ``root``; returns their names."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if STAGING_NAME.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            remove_entry(entry.path)
+            removed.append(entry.name)
+    return removed
+
+
 def scan_tree(root: str, *, follow_inner_file_links: bool = False) -> LocalTree:
     """Walk ``root`` without following symlinks out of it.
 
@@ -101,9 +118,15 @@ def scan_tree(root: str, *, follow_inner_file_links: bool = False) -> LocalTree:
         rel_dir, abs_dir = stack.pop()
         with os.scandir(abs_dir) as entries:
             for entry in entries:
-                if not rel_dir and entry.name.startswith(STAGING_PREFIX):
+                if not rel_dir and STAGING_NAME.match(entry.name) and entry.is_dir(follow_symlinks=False):
                     continue
                 rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    check_relpath(rel, what="file name")
+                except UnsafePathError as exc:  # cannot happen for names a file system returns
+                    logger.warning("Not saving %s", exc)
+                    others.append(rel)
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     dirs.add(rel)
                     stack.append((rel, entry.path))
@@ -136,7 +159,8 @@ def hash_file(path: str) -> tuple[str, int, Fingerprint]:
         after = os.stat(path)
         if Fingerprint.of(before) == Fingerprint.of(after) and after.st_size == size:
             return digest.hexdigest(), size, Fingerprint.of(after)
-    raise OSError(f"{path} keeps changing while it is being saved")
+    raise StateError(f"{path} keeps changing while the state is being saved; nothing was committed. Fix: stop "
+                     "writing to the state folder after the run (the next save stores it).")
 
 
 def remove_entry(path: str) -> None:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .errors import StateConflictError, StateError
-from .lease import LeaseManager
+from .lease import LeaseManager, written_by_us
 from .manifest import Layout, Manifest, Pointer, normalize_prefix, now_iso, sha256_bytes
 from .s3 import PreconditionFailed, S3Store, make_client
 
@@ -39,8 +40,11 @@ def write_manifest(store: S3Store, layout: Layout, manifest: Manifest) -> tuple[
     body = manifest.to_json()
     try:
         store.put(key, body, if_none_match="*")
-    except PreconditionFailed:  # a random 48-bit token collided: never overwrite a snapshot
-        raise StateConflictError(f"Snapshot key s3://{store.bucket}/{key} already exists. Fix: retry.") from None
+    except PreconditionFailed as failed:
+        # Our own first attempt was applied and its answer lost (botocore retried): done.
+        # Otherwise a random 48-bit token collided: never overwrite a snapshot.
+        if written_by_us(store, key, body, failed) is None:
+            raise StateConflictError(f"Snapshot key s3://{store.bucket}/{key} already exists. Fix: retry.") from None
     return key, body
 
 
@@ -52,13 +56,34 @@ def switch_head(store: S3Store, layout: Layout, generation: int, manifest_key: s
             etag = store.put(layout.head, pointer.to_json(), if_none_match="*")
         else:
             etag = store.put(layout.head, pointer.to_json(), if_match=head_etag)
-    except PreconditionFailed:
+    except PreconditionFailed as failed:
+        committed = _pointing_at(store, layout, pointer, failed)
+        if committed is not None:  # our own first attempt was applied and its answer lost
+            return pointer, committed
         raise StateConflictError(
             f"Refusing to save the state: s3://{store.bucket}/{layout.head} changed since this run "
             "loaded it (another run or a restore saved meanwhile), so saving would lose that update. "
             f"This run's files stay in the uncommitted snapshot {manifest_key}. Fix: check the bot's "
             "orders on the exchange; do not run the bot twice at the same time.") from None
     return pointer, etag
+
+
+def _pointing_at(store: S3Store, layout: Layout, pointer: Pointer, failed: PreconditionFailed) -> str | None:
+    """After a failed conditional switch: the ETag of HEAD if it names this save's manifest
+    (the manifest key carries a random token, so no other save can have written it)."""
+    for attempt in range(3 if failed.status == 409 else 1):
+        if attempt:
+            time.sleep(0.2 * attempt)
+        current = store.get(layout.head)
+        if current is None:
+            continue
+        try:
+            found = Pointer.from_json(current.body, where=layout.head)
+        except StateError:
+            continue
+        if (found.manifest_key, found.manifest_sha256) == (pointer.manifest_key, pointer.manifest_sha256):
+            return current.etag
+    return None
 
 
 def _store(bucket: str, client: Any | None) -> S3Store:

@@ -2,19 +2,22 @@
 the state folder equal to a snapshot (downloads verified before anything local is touched)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import IO, Any, Optional, Tuple, TypeVar
 
 from .errors import StateError
 from .manifest import FileEntry, Layout
-from .paths import CHUNK, STAGING_PREFIX, Fingerprint, LocalTree, hash_file, local_path, remove_entry, scan_tree
-from .s3 import S3Store
+from .paths import (CHUNK, STAGING_PREFIX, Fingerprint, LocalTree, hash_file, join_local, local_path, remove_entry,
+                    scan_tree)
+from .s3 import ContentChanged, S3Store
 
 #: A cached hash is trusted only for files last modified this long before they were hashed
 #: (file systems with coarse timestamps could otherwise hide a same-size rewrite).
@@ -24,6 +27,7 @@ RACY_MARGIN_NS = 2_000_000_000
 PACK_FILE_MAX = 1024 * 1024
 PACK_TARGET = 8 * 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def hash_tree(root: str, tree: LocalTree, cache: dict[str, CacheEntry],
             new_cache[rel] = cached
         else:
             todo.append(rel)
-    for rel, (sha, size, fingerprint) in zip(todo, pool.map(lambda r: hash_file(local_path(root, r)), todo)):
+    for rel, (sha, size, fingerprint) in zip(todo, pool.map(lambda r: hash_file(join_local(root, r)), todo)):
         result[rel] = FileEntry(sha, size)
         new_cache[rel] = CacheEntry(fingerprint, sha, started)
     return result, new_cache
@@ -90,11 +94,12 @@ def store_new_content(store: S3Store, layout: Layout, root: str, files: dict[str
     def upload_pack(batch: list[tuple[str, str, int]]) -> dict[str, FileEntry]:
         parts, offsets, offset = [], {}, 0
         for sha, rel, size in batch:
-            with open(local_path(root, rel), "rb") as handle:
+            with open(join_local(root, rel), "rb") as handle:
                 data = handle.read(size + 1)
             if hashlib.sha256(data).hexdigest() != sha:
-                raise StateError(f"{rel} in {root} changed while the state was being saved. Fix: stop "
-                                 "writing to the state folder after the run; save again.")
+                raise ContentChanged(f"{rel!r} in {root} changed while the state was being saved; nothing "
+                                     "was committed. Fix: stop writing to the state folder after the run; "
+                                     "the next save stores it.")
             parts.append(data)
             offsets[sha] = (offset, size)
             offset += size
@@ -105,14 +110,14 @@ def store_new_content(store: S3Store, layout: Layout, root: str, files: dict[str
 
     def upload_big(item: tuple[str, tuple[str, int]]) -> dict[str, FileEntry]:
         sha, (rel, size) = item
-        store.upload_file(local_path(root, rel), layout.object(sha), size, sha)
+        store.upload_file(join_local(root, rel), layout.object(sha), size, sha)
         return {sha: FileEntry(sha, size)}
 
     stored = dict(present)
     jobs = [pool.submit(upload_pack, batch) for batch in batches if batch]
     jobs += [pool.submit(upload_big, item) for item in new_big.items()]
-    for job in jobs:
-        stored.update(job.result())
+    for result in finish_all(jobs):
+        stored.update(result)
     return {rel: stored[entry.sha256] for rel, entry in files.items()}
 
 
@@ -146,7 +151,7 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
             to_check.append(rel)
     started = time.time_ns()
     for rel, (sha, _size, fingerprint) in zip(
-            to_check, pool.map(lambda r: hash_file(local_path(root, r)), to_check)):
+            to_check, pool.map(lambda r: hash_file(join_local(root, r)), to_check)):
         if sha == files[rel].sha256:
             new_cache[rel] = CacheEntry(fingerprint, sha, started)
         else:
@@ -157,14 +162,15 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
     if not needed and not extra_files and not extra_dirs and wanted_dirs <= tree.dirs:
         return new_cache
 
+    # One unit per distinct content; units in the same pack come in one ranged request.
+    units: dict[Unit, RemoteFile] = {}
+    for rel in needed:
+        units.setdefault(_unit(files[rel]), files[rel])
+    check_free_space(root, needed_bytes(files, needed))
     staging = os.path.join(root, f"{STAGING_PREFIX}{secrets.token_hex(6)}")
     os.makedirs(root, exist_ok=True)
     os.mkdir(staging)
     try:
-        # One unit per distinct content; units in the same pack come in one ranged request.
-        units: dict[Unit, RemoteFile] = {}
-        for rel in needed:
-            units.setdefault(_unit(files[rel]), files[rel])
         staged = {unit: os.path.join(staging, str(i)) for i, unit in enumerate(sorted(units, key=str))}
         by_key: dict[str, list[Unit]] = {}
         for unit in units:
@@ -196,7 +202,7 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
             start = wanted[0][1] or 0
             end = max((u[1] or 0) + units[u].size for u in wanted)
 
-            def consume(body) -> None:
+            def consume(body: IO[bytes]) -> None:
                 position = start
                 for unit in wanted:
                     remote, offset = units[unit], unit[1] or 0
@@ -214,16 +220,26 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
             return result
 
         hashes: dict[Unit, str] = {}
-        for found in pool.map(fetch, sorted(by_key)):
-            hashes.update(found)
+        try:
+            for found in finish_all([pool.submit(fetch, key) for key in sorted(by_key)]):
+                hashes.update(found)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StateError(
+                    f"No space left in {root} while loading the state (it needs {_mb(needed_bytes(files, needed))} "
+                    "free); the local state was left unchanged. Fix: give the function more ephemeral "
+                    "storage (deploy-aws-lambda --ephemeral-storage MB) or keep fewer files in "
+                    "the state folder.") from None
+            raise
 
         # Everything is verified: now change the state folder.
+        # Extra entries are names read from the local folder: removed as they are, never key-checked.
         for rel in sorted(extra_files, key=lambda r: -r.count("/")):
-            path = local_path(root, rel)
+            path = join_local(root, rel)
             if os.path.lexists(path):
                 remove_entry(path)
         for rel in sorted(extra_dirs, key=lambda r: r.count("/")):
-            path = local_path(root, rel)
+            path = join_local(root, rel)
             if os.path.lexists(path):
                 remove_entry(path)
         for rel in sorted(wanted_dirs, key=lambda r: r.count("/")):
@@ -252,14 +268,51 @@ def apply_snapshot(store: S3Store, root: str, files: dict[str, RemoteFile], dirs
         shutil.rmtree(staging, ignore_errors=True)
 
 
-Unit = tuple  # (key, offset or None, sha256 or None): one distinct stored content
+#: (key, offset or None, sha256 or None): one distinct stored content
+Unit = Tuple[str, Optional[int], Optional[str]]
+
+
+def finish_all(jobs: list[Future[T]]) -> list[T]:
+    """The results of ``jobs``, after every one of them has finished (none is still writing),
+    or the first error. Jobs not started yet when one fails are cancelled."""
+    _, pending = wait(jobs, return_when=FIRST_EXCEPTION)
+    for job in pending:
+        job.cancel()
+    wait(pending)
+    for job in jobs:
+        error = None if job.cancelled() else job.exception()
+        if error is not None:
+            raise error
+    return [job.result() for job in jobs]
+
+
+def needed_bytes(files: dict[str, RemoteFile], needed: list[str]) -> int:
+    """Bytes a load writes into its staging folder: every file to download or copy."""
+    return sum(files[rel].size for rel in needed)
+
+
+def check_free_space(root: str, needed: int) -> None:
+    """Refuse before downloading when the file system of ``root`` cannot hold ``needed`` bytes."""
+    probe = root
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise StateError(
+            f"Not enough space to load the state into {root}: it needs {_mb(needed)} free, "
+            f"{_mb(free)} is free; nothing was changed. Fix: give the function more ephemeral storage "
+            "(deploy-aws-lambda --ephemeral-storage MB, up to 10240) or free space in that file system.")
+
+
+def _mb(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MB ({count} bytes)"
 
 
 def _unit(remote: RemoteFile) -> Unit:
     return (remote.key, remote.offset, remote.sha256)
 
 
-def _skip(body, count: int) -> None:
+def _skip(body: IO[bytes], count: int) -> None:
     while count > 0:
         chunk = body.read(min(count, CHUNK))
         if not chunk:
@@ -267,7 +320,7 @@ def _skip(body, count: int) -> None:
         count -= len(chunk)
 
 
-def _copy_exactly(body, handle, count: int) -> tuple[str, int]:
+def _copy_exactly(body: IO[bytes], handle: IO[bytes], count: int) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     while size < count:

@@ -7,7 +7,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -53,9 +53,32 @@ class RequestLog:
 
 @pytest.fixture
 def s3(aws_env: dict[str, str]) -> Any:
+    """A client that talks to the emulator directly (never through the fault proxy)."""
     import boto3
 
-    return boto3.client("s3")
+    return boto3.client("s3", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture
+def fault_proxy(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A ``faultproxy.FaultProxy`` in front of the emulator; clients made afterwards (handlers of
+    ``make_handler``, child processes given ``os.environ``) go through it."""
+    import importlib.util
+    import sys
+
+    module = sys.modules.get("_iaf_test_faultproxy")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("_iaf_test_faultproxy", Path(__file__).parent / "faultproxy.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    proxy = module.FaultProxy(aws_env["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
 
 
 @pytest.fixture
@@ -66,11 +89,15 @@ def bucket(s3: Any, unique_name: str) -> str:
 
 @pytest.fixture
 def make_handler(bucket: str) -> Callable[..., Any]:
-    """``make_handler(prefix=..., lease_timeout=...)`` -> (handler, RequestLog) on the test bucket."""
+    """``make_handler(prefix=..., lease_timeout=...)`` -> (handler, RequestLog) on the test bucket.
+
+    Handlers behave as in Lambda (no background lease renewal) unless ``renew_lease`` is given:
+    a test that lets a lease expire must not have it renewed by a thread of the test process."""
     from iaf_aws_plugin import AWSS3StorageStateHandler
 
     def make(**kwargs: Any) -> tuple[Any, RequestLog]:
         kwargs.setdefault("bucket_name", bucket)
+        kwargs.setdefault("renew_lease", False)
         handler = AWSS3StorageStateHandler(kwargs.pop("bucket_name"), **kwargs)
         handler.initialize()
         return handler, RequestLog().attach(handler.s3_client)

@@ -56,13 +56,18 @@ def test_scaffolded_lambda_handler_keeps_its_trading_state_between_cold_invocati
     env = dict(aws_env, AWS_S3_STATE_BUCKET_NAME=bucket, OHLCV_CSV=str(candles),
                BITVAVO_API_KEY="paper-key", BITVAVO_SECRET_KEY="paper-secret")
 
-    first = report(invoke(project, env, tmp_path / "container-1"))
+    first = report(invoke(project, env, tmp_path / "container-1", IAF_FUNCTION_TIMEOUT="120"))
     assert first["result"]["statusCode"] == 200
+    lease = json.loads(s3.get_object(Bucket=bucket, Key=".iaf-state/lease.json")["Body"].read())
+    assert lease["timeout_seconds"] == 180  # the deploy's function timeout + the margin
     assert len(first["orders"]) == 1 and " BUY BTC/EUR " in first["orders"][0], first
     assert first["trades"], first
     assert s3.get_object(Bucket=bucket, Key=".iaf-state/HEAD.json")
 
-    second = report(invoke(project, env, tmp_path / "container-2"))
+    second = report(invoke(project, env, tmp_path / "container-2", IAF_FUNCTION_TIMEOUT="120",
+                           E2E_REMAINING_MS="299500"))
+    lease = json.loads(s3.get_object(Bucket=bucket, Key=".iaf-state/lease.json")["Body"].read())
+    assert lease["timeout_seconds"] == 360  # the invocation's remaining time counts (timeout raised)
     assert set(first["orders"]) <= set(second["orders"]), (first, second)
     assert set(first["trades"]) <= set(second["trades"]), (first, second)
     eur = [p for p in second["positions"] if p.startswith("EUR ")]

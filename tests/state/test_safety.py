@@ -20,7 +20,7 @@ def test_no_acl_is_ever_sent(make_handler, tmp_path, write):
     assert not [h for h in log.headers if any(k.startswith("x-amz-acl") or k.startswith("x-amz-grant") for k in h)]
 
 
-@pytest.mark.parametrize("key", ["../escaped.txt", "x/../../escaped.txt", "a\\..\\escaped.txt"])
+@pytest.mark.parametrize("key", ["../escaped.txt", "x/../../escaped.txt", "x//y.txt"])
 def test_unsafe_legacy_keys_are_rejected_by_name(make_handler, s3, bucket, tmp_path, write, tree, key):
     from iaf_aws_plugin.state.errors import UnsafePathError
 
@@ -38,7 +38,7 @@ def test_unsafe_legacy_keys_are_rejected_by_name(make_handler, s3, bucket, tmp_p
     assert tree(tmp_path) == before_all
 
 
-@pytest.mark.parametrize("path", ["../escaped.txt", "/etc/escaped.txt", "a\\b.txt", "a/./b", "C:/x"])
+@pytest.mark.parametrize("path", ["../escaped.txt", "/etc/escaped.txt", "a/./b", "a//b", "a/\x00b"])
 def test_unsafe_paths_in_a_manifest_are_rejected(make_handler, s3, bucket, tmp_path, write, tree, path):
     import hashlib
 

@@ -4,7 +4,8 @@ paper market. Copied next to the scaffolded project by test_end_to_end.py; not s
 Adds to ``aws_function.app`` (unchanged scaffold): a portfolio provider and an order executor
 that fill every order at the limit price without any exchange, and BTC/EUR hourly candles from
 the local CSV ``OHLCV_CSV``. Prints the orders, trades and positions of the app as JSON. With
-``E2E_OVERWRITE_HEAD`` set, another writer replaces the state pointer during the run.
+``E2E_OVERWRITE_HEAD`` set, another writer replaces the state pointer during the run; with
+``E2E_REMAINING_MS`` set, the handler gets a Lambda context with that much time remaining.
 """
 import json
 import os
@@ -123,6 +124,16 @@ class OverwriteHead(AppHook):
         s3.put_object(Bucket=bucket, Key=".iaf-state/HEAD.json", Body=body + b" ")
 
 
+class LambdaContext:
+    """The part of Lambda's context object the handler uses."""
+
+    def __init__(self, remaining_ms):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self):
+        return self.remaining_ms
+
+
 def main():
     app = aws_function.app
     app.add_order_executor(PaperExecutor(priority=0))
@@ -130,7 +141,8 @@ def main():
     app.add_data_provider(LocalCandles(os.environ["OHLCV_CSV"], "BTC/EUR", "BITVAVO", "1h", 200), priority=0)
     if os.environ.get("E2E_OVERWRITE_HEAD"):
         app.after_initialize(OverwriteHead())
-    result = aws_function.lambda_handler({}, None)
+    remaining = os.environ.get("E2E_REMAINING_MS")
+    result = aws_function.lambda_handler({}, LambdaContext(int(remaining)) if remaining else None)
     context = app.context
     report = {
         "result": result,
