@@ -65,16 +65,22 @@ class LeaseManager:
         """
         owner = secrets.token_hex(16)
         body = self._document(owner, "held")
+        continued = known is not None
         if known is not None:
             try:
-                return Lease(owner, self._write(body, if_match=known.etag), True, continued=True)
+                return Lease(owner, self.store.put(self.key, body, if_match=known.etag), True, continued=True)
             except PreconditionFailed:
-                pass
-        for _ in range(3):
+                pass  # someone else wrote it, or our own write was applied and its answer lost
+        for attempt in range(4):
+            if attempt:
+                time.sleep(0.1 * attempt)
             current = self.store.get(self.key)
+            if current is not None and current.body == body:  # our write was applied: it is ours
+                return Lease(owner, current.etag, True, continued=continued and attempt == 0)
+            continued = False
             try:
                 if current is None:
-                    return Lease(owner, self._write(body, if_none_match="*"), True)
+                    return Lease(owner, self.store.put(self.key, body, if_none_match="*"), True)
                 record = parse_lease(current.body)
                 mine = known is not None and record.get("owner") == known.owner
                 if record.get("state") == "held" and not mine:
@@ -88,9 +94,9 @@ class LeaseManager:
                             "run is using this bot's state, so this run does not trade. Fix: let that run "
                             "finish (a crashed run's lease expires by itself); do not run the bot twice "
                             "at the same time.")
-                return Lease(owner, self._write(body, if_match=current.etag), True)
+                return Lease(owner, self.store.put(self.key, body, if_match=current.etag), True)
             except PreconditionFailed:
-                continue  # someone wrote the lease meanwhile: look again
+                continue  # someone wrote the lease meanwhile (or our write's answer was lost): look again
         raise StateLockedError(f"State s3://{self.store.bucket}/{self.key} is being taken by other runs "
                                "at this moment. Fix: do not run the bot twice at the same time.")
 
