@@ -67,6 +67,7 @@ def push(directory: str, yes: bool, function_name: str | None, region: str | Non
     Takes the state lease like a run, so it is refused while a run holds it."""
     from ..errors import PluginError
     from ..operate.state import human_size, state_errors
+    from ..state.admin import current_state
     from ..state.admin import push as push_state
 
     target, location = _located(function_name, region, profile, project_dir)
@@ -74,8 +75,12 @@ def push(directory: str, yes: bool, function_name: str | None, region: str | Non
                                          what="push"):
         raise PluginError("push cancelled: nothing was changed.", fix="Pass --yes to push without asking.")
     with state_errors(target):
+        before = current_state(location.bucket, target.s3_client(), prefix=location.prefix)
         got = push_state(location.bucket, target.s3_client(), directory, prefix=location.prefix,
                          lease_timeout=location.lease_timeout)
+    if before.key is not None and got.key == before.key:
+        echo(f"Nothing to push: {directory} equals the current snapshot {got.generation} of {location.url}.")
+        return
     echo(f"Pushed {directory} to {location.url}: current snapshot {got.generation}, {got.files} files, "
          f"{human_size(got.size)} (older snapshots stay restorable).")
 

@@ -55,6 +55,8 @@ def test_pull_push_history_restore(host_cli, deployed_bot, op, tmp_path):
     assert pushed.returncode == 0, pushed.stderr
     assert "current snapshot 4, 1 files" in pushed.stdout
     assert len(snapshot_keys(bot.bucket)) == 4  # nothing was deleted
+    same = op.cli(host_cli, bot, "state-aws-lambda", "push", str(prepared), "--yes")
+    assert same.returncode == 0 and "Nothing to push" in same.stdout and len(snapshot_keys(bot.bucket)) == 4
     status = op.cli(host_cli, bot, "status-aws-lambda")
     assert "snapshot 4 saved" in status.stdout and "Lease        free" in status.stdout
 
