@@ -485,6 +485,12 @@ def _every(given: dict[str, ast.expr], constants: dict[str, ast.expr]) -> _Read:
     anchor = _datetime(_resolve(anchor_node, constants), constants)
     if isinstance(anchor, str):
         return anchor
+    if not _fixed_offset(anchor):
+        # The host adds steps to such an anchor in wall-clock time but measures slots in
+        # absolute time: across a daylight-saving change its run times shift and its is_due
+        # fires repeatedly (seen with 9.0.0a20). No single UTC cron matches that.
+        return (f"the anchor's time zone {anchor.tzinfo} changes its UTC offset (daylight saving), and "
+                "the host's run times then shift with it; use an anchor in UTC (tzinfo=timezone.utc)")
     # Only the anchor's offset modulo the step matters (the host's Schedule._slot_start).
     offset = (anchor - _EPOCH) % timedelta(seconds=step)
     if offset.microseconds:
@@ -518,6 +524,16 @@ def _on(given: dict[str, ast.expr], constants: dict[str, ast.expr]) -> _Read:
     if offset < 0 or not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):
         return "the host refuses these values (ValueError)"
     return RuleSchedule(date_factory[0], offset, hour, minute, second)
+
+
+def _fixed_offset(moment: datetime) -> bool:
+    """The moment's time zone has had one UTC offset from its year to next year."""
+    zone = moment.tzinfo
+    this_year = datetime.now(timezone.utc).year
+    offsets = {zone.utcoffset(datetime(year, month, 1)) if zone is not None else None
+               for year in range(min(moment.year, this_year), max(moment.year, this_year) + 2)
+               for month in (1, 4, 7, 10)}
+    return len(offsets) == 1
 
 
 def _int(node: ast.expr, constants: dict[str, ast.expr]) -> int | None:
@@ -574,6 +590,15 @@ def _tzinfo(node: ast.expr) -> tzinfo | str | None:
             return zoneinfo.ZoneInfo(node.args[0].value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return f"unknown time zone {node.args[0].value!r}"
+    if (isinstance(node, ast.Call) and _dotted_tail(node.func) == "timezone" and len(node.args) == 1
+            and not node.keywords and isinstance(node.args[0], ast.Call)
+            and _dotted_tail(node.args[0].func) == "timedelta" and not node.args[0].args):
+        parts = {k.arg: _int(k.value, {}) for k in node.args[0].keywords}
+        if all(name in ("hours", "minutes") and value is not None for name, value in parts.items()):
+            try:
+                return timezone(timedelta(hours=parts.get("hours") or 0, minutes=parts.get("minutes") or 0))
+            except ValueError:
+                return "the anchor's UTC offset is out of range"
     return _UNREADABLE
 
 
