@@ -23,7 +23,10 @@ from .errors import PluginError
 from .files import write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 AWS_LAMBDA = "aws-lambda"
 HOST_DISTRIBUTION = "investing-algorithm-framework"
@@ -70,7 +73,7 @@ def output_name(template_name: str) -> str:
 
 
 def templates_root(app_type: str = AWS_LAMBDA) -> Traversable:
-    root = resources.files("iaf_aws_plugin").joinpath("templates", app_type)
+    root = resources.files("iaf_aws_plugin").joinpath("templates").joinpath(app_type)
     if not root.is_dir():
         raise PluginError(f"templates for '{app_type}' are missing from the installed iaf-aws-plugin.",
                           fix="Reinstall it: pip install --force-reinstall iaf-aws-plugin.")

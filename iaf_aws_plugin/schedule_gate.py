@@ -29,6 +29,10 @@ SCHEDULE_EVENT_SOURCE = "iaf-aws-plugin.schedule"
 SCHEDULED_TIME_FIELD = "scheduled_time"
 
 logger = logging.getLogger("iaf_aws_plugin.schedule_gate")
+# The host's AWS_LAMBDA_LOGGING_CONFIG leaves the root logger at WARNING: "not due" is INFO and
+# must still reach the function's log (its records propagate to the root's handler).
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
 
 
 def schedules_of(app: Any) -> list[tuple[str, Any]]:

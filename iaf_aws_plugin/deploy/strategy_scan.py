@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 from ..errors import PluginError
 from .schedule import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSchedule, RuleSchedule,
@@ -141,9 +141,12 @@ def _derive_cron(hosted: list[tuple["_Read", str, str]], legacy: list[tuple[int,
             raise PluginError(f"cannot derive the function's schedule from {label} ({text}): "
                               f"{exc}; EventBridge has no schedule for it.", fix=_SCHEDULE_FIX) from None
         entries.append((mapping, _nominal_period(read), f"{label} ({text})"))
-    for seconds, source in legacy:
-        mapping = cron_for(IntervalSchedule(max(seconds, 1)) if seconds >= MINIMUM_PERIOD or
-                           MINIMUM_PERIOD % seconds == 0 else IntervalSchedule(1))
+    for seconds, source in legacy:  # time_unit/interval next to 9.x schedules: every N, aligned like 9.x
+        try:
+            mapping = cron_for(IntervalSchedule(seconds))
+        except UnmappableSchedule as exc:
+            raise PluginError(f"cannot derive the function's schedule from {source}: {exc}.",
+                              fix=_SCHEDULE_FIX) from None
         entries.append((mapping, seconds, source))
     merged, finest = combine([mapping for mapping, _, _ in entries])
     ordered = sorted(entries, key=lambda entry: (-entry[0].fires_per_day(), entry[2]))
@@ -332,7 +335,7 @@ def _is_strategy(info: _ClassInfo, classes: dict[str, list[_ClassInfo]], seen: s
 
 
 def _inherited(info: _ClassInfo, attribute: str, classes: dict[str, list[_ClassInfo]],
-               seen: set[tuple[str, str]]):  # type: ignore[no-untyped-def]
+               seen: set[tuple[str, str]]) -> Any:
     """``attribute`` of the class or of the nearest base class in the project that sets it."""
     if (info.file, info.name) in seen:
         return None
@@ -380,17 +383,21 @@ def _calls_and_decorators(tree: ast.Module, file: str, constants: dict[str, ast.
             callee = _dotted_tail(node.func)
             if callee is None:
                 continue
-            target = _find(callee, file, classes)
-            if not (callee in _STRATEGY_BASES or (target is not None and _is_strategy(target, classes, set()))):
+            strategy = _find(callee, file, classes)
+            if not (callee in _STRATEGY_BASES
+                    or (strategy is not None and _is_strategy(strategy, classes, set()))):
                 continue
-            unit = (_time_unit(keywords["time_unit"], constants) if "time_unit" in keywords
-                    else target and _inherited(target, "time_unit", classes, set()))
-            interval = (_interval(keywords["interval"], constants) if "interval" in keywords
-                        else target and _inherited(target, "interval", classes, set()))
-            if unit is None or interval is None:
+            def inherited(name: str, strategy: _ClassInfo | None = strategy) -> Any:
+                return None if strategy is None else _inherited(strategy, name, classes, set())
+
+            call_unit: str | None = (_time_unit(keywords["time_unit"], constants) if "time_unit" in keywords
+                                     else inherited("time_unit"))
+            call_interval: int | None = (_interval(keywords["interval"], constants) if "interval" in keywords
+                                         else inherited("interval"))
+            if call_unit is None or call_interval is None:
                 continue
-            found.append((_TIME_UNIT_SECONDS[unit] * interval,
-                          f"{file}:{callee}(...) ({_describe(unit, interval)})"))
+            found.append((_TIME_UNIT_SECONDS[call_unit] * call_interval,
+                          f"{file}:{callee}(...) ({_describe(call_unit, call_interval)})"))
     return found
 
 
@@ -565,7 +572,7 @@ def _datetime(node: ast.expr, constants: dict[str, ast.expr]) -> datetime | str:
             zone = _tzinfo(_resolve(given["tzinfo"], constants)) if "tzinfo" in given else None
             if isinstance(zone, str):
                 return zone
-            value = datetime(**{k: v for k, v in numbers.items() if v is not None}, tzinfo=zone)  # type: ignore[arg-type]
+            value = datetime(**{k: v for k, v in numbers.items() if v is not None}, tzinfo=zone)
         else:
             return _UNREADABLE
     except (ValueError, TypeError, OverflowError):

@@ -126,3 +126,19 @@ def test_market_relative_rule_is_one_error_naming_schedule(host_cli, aws_env, ec
     override = dry_run(host_cli, project, aws_env, unique_name, image,
                        "--schedule", "cron(30 14 ? * MON-FRI *)", "--schedule-timezone", "America/New_York")
     assert override.returncode == 0, override.stdout + override.stderr
+
+
+@pytest.mark.skipif(HOST_MAJOR < 9, reason="derived crons come from investing-algorithm-framework 9 schedules")
+def test_a_derived_cron_is_utc_and_another_time_zone_is_refused(deploy_inprocess, bot_project, ecr_image,
+                                                                 unique_name) -> None:
+    from iaf_aws_plugin.errors import PluginError
+
+    image = ecr_image("v1")
+    with pytest.raises(PluginError) as caught:
+        deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, dry_run=True,
+                         schedule_timezone="Europe/Amsterdam")
+    assert "cron(0 * * * ? *), is in UTC" in str(caught.value) and "--schedule-timezone UTC" in str(caught.value)
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, dry_run=True,
+                                        schedule_timezone="etc/utc")
+    assert any(line.startswith("Schedule: cron(0 * * * ? *) (UTC), derived from") for line in recorder.lines)
+    assert not recorder.writes

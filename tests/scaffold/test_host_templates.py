@@ -108,7 +108,7 @@ def run_event(project: Path, env: dict[str, str], event: dict[str, object], reso
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     line = next(x for x in result.stdout.splitlines() if x.startswith("E2E-REPORT "))
-    return json.loads(line[len("E2E-REPORT "):])
+    return dict(json.loads(line[len("E2E-REPORT "):]), log=result.stdout + result.stderr)
 
 
 @pytest.mark.host
@@ -134,6 +134,7 @@ def test_one_offline_iteration_and_a_run_that_is_not_due_is_skipped(host_cli, aw
         assert skipped["result"]["body"].startswith("not due: no schedule of MyTradingStrategy fires at "
                                                     "2026-03-29 01:30 UTC"), skipped
         assert skipped["orders"] is None  # the app never started
+        assert "INFO - not due: no schedule of MyTradingStrategy fires at" in skipped["log"]  # in the function's log
         assert "Contents" not in s3.list_objects_v2(Bucket=bucket)  # no lease, no state touched
     else:  # 8.x strategies have no Schedule: every scheduled run goes ahead
         assert skipped["orders"] == ["BUY BTC/EUR"], skipped
