@@ -4,6 +4,11 @@ Templates are package data read with :mod:`importlib.resources`. A template file
 maps to the written name by dropping a ``.tmpl`` suffix and turning a ``dot-`` prefix into
 ``.`` (so that ``.gitignore`` and friends in the repository do not act on it). Placeholders
 are ``{{ name }}``; an unknown one is an error.
+
+A template can have a variant for one major version of the host: ``NAME@iaf9.tmpl`` is
+written as ``NAME`` instead of ``NAME.tmpl`` when the installed host is 9.x (the host's
+strategies changed style between majors: ``time_unit``/``interval`` in 8.x, ``schedule``
+in 9.x). A variant for another major is not written.
 """
 from __future__ import annotations
 
@@ -18,7 +23,10 @@ from .errors import PluginError
 from .files import write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 AWS_LAMBDA = "aws-lambda"
 HOST_DISTRIBUTION = "investing-algorithm-framework"
@@ -27,6 +35,7 @@ PLUGIN_DISTRIBUTION = "iaf-aws-plugin"
 LAMBDA_PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VARIANT = re.compile(r"^(?P<base>.+)@iaf(?P<major>\d+)(?P<suffix>\.tmpl)?$")
 
 
 class TemplateError(PluginError):
@@ -56,6 +65,9 @@ def render(text: str, values: Mapping[str, str], *, source: str = "template") ->
 
 
 def output_name(template_name: str) -> str:
+    variant = _VARIANT.match(template_name)
+    if variant:
+        template_name = variant["base"] + (variant["suffix"] or "")
     name = template_name.removesuffix(".tmpl")
     return "." + name.removeprefix("dot-") if name.startswith("dot-") else name
 
@@ -68,14 +80,32 @@ def templates_root(app_type: str = AWS_LAMBDA) -> Traversable:
     return root
 
 
-def iter_templates(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
-    """(relative output path, template) for every file below ``root``, sorted."""
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if entry.name == "__pycache__":
+def template_host_major(template_name: str) -> int | None:
+    """The host major a template is the variant for (``x.py@iaf9.tmpl`` -> 9), else None."""
+    variant = _VARIANT.match(template_name)
+    return int(variant["major"]) if variant else None
+
+
+def iter_templates(root: Traversable, prefix: str = "",
+                   host_major: int | None = None) -> Iterator[tuple[str, Traversable]]:
+    """(relative output path, template) for every file below ``root``, sorted.
+
+    With ``host_major``, a variant for that major (``NAME@iafN.tmpl``) replaces its base
+    template and variants for other majors are left out; without it, only base templates.
+    """
+    entries = [entry for entry in root.iterdir() if entry.name != "__pycache__"]
+    chosen: dict[str, Traversable] = {}
+    for entry in sorted(entries, key=lambda e: e.name):
+        major = template_host_major(entry.name)
+        if major is not None and major != host_major:
             continue
         relative = f"{prefix}{output_name(entry.name)}"
+        if relative in chosen and major is None:
+            continue  # the variant for this host was already chosen
+        chosen[relative] = entry
+    for relative, entry in sorted(chosen.items()):
         if entry.is_dir():
-            yield from iter_templates(entry, relative + "/")
+            yield from iter_templates(entry, relative + "/", host_major)
         else:
             yield relative, entry
 
@@ -99,20 +129,35 @@ def compatible_range(version: str) -> str:
     return f">={version},<{upper}"
 
 
-def default_values(project_dir: Path) -> dict[str, str]:
+def host_version() -> str:
+    """The installed host's version, e.g. ``8.10.0`` or ``9.0.0a20``."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__
-
     try:
-        host_version = version(HOST_DISTRIBUTION)
+        return version(HOST_DISTRIBUTION)
     except PackageNotFoundError:
         raise PluginError(f"{HOST_DISTRIBUTION} is not installed in this environment.",
                           fix=f"pip install {PLUGIN_DISTRIBUTION}") from None
+
+
+def major_of(version: str) -> int:
+    """``9.0.0a20`` -> 9."""
+    match = re.match(r"\d+", version)
+    if not match:
+        raise PluginError(f"cannot read the major version of {HOST_DISTRIBUTION} {version!r}.")
+    return int(match.group())
+
+
+def default_values(project_dir: Path) -> dict[str, str]:
+    from . import __version__
+
+    host = host_version()
     return {
         "project_name": project_dir.resolve().name or "trading-bot",
         "python_version": lambda_python_version(),
-        "host_requirement": f"{HOST_DISTRIBUTION}{compatible_range(host_version)}",
+        # No extras: the bot needs none (9.x moved boto3, the Azure SDKs and IPython into
+        # extras; boto3 comes with iaf-aws-plugin), and research tools stay out of the image.
+        "host_requirement": f"{HOST_DISTRIBUTION}{compatible_range(host)}",
         "plugin_requirement": f"{PLUGIN_DISTRIBUTION}{compatible_range(__version__)}",
     }
 
@@ -124,8 +169,12 @@ def scaffold(
     app_type: str = AWS_LAMBDA,
     values: Mapping[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
+    host_major: int | None = None,
 ) -> list[WrittenFile]:
-    """Write every template of ``app_type`` below ``target`` (created with its parents); existing files only with ``replace``."""
+    """Write every template of ``app_type`` below ``target`` (created with its parents); existing files only with ``replace``.
+
+    ``host_major`` picks the templates' variants (default: the installed host's major).
+    """
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise PluginError(f"cannot create the project in {target}: it is a file.", fix="Choose another --path.")
@@ -135,10 +184,12 @@ def scaffold(
         raise PluginError(f"cannot create the project folder {target}: {exc.strerror}.",
                           fix="Check the path and its permissions.") from None
     values = dict(default_values(target) if values is None else values)
+    if host_major is None:
+        host_major = major_of(host_version())
     root = templates_root(app_type)
     # Render everything first: a template error must not leave a half-written project.
     rendered = [(rel, render(t.read_text(encoding="utf-8"), values, source=f"templates/{app_type}/{rel}"))
-                for rel, t in iter_templates(root)]
+                for rel, t in iter_templates(root, host_major=host_major)]
     written = []
     for relative, text in rendered:
         path = target / relative

@@ -109,24 +109,52 @@ def _session(settings: DeploySettings) -> boto3.Session:
 
 
 def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None]:
-    """(expression or None, value to save) for the deploy."""
-    from .schedule import parse_schedule
+    """(expression or None, value to save) for the deploy; prints how a derived schedule was found.
+
+    A cron derived from 9.x schedules is in UTC, the host's time: with another
+    ``--schedule-timezone`` it would fire at other times, so that is refused.
+    """
+    from .schedule import parse_schedule, validate_timezone
     from .strategy_scan import derive_schedule, faster_than_strategies_warning
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
         if expression is not None:
-            message = faster_than_strategies_warning(expression, derive_schedule(settings.project_dir))
+            try:
+                derived = derive_schedule(settings.project_dir)
+            except PluginError:
+                derived = None  # --schedule replaces a schedule that cannot be derived
+            message = faster_than_strategies_warning(expression, derived)
             if message:
                 warn(message.removeprefix("Warning: "))
         return expression, expression or "none"
     derived = derive_schedule(settings.project_dir)
     if derived is None:
-        warn("no --schedule given and no strategy with time_unit and interval was found: the function "
-             "gets no schedule and will not run by itself. Pass --schedule 'rate(1 hour)' (or 'none').")
+        warn("no --schedule given and no strategy with a schedule (time_unit and interval, or "
+             "schedule = Schedule...) was found: the function gets no schedule and will not run by itself. "
+             "Pass --schedule 'rate(1 hour)' (or 'none').")
         return None, "none"
-    echo(f"Schedule: {derived.expression}, derived from {'; '.join(derived.sources)} (override with --schedule).")
+    if derived.expression.startswith("cron(") and validate_timezone(settings.schedule_timezone) not in _UTC_NAMES:
+        raise PluginError(f"the schedule derived from the strategies, {derived.expression}, is in UTC (the "
+                          f"framework's time), not in --schedule-timezone {settings.schedule_timezone}.",
+                          fix="Pass --schedule-timezone UTC, or your own --schedule for that time zone.")
+    zone = " (UTC)" if derived.expression.startswith("cron(") else ""
+    echo(f"Schedule: {derived.expression}{zone}, derived from {'; '.join(derived.sources)} "
+         "(override with --schedule).")
+    if derived.set_by:
+        echo(f"  Set by the most frequent schedule: {derived.set_by}.")
+    if not derived.exact:
+        echo(f"  EventBridge has no cron for exactly these times: this one fires more often, and "
+             f"{derived.skip_rule} (aws_function.py asks the framework's Schedule.is_due; a skipped run "
+             "succeeds, logged as \"not due\").")
+    if derived.note:
+        echo(f"  Note: {derived.note}.")
     return derived.expression, derived.expression
+
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+                        "GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0",
+                        "Greenwich", "Etc/Greenwich"})
 
 
 def builder_factory(name: str) -> Callable[[], Builder]:

@@ -3,7 +3,10 @@ fails before any AWS call. Pure: no I/O.
 """
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
+from typing import Union
 
 from ..errors import PluginError
 
@@ -13,6 +16,13 @@ __all__ = [
     "rate_for_period",
     "schedule_period_seconds",
     "validate_timezone",
+    "CronMapping",
+    "HostSchedule",
+    "IntervalSchedule",
+    "RuleSchedule",
+    "UnmappableSchedule",
+    "combine",
+    "cron_for",
 ]
 
 _EXAMPLES = "'rate(1 hour)', 'rate(15 minutes)', 'cron(0 9 * * ? *)' or 'none'"
@@ -283,3 +293,218 @@ def describe_duration(seconds: int) -> str:
             count = seconds // size
             return f"{count} {unit if count == 1 else unit + 's'}"
     return f"{seconds} {'second' if seconds == 1 else 'seconds'}"
+
+
+# --- The host's 9.x schedules (Schedule.every / Schedule.on) as EventBridge crons ------------
+#
+# The host (investing-algorithm-framework 9.x) fires an interval schedule at
+# ``anchor + k * step`` (anchor: the UNIX epoch unless given, so whole UTC boundaries) and a
+# rule schedule on the days its DateRule matches at its TimeRule's time (UTC). These
+# classes hold what :mod:`.strategy_scan` read from the source; :func:`cron_for` turns
+# them into the EventBridge cron (time zone UTC) firing at exactly those times, or, where
+# EventBridge has no exact form, at a superset of them ("covering"): the scaffolded
+# handler then asks the host's own ``Schedule.is_due`` and skips the runs it rejects.
+
+_EVENTBRIDGE_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")  # Python's weekday() order
+
+
+class UnmappableSchedule(ValueError):
+    """A host schedule that no EventBridge schedule can run; the message says why."""
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    """``Schedule.every(interval, unit, anchor)``: fires at ``offset + k * step`` seconds after the epoch."""
+
+    step_seconds: int
+    offset_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSchedule:
+    """``Schedule.on(DateRule.<date_rule>(days_offset), TimeRule.at(hour, minute, second))``."""
+
+    date_rule: str  # every_day, week_start, week_end, month_start, month_end
+    days_offset: int
+    hour: int
+    minute: int
+    second: int = 0
+
+
+HostSchedule = Union[IntervalSchedule, RuleSchedule]
+
+
+@dataclass(frozen=True)
+class CronMapping:
+    """An EventBridge cron (UTC) for one or more host schedules.
+
+    ``exact``: it fires at exactly the schedules' times. Otherwise it fires at a superset
+    and the function skips a run that no schedule is due at (``skip_rule`` says which).
+    ``note``: anything else the plan should say (Lambda's one-minute minimum).
+    """
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    day_of_month: str  # "*", "?", "L", "1", "26-29" …
+    day_of_week: str  # "?" or "MON", "MON,FRI" …
+    exact: bool
+    skip_rule: str | None = None
+    note: str | None = None
+
+    @property
+    def expression(self) -> str:
+        return (f"cron({_field(self.minutes, 0, 59)} {_field(self.hours, 0, 23)} "
+                f"{self.day_of_month} * {self.day_of_week} *)")
+
+    @property
+    def every_day(self) -> bool:
+        return self.day_of_month == "*"
+
+    def covers(self, other: "CronMapping") -> bool:
+        """Every time ``other`` fires, this one fires too (field by field)."""
+        if not (other.minutes <= self.minutes and other.hours <= self.hours):
+            return False
+        if self.every_day:
+            return True
+        if self.day_of_week != "?" and other.day_of_week != "?":
+            return set(other.day_of_week.split(",")) <= set(self.day_of_week.split(","))
+        return (self.day_of_month, self.day_of_week) == (other.day_of_month, other.day_of_week)
+
+    def fires_per_day(self) -> float:
+        """Average runs a day (to find the finest schedule)."""
+        per_day = len(self.minutes) * len(self.hours)
+        if self.every_day:
+            return float(per_day)
+        if self.day_of_week != "?":
+            return per_day * len(self.day_of_week.split(",")) / 7
+        days = _expand_days(self.day_of_month)
+        return per_day * days / 30.44
+
+
+def _expand_days(day_of_month: str) -> int:
+    if day_of_month == "L":
+        return 1
+    first, _, last = day_of_month.partition("-")
+    return int(last or first) - int(first) + 1
+
+
+def _field(values: frozenset[int], low: int, high: int) -> str:
+    """The shortest cron field for ``values``: ``*``, ``*/15``, ``5/15``, ``9`` or a list."""
+    ordered = sorted(values)
+    if ordered == list(range(low, high + 1)):
+        return "*"
+    if len(ordered) == 1:
+        return str(ordered[0])
+    step = ordered[1] - ordered[0]
+    first = ordered[0]
+    if (first < step and ordered == list(range(first, high + 1, step))
+            and (high + 1 - low) % step == 0):
+        return f"*/{step}" if first == low else f"{first}/{step}"
+    return ",".join(str(value) for value in ordered)
+
+
+def _every(step: int, offset: int, size: int) -> frozenset[int]:
+    return frozenset(range(offset % step, size, step))
+
+
+def cron_for(schedule: HostSchedule) -> CronMapping:
+    """The EventBridge cron (UTC) running ``schedule``; raises :class:`UnmappableSchedule`."""
+    if isinstance(schedule, IntervalSchedule):
+        return _interval_cron(schedule)
+    return _rule_cron(schedule)
+
+
+def _interval_cron(schedule: IntervalSchedule) -> CronMapping:
+    step, offset = schedule.step_seconds, schedule.offset_seconds % schedule.step_seconds
+    all_minutes, all_hours = frozenset(range(60)), frozenset(range(24))
+    if step < MINIMUM_PERIOD:
+        if MINIMUM_PERIOD % step:
+            raise UnmappableSchedule(f"every {describe_duration(step)} does not fit Lambda's one-minute grid")
+        # Lambda's minimum: one run a minute, which the host's is_due accepts every time.
+        return CronMapping(all_minutes, all_hours, "*", "?", exact=True,
+                           note=f"the strategy asks for every {describe_duration(step)}; "
+                                "one minute is the shortest EventBridge period")
+    if step % 60 or offset % 60:
+        raise UnmappableSchedule(f"every {describe_duration(step)} with an anchor "
+                                 f"{describe_duration(offset)} past the step does not fall on whole minutes")
+    minutes_step, minutes_offset = step // 60, offset // 60
+    if 60 % minutes_step == 0:  # every 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60 minutes
+        return CronMapping(_every(minutes_step, minutes_offset, 60), all_hours, "*", "?", exact=True)
+    if minutes_step % 60:
+        # e.g. every 90 or 45 minutes: a minute pattern that repeats every hour covers it.
+        cover = math.gcd(minutes_step, 60)
+        return CronMapping(_every(cover, minutes_offset, 60), all_hours, "*", "?", exact=False,
+                           skip_rule=f"runs on minutes that are not one of the strategy's every "
+                                     f"{describe_duration(step)} are skipped")
+    minute = minutes_offset % 60
+    hours_step, hours_offset = minutes_step // 60, minutes_offset // 60
+    if 24 % hours_step == 0:  # every 1, 2, 3, 4, 6, 8, 12 or 24 hours
+        return CronMapping(frozenset({minute}), _every(hours_step, hours_offset, 24), "*", "?", exact=True)
+    if hours_step % 24:
+        cover = math.gcd(hours_step, 24)
+        return CronMapping(frozenset({minute}), _every(cover, hours_offset, 24), "*", "?", exact=False,
+                           skip_rule=f"runs in hours that are not one of the strategy's every "
+                                     f"{describe_duration(step)} are skipped")
+    # Every N days (N >= 2): EventBridge's day steps restart each month; run daily, skip the rest.
+    return CronMapping(frozenset({minute}), frozenset({hours_offset % 24}), "*", "?", exact=False,
+                       skip_rule=f"runs on days that are not one of the strategy's every "
+                                 f"{describe_duration(step)} are skipped")
+
+
+def _rule_cron(schedule: RuleSchedule) -> CronMapping:
+    if schedule.second:
+        raise UnmappableSchedule(f"TimeRule.at({schedule.hour}, {schedule.minute}, {schedule.second}) has "
+                                 "seconds; EventBridge fires on whole minutes")
+    minutes, hours = frozenset({schedule.minute}), frozenset({schedule.hour})
+    rule, offset = schedule.date_rule, schedule.days_offset
+    described = f"DateRule.{rule}({offset})" if offset else f"DateRule.{rule}()"
+    if rule == "every_day":
+        return CronMapping(minutes, hours, "*", "?", exact=True)
+    if rule in ("week_start", "week_end"):
+        if offset > 6:
+            raise UnmappableSchedule(f"{described} never matches (a week has 7 days)")
+        weekday = offset if rule == "week_start" else 6 - offset
+        return CronMapping(minutes, hours, "?", _EVENTBRIDGE_WEEKDAYS[weekday], exact=True)
+    if rule == "month_start":
+        if offset > 30:
+            raise UnmappableSchedule(f"{described} never matches (a month has at most 31 days)")
+        return CronMapping(minutes, hours, str(offset + 1), "?", exact=True)
+    if rule == "month_end":
+        if offset == 0:
+            return CronMapping(minutes, hours, "L", "?", exact=True)
+        if offset > 30:
+            raise UnmappableSchedule(f"{described} never matches (a month has at most 31 days)")
+        # The last day minus N is day 28-N (February) to 31-N: fire on each, skip the rest.
+        first, last = max(1, 28 - offset), 31 - offset
+        return CronMapping(minutes, hours, f"{first}-{last}" if first != last else str(first), "?",
+                           exact=False, skip_rule=f"runs on days other than {described} (the last day of "
+                                                  f"the month minus {offset}) are skipped")
+    raise UnmappableSchedule(f"unknown DateRule.{rule}")
+
+
+def combine(mappings: list[CronMapping]) -> tuple[CronMapping, int]:
+    """One cron for several schedules, and the index of the finest (the one that set it).
+
+    The finest schedule's cron wins when it covers every other; otherwise the crons are
+    merged into one that fires at all their times (a superset: the runs none is due at
+    are skipped).
+    """
+    finest = max(range(len(mappings)), key=lambda index: mappings[index].fires_per_day())
+    winner = mappings[finest]
+    if all(winner.covers(other) for other in mappings):
+        return winner, finest
+    minutes = frozenset().union(*(m.minutes for m in mappings))
+    hours = frozenset().union(*(m.hours for m in mappings))
+    days = {(m.day_of_month, m.day_of_week) for m in mappings}
+    if len(days) == 1:
+        day_of_month, day_of_week = days.pop()
+    elif all(m.day_of_week != "?" for m in mappings):
+        names = {name for m in mappings for name in m.day_of_week.split(",")}
+        day_of_month = "?"
+        day_of_week = ",".join(name for name in _EVENTBRIDGE_WEEKDAYS if name in names)
+    else:
+        day_of_month, day_of_week = "*", "?"
+    merged = CronMapping(minutes, hours, day_of_month, day_of_week, exact=False,
+                         skip_rule="runs at which no strategy's schedule is due are skipped",
+                         note=winner.note)
+    return merged, finest

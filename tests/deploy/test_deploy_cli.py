@@ -5,6 +5,7 @@ settings file, not only on the output.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import pytest
 pytestmark = pytest.mark.host
 
 SECRETS = ("key-123-abc", "s3cr3t value", "tok-from-flag-999")
+# The scaffolded strategy runs hourly: time_unit/interval on 8.x, Schedule.every(1, TimeUnit.HOUR) on 9.x.
+HOURLY = ("rate(1 hour)" if int(importlib.metadata.version("investing-algorithm-framework").split(".")[0]) < 9
+          else "cron(0 * * * ? *)")
 
 
 def cli_deploy(host_cli, project: Path, aws_env: dict, *args: str):
@@ -97,14 +101,14 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_cli, aws_env, bot_
 
     scheduler = boto3.client("scheduler", region_name=region)
     schedule = scheduler.get_schedule(Name=f"{unique_name}-iaf")
-    assert schedule["ScheduleExpression"] == "rate(1 hour)" and schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert schedule["ScheduleExpression"] == HOURLY and schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["Target"]["Arn"] == f"arn:aws:lambda:{region}:{account}:function:{unique_name}:live"
     scheduler_policy = iam.get_role_policy(RoleName=f"{unique_name}-iaf-scheduler", PolicyName="iaf-invoke-live-alias")
     assert scheduler_policy["PolicyDocument"]["Statement"][0]["Resource"] == [schedule["Target"]["Arn"]]
 
     saved = json.loads((bot_project / "iaf-aws-lambda.json").read_text())
     assert saved["function_name"] == unique_name and saved["env"] == {"PLAIN_SETTING": "one"}
-    assert saved["schedule"] == "rate(1 hour)" and saved["image_uri"] == image_v1
+    assert saved["schedule"] == HOURLY and saved["image_uri"] == image_v1
     assert not any(secret in json.dumps(saved) for secret in SECRETS)
 
     # Trading state in the bucket. moto enforces the TLS-only policy and we talk plain HTTP to it:

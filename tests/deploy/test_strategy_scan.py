@@ -16,10 +16,10 @@ def write(project: Path, relative: str, source: str) -> None:
     path.write_text(textwrap.dedent(source))
 
 
-def test_scaffolded_project_runs_hourly(tmp_path: Path) -> None:
-    from iaf_aws_plugin.scaffold import scaffold_aws_lambda
+def test_scaffolded_8x_project_runs_hourly(tmp_path: Path) -> None:
+    from iaf_aws_plugin.scaffold import scaffold
 
-    scaffold_aws_lambda(str(tmp_path))
+    scaffold(tmp_path, host_major=8)
     derived = derive_schedule(tmp_path)
     assert derived == DerivedSchedule(
         expression="rate(1 hour)", period_seconds=3600,

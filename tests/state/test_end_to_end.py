@@ -61,13 +61,14 @@ def test_scaffolded_lambda_handler_keeps_its_trading_state_between_cold_invocati
     lease = json.loads(s3.get_object(Bucket=bucket, Key=".iaf-state/lease.json")["Body"].read())
     assert lease["timeout_seconds"] == 180  # the deploy's function timeout + the margin
     assert len(first["orders"]) == 1 and " BUY BTC/EUR " in first["orders"][0], first
-    assert first["trades"], first
     assert s3.get_object(Bucket=bucket, Key=".iaf-state/HEAD.json")
 
     second = report(invoke(project, env, tmp_path / "container-2", IAF_FUNCTION_TIMEOUT="120",
                            E2E_REMAINING_MS="299500"))
     lease = json.loads(s3.get_object(Bucket=bucket, Key=".iaf-state/lease.json")["Body"].read())
     assert lease["timeout_seconds"] == 360  # the invocation's remaining time counts (timeout raised)
+    # A trade exists once the order is known (8.x) or filled (9.x: the second run syncs the fill).
+    assert second["trades"], second
     assert set(first["orders"]) <= set(second["orders"]), (first, second)
     assert set(first["trades"]) <= set(second["trades"]), (first, second)
     eur = [p for p in second["positions"] if p.startswith("EUR ")]

@@ -1,0 +1,110 @@
+"""Inside the Lambda function: skip a scheduled run that none of the bot's schedules is due at.
+
+investing-algorithm-framework 9.x strategies run on a ``Schedule``. ``deploy-aws-lambda``
+turns those schedules into an EventBridge cron; where EventBridge has no exact form (say
+``DateRule.month_end(2)``, or several strategies at different times) the cron fires at a
+superset of the schedules' times, and the scaffolded handler calls :func:`not_due` first:
+a run that no schedule is due at returns successfully without loading the trading state.
+
+The host decides, not this module: each schedule's own ``Schedule.is_due`` is asked
+whether it fires in the minute the run was scheduled for, ``is_due(minute, minute - 1
+minute)`` (EventBridge fires on whole minutes). On 8.x hosts (strategies with
+``time_unit``/``interval``, no ``Schedule``) and for invocations that are not the
+schedule's (a manual ``aws lambda invoke``), every run goes ahead.
+
+Standard library only at import time: this runs at every cold start.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping
+
+__all__ = ["SCHEDULE_EVENT_SOURCE", "not_due", "schedules_of"]
+
+#: The ``source`` of the event deploy-aws-lambda's schedule sends (its target's Input).
+SCHEDULE_EVENT_SOURCE = "iaf-aws-plugin.schedule"
+#: Optional field of that event: the time the run was scheduled for (ISO 8601), e.g. from
+#: EventBridge Scheduler's ``<aws.scheduler.scheduled-time>`` placeholder.
+SCHEDULED_TIME_FIELD = "scheduled_time"
+
+logger = logging.getLogger("iaf_aws_plugin.schedule_gate")
+# The host's AWS_LAMBDA_LOGGING_CONFIG leaves the root logger at WARNING: "not due" is INFO and
+# must still reach the function's log (its records propagate to the root's handler).
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
+
+
+def schedules_of(app: Any) -> list[tuple[str, Any]]:
+    """(name, host ``Schedule``) of every strategy, scheduled function and task of ``app``.
+
+    Only objects with the host's ``is_due``: empty on 8.x hosts.
+    """
+    found: list[tuple[str, Any]] = []
+
+    def add(name: str, schedule: Any) -> None:
+        if callable(getattr(schedule, "is_due", None)):
+            found.append((name, schedule))
+
+    for strategy in _items(app, "strategies"):
+        name = str(getattr(strategy, "strategy_id", None) or type(strategy).__name__)
+        add(name, getattr(strategy, "schedule", None))
+        for function in getattr(strategy, "scheduled_functions", None) or ():
+            add(f"{name}.{getattr(function, 'func', '?')}", getattr(function, "schedule", None))
+    for task in _items(app, "tasks"):
+        add(str(getattr(task, "worker_id", None) or type(task).__name__), getattr(task, "schedule", None))
+    return found
+
+
+def _items(app: Any, kind: str) -> Iterable[Any]:
+    # The host's App keeps them in ``_strategies``/``_tasks`` (9.0.0a20 has no public accessor).
+    for attribute in (kind, f"_{kind}"):
+        value = getattr(app, attribute, None)
+        if isinstance(value, (list, tuple)):
+            return value
+    return ()
+
+
+def scheduled_minute(event: Any, now: datetime | None = None) -> datetime:
+    """The whole UTC minute this run was scheduled for: the event's ``scheduled_time``, else now's minute."""
+    value = event.get(SCHEDULED_TIME_FIELD) if isinstance(event, Mapping) else None
+    moment: datetime | None = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+    if moment is None:
+        moment = now or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def not_due(app: Any, event: Any, now: datetime | None = None) -> str | None:
+    """None when this run goes ahead; otherwise one line saying why it is skipped ("not due: …").
+
+    Only runs started by deploy-aws-lambda's schedule (event ``source``
+    :data:`SCHEDULE_EVENT_SOURCE`) are ever skipped, and only when the app has host
+    schedules and none of them ``is_due`` in the scheduled minute. A schedule whose
+    ``is_due`` raises (e.g. a market-relative rule without a trading calendar) counts as
+    due: when in doubt, run.
+    """
+    if not (isinstance(event, Mapping) and event.get("source") == SCHEDULE_EVENT_SOURCE):
+        return None
+    schedules = schedules_of(app)
+    if not schedules:
+        return None
+    minute = scheduled_minute(event, now)
+    previous = minute - timedelta(minutes=1)
+    for name, schedule in schedules:
+        try:
+            if schedule.is_due(minute, previous):
+                return None
+        except Exception:  # noqa: BLE001 - the host's own check failed: do not skip a trade on it
+            logger.warning("is_due of %s failed; running anyway", name, exc_info=True)
+            return None
+    names = ", ".join(name for name, _ in schedules)
+    reason = f"not due: no schedule of {names} fires at {minute:%Y-%m-%d %H:%M} UTC; run skipped"
+    logger.info(reason)
+    return reason
