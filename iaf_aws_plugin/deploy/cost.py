@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
 
 #: When the prices below were taken from AWS's pricing pages (USD, on-demand, before free tiers).
 PRICE_TABLE_DATE = "2024-06-01"
@@ -155,7 +156,7 @@ def estimate(*, region: str, architecture: str, memory_mb: int, runs: float, dur
     return CostEstimate(region, priced_as, tuple(lines))
 
 
-def alarm_metric_count(alarms: dict[str, dict[str, object]] | None) -> int:
+def alarm_metric_count(alarms: Mapping[str, Mapping[str, Any]] | None) -> int:
     """CloudWatch bills an alarm per metric it watches (metric math: each metric query)."""
     count = 0
     for spec in (alarms or {}).values():

@@ -21,9 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from ..builders import Builder
     from .awsclient import AWSClient
-    from .desired import Names
+    from .cost import CostEstimate
+    from .desired import DesiredState, Names
     from .environment import Placement
     from .planner import Plan
+    from .remote import LiveState
 
 Echo = Callable[[str], None]
 _ECR_IMAGE = re.compile(
@@ -169,8 +171,8 @@ def builder_factory(name: str) -> Callable[[], Builder]:
     return builders[name]
 
 
-def _cost(client: AWSClient, desired: Any, live: Any, expression: str | None, zone: str,
-          settings: DeploySettings) -> Any:
+def _cost(client: AWSClient, desired: DesiredState, live: LiveState, expression: str | None, zone: str,
+          settings: DeploySettings) -> CostEstimate:
     """The estimated monthly cost of the desired bot (cost.py), with the duration measured from its logs."""
     from .cost import alarm_metric_count, estimate, runs_per_month
 
@@ -179,7 +181,7 @@ def _cost(client: AWSClient, desired: Any, live: Any, expression: str | None, zo
     return estimate(region=desired.names.region, architecture=desired.function.architecture,
                     memory_mb=desired.function.memory_size, runs=runs_per_month(expression, zone),
                     duration_s=sum(recent) / len(recent) if recent else None,
-                    alarm_metrics=alarm_metric_count(dict(desired.alerts.alarms) if desired.alerts else None),
+                    alarm_metrics=alarm_metric_count(desired.alerts.alarms if desired.alerts else None),
                     log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1,
                     provisioned=settings.provisioned_concurrency)
 
