@@ -18,6 +18,11 @@ from typing import Callable, Iterator
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Shared test helpers live as plain modules in tests/ (importable under --import-mode=importlib).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The deploy fixtures (a scaffolded bot, images in ECR, in-process deploys with the service-model
+# contract check) serve the deploy and the operate tests alike.
+pytest_plugins = ["deploy_fixtures"]
 BIN_DIR = Path(sys.executable).parent
 HOST_CONSOLE_SCRIPT = BIN_DIR / "investing-algorithm-framework"
 FAKE_ACCOUNT = "123456789012"

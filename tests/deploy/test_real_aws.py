@@ -1,5 +1,5 @@
 """What moto lets through and AWS does not (issue 13): every in-process deploy here runs with the
-service-model contract check (tests/deploy/conftest.py), and the emulator's side is asserted."""
+service-model contract check (tests/deploy_fixtures.py), and the emulator's side is asserted."""
 from __future__ import annotations
 
 import hashlib
@@ -200,6 +200,7 @@ OPERATION_ACTIONS = {
     "iam.CreateRole": ["iam:CreateRole", "iam:TagRole"],
     "cloudwatch-logs.CreateLogGroup": ["logs:CreateLogGroup", "logs:TagResource"],
     "scheduler.CreateSchedule": ["scheduler:CreateSchedule", "iam:PassRole"],
+    "sns.CreateTopic": ["sns:CreateTopic", "sns:TagResource"],  # tags
     "scheduler.UpdateSchedule": ["scheduler:UpdateSchedule", "iam:PassRole"],
 }
 #: Calls that need no permission (sts) or that the preflight itself makes (and tolerates a refusal of).
@@ -220,7 +221,8 @@ def iam_actions(operations: list[tuple[str, str]]) -> set[str]:
 def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_project, deploy_inprocess, api_builder,
                                                          unique_name):
     """Record every operation of a full lifecycle (first deploy with a build and a schedule, a
-    secret and configuration change with a rebuild and pruning, a schedule change, its removal)
+    secret and configuration change with a rebuild and pruning, a schedule change with alerts, their
+    removal)
     and compare with the preflight's list, both ways."""
     operations: list[tuple[str, str]] = []
     session = boto3.Session(region_name=REGION)
@@ -233,20 +235,25 @@ def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_pro
     first = run(function_name=unique_name, builder="ecr-api", rollback_window=1)
     (bot_project / ".env").write_text("BITVAVO_API_KEY=rotated-key-456\nLOG_LEVEL=DEBUG\n")
     run(memory_size=1024)
-    run(schedule="rate(2 hours)")
-    run(schedule="none")
+    run(schedule="rate(2 hours)", alert_email="ops@example.com")
+    run(schedule="none", alert_email="none")
     names = first.names
     wanted = set()
     for schedule in (True, False):
-        for group in required_actions(names, manage_role=True, build=True, schedule=schedule):
-            wanted.update(group.actions)
+        for alerts in (True, False):
+            for group in required_actions(names, manage_role=True, build=True, schedule=schedule, alerts=alerts):
+                wanted.update(group.actions)
     used = iam_actions(operations)
     assert {"lambda:DeleteFunction", "ecr:BatchDeleteImage", "scheduler:DeleteSchedule",
             "ecr:SetRepositoryPolicy", "logs:CreateLogGroup"} <= used  # the lifecycle covered them
     assert used - wanted == set(), f"the preflight misses {sorted(used - wanted)}"
     # ...and lists nothing else: only what drift repairs need, and what a registry push needs (the
     # builder pushes through the registry API, outside this recording).
-    drift_only = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy"}
+    # The cost estimate reads log events only once a run has logged (no run here); moto has no
+    # provisioned concurrency API (404), so --provisioned-concurrency is not in the recording.
+    drift_only = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy", "logs:GetLogEvents",
+                  "lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig",
+                  "lambda:DeleteProvisionedConcurrencyConfig"}
     push = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
             "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
     assert wanted - used == drift_only | push

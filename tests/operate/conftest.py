@@ -2,11 +2,10 @@
 commands then run through the real host console script.
 
 The deploy fixtures (``bot_project``, ``ecr_image``, ``deploy_inprocess``) are the deploy tests'
-own, loaded from tests/deploy/conftest.py so both folders share one definition.
+own (tests/deploy_fixtures.py, a plugin of tests/conftest.py).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import time
@@ -15,18 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location("_deploy_fixtures", Path(__file__).parent.parent / "deploy" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_deploy = importlib.util.module_from_spec(_spec)
-__import__("sys").modules[_spec.name] = _deploy  # dataclasses look their module up
-_spec.loader.exec_module(_deploy)
-bot_project = _deploy.bot_project
-ecr_image = _deploy.ecr_image
-deploy_inprocess = _deploy.deploy_inprocess
-push_test_image = _deploy.push_test_image
-
-SECRET_VALUES = _deploy.SECRET_VALUES
+from deploy_fixtures import SECRET_VALUES  # the deploy fixtures themselves come from tests/conftest.py
 
 
 @dataclass
