@@ -40,7 +40,12 @@ def _confirm(question: str) -> bool:
               help="Lambda architecture (default x86_64).")
 @click.option("--image-uri", "--image_uri", "image_uri", default=None,
               help="Deploy this prebuilt ECR image (tag or digest) instead of building one.")
-@click.option("--builder", default=None, help="Image builder (default docker).")
+@click.option("--builder", default=None,
+              help="Image builder: native (no Docker), docker, or auto (default: native unless the Dockerfile "
+                   "needs Docker).")
+@click.option("--base-image", "--base_image", "base_image", default=None,
+              help="Base image of the native builder (default public.ecr.aws/lambda/python:<version>).")
+@click.option("--output", default=None, help="Also write the built image as an OCI layout: oci:DIR.")
 @click.option("--role-arn", "--role_arn", "role_arn", default=None,
               help="Use this IAM role instead of creating a least-privilege one.")
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
@@ -51,7 +56,7 @@ def _confirm(question: str) -> bool:
 def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir: str | None,
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
                       schedule: str | None, schedule_timezone: str | None, architecture: str | None,
-                      image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
+                      image_uri: str | None, builder: str | None, base_image: str | None, output: str | None, role_arn: str | None, profile: str | None,
                       dry_run: bool, yes: bool) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from pathlib import Path
@@ -63,6 +68,6 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         project_dir=Path(project_dir) if project_dir else Path.cwd(), function_name=function_name, region=region,
         memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
-        role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm)

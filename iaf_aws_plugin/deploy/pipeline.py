@@ -153,8 +153,15 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
-    build_with = None if settings.image_uri else settings.builder
-    builder = builder_factory(build_with)() if build_with else None
+    build_with: str | None = None
+    builder: Builder | None = None
+    if not settings.image_uri:
+        from .image import choose_builder
+
+        choice = choose_builder(settings, builder_factory)
+        build_with = choice.name
+        builder = builder_factory(build_with)()
+        echo(f"Builder: {choice.name} ({choice.reason}).")
 
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
     identity = client.caller_identity()
@@ -168,6 +175,17 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                       required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
                                        schedule=expression is not None, role_arn=settings.role_arn,
                                        image_repository=_repository_arn(image_uri, names)), warn)
+    tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")
+    prebuilt = None
+    if builder is not None:
+        from .image import prebuild
+
+        # Built before planning (when the builder can): the plan compares digests.
+        prebuilt = prebuild(builder, settings, f"{names.registry}/{names.repository}", tag, echo=echo,
+                            exists=lambda digest: client.image_digest(names.repository, names.account,
+                                                                      digest=digest) is not None)
+        if prebuilt is not None and prebuilt.existing:
+            image_uri, build_with = prebuilt.image_uri, None
     live = read_live_state(client, names, manage_role=settings.role_arn is None)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
@@ -199,10 +217,16 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
         if builder is None:  # the planner only plans a build when a builder was chosen
             raise PluginError("internal error: the plan builds an image but no builder was chosen.")
+        if prebuilt is not None:
+            from .image import push_prebuilt
+
+            return push_prebuilt(builder, prebuilt, tag, ecr=client.client("ecr"), profile=settings.profile,
+                                 echo=echo)
         registry, user, password = client.registry_credentials(names.account)
         repository_uri = f"{names.registry}/{names.repository}"
-        tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ")
-        built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag),
+        built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag,
+                                           base_image=settings.base_image, output=settings.output,
+                                           profile=settings.profile),
                               RegistryCredentials(registry, user, password), echo=echo)
         return str(built.image_uri)
 
