@@ -85,11 +85,10 @@ def _output(command: list[str]) -> str:
 def pip_command() -> list[str]:
     """This interpreter's pip; else the pip wheel bundled with ``ensurepip`` (run from the
     wheel, nothing installed)."""
-    try:
-        import pip  # noqa: F401
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip"]
-    except ImportError:
-        pass
     import ensurepip
 
     bundled = sorted(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl"))

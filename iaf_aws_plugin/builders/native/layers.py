@@ -33,7 +33,7 @@ class Layer:
 class _Tee(io.RawIOBase):
     """Hash (and count) what tarfile writes, and pass it on to the gzip stream."""
 
-    def __init__(self, sink: IO[bytes]) -> None:
+    def __init__(self, sink: "IO[bytes] | gzip.GzipFile") -> None:
         self.sink = sink
         self.hasher = hashlib.sha256()
         self.count = 0
@@ -74,20 +74,20 @@ def write_layer(store: BlobStore, entries: Iterable[tuple[str, Path]]) -> Layer:
             files.setdefault(parent, None)
         files[str(clean)] = source
     with store.writer() as (handle, finish):
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0, compresslevel=GZIP_LEVEL)  # type: ignore[arg-type]
-        tee = _Tee(gz)  # type: ignore[arg-type]
-        with tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0, compresslevel=GZIP_LEVEL)
+        tee = _Tee(gz)
+        with tarfile.open(fileobj=tee, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(files):
-                source = files[name]
-                if source is None or (source.is_dir() and not source.is_symlink()):
+                entry = files[name]
+                if entry is None or (entry.is_dir() and not entry.is_symlink()):
                     tar.addfile(_info(name, tarfile.DIRTYPE, 0o755))
                     continue
-                status = source.lstat()
+                status = entry.lstat()
                 if stat.S_ISLNK(status.st_mode):
-                    tar.addfile(_info(name, tarfile.SYMTYPE, 0o777, linkname=os.readlink(source)))
+                    tar.addfile(_info(name, tarfile.SYMTYPE, 0o777, linkname=os.readlink(entry)))
                     continue
                 mode = 0o755 if status.st_mode & 0o111 else 0o644
-                with open(source, "rb") as data:
+                with open(entry, "rb") as data:
                     tar.addfile(_info(name, tarfile.REGTYPE, mode, size=status.st_size), data)
         gz.close()
         diff_id = "sha256:" + tee.hasher.hexdigest()
