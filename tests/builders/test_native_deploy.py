@@ -33,7 +33,7 @@ def test_native_deploy_then_noop_then_code_change(host_cli, aws_env, offline_pip
     assert saved["builder"] == "auto" and saved["base_image"] == tiny_base and saved["output"] == f"oci:{layout}"
 
     again = deploy(host_cli, tiny_project, "--yes")  # saved settings, nothing changed
-    assert "already in ECR: nothing to upload" in again and "Nothing to change" in again
+    assert "already in ECR: nothing to upload" in again and "Nothing to change" in again, again
     assert "Uploading layer" not in again
 
     (tiny_project / "strategies" / "my_strategy.py").write_text("NAME = 'v2'\n")

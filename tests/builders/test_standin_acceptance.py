@@ -82,6 +82,11 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     assert "Builder: native (--builder native)" in deploy.stdout
     assert "Byte code: compiled with Python 3.11" in deploy.stdout
 
+    # An unchanged project redeploys as a no-op: the digest is compared before planning.
+    again = host_cli(["deploy-aws-lambda", "--yes"], cwd=project, env=env, timeout=3600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already in ECR: nothing to upload" in again.stdout and "Nothing to change" in again.stdout, again.stdout
+
     # The image Lambda runs is the one in the OCI layout, byte for byte.
     index = json.loads((layout / "index.json").read_text())["manifests"][0]
     ref_name = index["annotations"]["org.opencontainers.image.ref.name"]
@@ -138,7 +143,3 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     assert [p for p in second["positions"] if p.startswith("EUR ")] == ["EUR 750.0"], second
     assert any(s.endswith(" CLOSED") for s in second["order_status"]), second
 
-    # An unchanged project redeploys as a no-op: the digest is compared before planning.
-    again = host_cli(["deploy-aws-lambda", "--yes"], cwd=project, env=env, timeout=3600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "already in ECR: nothing to upload" in again.stdout and "Nothing to change" in again.stdout
