@@ -195,3 +195,18 @@ def test_report_names_size_packages_and_phases(offline_pip, tiny_project, tiny_b
     assert prepared.digest in text and "MB compressed" in text
     assert "Largest packages" in text and "tinydep" in text
     assert "dependencies" in text and "app" in text and "Byte code: compiled" in text
+
+
+def test_a_new_plugin_release_changes_only_its_own_small_layer(offline_pip, tiny_project, tiny_base, tmp_path,
+                                                               monkeypatch):
+    from .conftest import make_wheel
+
+    _, first = prepare(tiny_project, tiny_base)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("IAF_AWS_PLUGIN_WHEEL", str(make_wheel(
+        other, "iaf-aws-plugin", "0.1.0.dev1", {"iaf_aws_plugin/__init__.py": "STUB = 2\n"})))
+    _, second = prepare(tiny_project, tiny_base)
+    assert second.dependencies_cached  # same requirements: no pip run
+    changed = [a.origin for a, b in zip(first.image.layers, second.image.layers) if a.digest != b.digest]
+    assert changed == ["iaf-aws-plugin"]

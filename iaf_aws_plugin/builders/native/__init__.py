@@ -66,7 +66,8 @@ class PreparedImage:
             by_origin[layer.origin] = by_origin.get(layer.origin, 0) + layer.size
         lines = [f"Image {self.digest}: {self.image.size / 1e6:.1f} MB compressed "
                  f"(base {by_origin.get('base', 0) / 1e6:.1f} MB, dependencies "
-                 f"{by_origin.get('dependencies', 0) / 1e6:.1f} MB, app {by_origin.get('app', 0) / 1e3:.1f} kB) "
+                 f"{by_origin.get('dependencies', 0) / 1e6:.1f} MB, iaf-aws-plugin "
+                 f"{by_origin.get('iaf-aws-plugin', 0) / 1e3:.1f} kB, app {by_origin.get('app', 0) / 1e3:.1f} kB) "
                  f"on {self.base_image}, CPython {self.python_version}."]
         if self.packages:
             top = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in self.packages[:10])
@@ -104,7 +105,7 @@ class NativeBuilder:
 
     def prepare(self, request: BuildRequest, *, echo: Callable[[str], None] = _print) -> PreparedImage:
         """Build the image locally (cheap when nothing changed: everything is cached)."""
-        from .dependencies import build_dependency_layer, find_interpreter, lambda_glibc
+        from .dependencies import build_dependency_layer, build_plugin_layer, find_interpreter, lambda_glibc
         from .plugin_wheel import plugin_wheel
         from .reference import parse_reference
         from .registry import resolve_base
@@ -124,11 +125,16 @@ class NativeBuilder:
 
         started = time.monotonic()
         interpreter = find_interpreter(python_version)
+        wheel = plugin_wheel(self.store)
         deps = build_dependency_layer(
-            self.store, project_dir, plugin_wheel(self.store), python_version=python_version,
+            self.store, project_dir, wheel, python_version=python_version,
             architecture=request.architecture, glibc=lambda_glibc(python_version), task_root=task_root,
             interpreter=interpreter, echo=echo)
         phases["dependencies" + (" (cached)" if deps.cached else "")] = time.monotonic() - started
+
+        started = time.monotonic()
+        plugin = build_plugin_layer(self.store, wheel, task_root=task_root, interpreter=interpreter)
+        phases["iaf-aws-plugin"] = time.monotonic() - started
 
         started = time.monotonic()
         app = self._app_layer(project_dir, task_root, interpreter.path)
@@ -140,6 +146,7 @@ class NativeBuilder:
         image = assemble(self.store, base, [
             ("dependencies", deps.layer, f"pip install --target {task_root} -r requirements.txt iaf-aws-plugin "
                                          f"(cp{python_version.replace('.', '')} {request.architecture})"),
+            ("iaf-aws-plugin", plugin, f"iaf-aws-plugin {wheel.name} (the installed version)"),
             ("app", app, f"COPY . {task_root}/"),
         ], handler=handler, task_root=task_root)
         phases["assemble"] = time.monotonic() - started
@@ -153,7 +160,7 @@ class NativeBuilder:
         with tempfile.TemporaryDirectory(prefix="app-", dir=self.store.tmpdir()) as work:
             staging = Path(work) / "app"
             staging.mkdir()
-            for image_path, source in tree_entries(project_dir, ""):
+            for image_path, source in tree_entries(project_dir, "", skip=ignore):  # prunes .venv/ etc.
                 relative = image_path.lstrip("/")
                 if ignore.excluded(relative):
                     continue

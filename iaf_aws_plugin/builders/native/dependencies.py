@@ -108,10 +108,22 @@ class DependencyLayer:
     cached: bool
 
 
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` lines of a wheel (what pip resolves for it)."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+        text = archive.read(name).decode("utf-8", "replace") if name else ""
+    return sorted(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:"))
+
+
 def dependency_key(requirements: bytes, wheel: Path, python_version: str, tags: list[str], task_root: str,
                    compile_with: Interpreter) -> str:
-    parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), sha256_file(wheel), python_version, *tags, task_root,
-             f"compile={compile_with.version if compile_with.path else 'no'}"]
+    """The plugin's own files are in their own layer: only what it requires is part of this key,
+    so a new iaf-aws-plugin release does not rebuild (nor re-upload) the dependencies."""
+    parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements(wheel), python_version, *tags,
+             task_root, f"compile={compile_with.version if compile_with.path else 'no'}"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -149,6 +161,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
         if result.returncode != 0:
             raise _pip_error(result.stdout + result.stderr, requirements_file, python_version, architecture, tags)
         _clean(target)
+        _remove_distribution(target, wheel.name.split("-")[0])
         compiled = False
         note = "no Python " + python_version + " on this machine"
         if interpreter.path is not None:
@@ -162,6 +175,52 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
         "digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size, "uncompressed": layer.uncompressed,
         "packages": [list(p) for p in packages], "compiled": compiled, "interpreter": note})
     return DependencyLayer(layer, key, packages, compiled, note, False)
+
+
+def build_plugin_layer(store: BlobStore, wheel: Path, *, task_root: str, interpreter: Interpreter) -> Layer:
+    """The plugin's own layer: its wheel unpacked into ``task_root`` (no dependencies: they are
+    in the dependency layer), byte code compiled like the dependencies'."""
+    key = hashlib.sha256("\n".join([FORMAT, sha256_file(wheel), task_root,
+                                     f"compile={interpreter.version if interpreter.path else 'no'}"]).encode()).hexdigest()
+    cached = store.record("plugin-layers", key)
+    if cached is not None and store.has(cached["digest"]):
+        return Layer(cached["digest"], cached["diff_id"], int(cached["size"]), int(cached["uncompressed"]))
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="plugin-", dir=store.tmpdir()) as work:
+        target = Path(work) / "target"
+        with zipfile.ZipFile(wheel) as archive:
+            for member in sorted(archive.namelist()):
+                if member.endswith("/") or member.startswith("/") or ".." in member.split("/"):
+                    continue
+                path = target / member
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(archive.read(member))
+        _clean(target)
+        if interpreter.path is not None:
+            compile_tree(interpreter.path, target, task_root)
+        layer = write_layer(store, tree_entries(target, task_root.strip("/")))
+    store.save_record("plugin-layers", key, {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
+                                             "uncompressed": layer.uncompressed})
+    return layer
+
+
+def _remove_distribution(target: Path, project: str) -> None:
+    """Take an installed distribution (its RECORD's files and its .dist-info) out of ``target``."""
+    folders: set[Path] = set()
+    for info in target.glob(f"{project}-*.dist-info"):
+        record = info / "RECORD"
+        if record.is_file():
+            for line in record.read_text(encoding="utf-8").splitlines():
+                relative = line.rsplit(",", 2)[0] if line.count(",") >= 2 else ""
+                path = target / relative
+                if relative and ".." not in Path(relative).parts and path.is_file():
+                    path.unlink()
+                    folders.update(p for p in path.parents if target in p.parents)
+        shutil.rmtree(info)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _pip_error(output: str, requirements: Path, python_version: str, architecture: str,
