@@ -163,7 +163,9 @@ def make_wheel(folder: Path, name: str, version: str, files: dict[str, str],
 def wheel_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("wheels")
     make_wheel(folder, "tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 1\n"}, requires=("tinyleaf>=1",))
-    make_wheel(folder, "tinyleaf", "1.2", {"tinyleaf.py": "LEAF = True\n"})
+    make_wheel(folder, "tinyleaf", "1.2", {"tinyleaf.py": "LEAF = True\ndef main():\n    pass\n",
+                                           "tinyleaf-1.2.dist-info/entry_points.txt":
+                                               "[console_scripts]\ntinyleaf = tinyleaf:main\n"})
     make_wheel(folder, "boto3", "99.0", {"boto3/__init__.py": "VERSION = 'ours'\n"})
     return folder
 

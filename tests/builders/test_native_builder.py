@@ -145,6 +145,8 @@ def test_oci_output_is_read_by_skopeo_and_unpacked_by_umoci(offline_pip, tiny_pr
     assert (task / "__pycache__" / f"aws_function.{CPTAG}.pyc").is_file()
     assert not [p for p in task.rglob("*.pyc") if CPTAG not in p.name]
     assert not list(task.glob("*.dist-info/direct_url.json"))
+    # pip's console script points at no interpreter of this machine.
+    assert (task / "bin" / "tinyleaf").read_text().splitlines()[0] == "#!/usr/bin/env python3"
 
 
 def test_layer_tar_is_normalised(offline_pip, tiny_project, tiny_base):

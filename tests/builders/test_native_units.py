@@ -111,3 +111,38 @@ def test_auto_picks_native_for_the_scaffold_and_refuses_when_docker_is_needed_bu
         choose_builder(settings, builder_factory)
     assert "RUN dnf install -y gcc" in error.value.message and "Docker is not installed" in error.value.message
     assert "--builder native" in (error.value.fix or "")
+
+
+def test_without_an_interpreter_of_the_target_version_the_report_says_what_it_costs():
+    from iaf_aws_plugin.builders.native import PreparedImage
+    from iaf_aws_plugin.builders.native.dependencies import find_interpreter
+
+    assert find_interpreter("3.99").path is None
+
+    class Image:
+        layers = ()
+        size = 0
+        digest = "sha256:" + "0" * 64
+
+    prepared = PreparedImage(Image(), "base", "3.99", False, "no Python 3.99 on this machine", False, ())  # type: ignore[arg-type]
+    line = next(x for x in prepared.report() if x.startswith("Byte code"))
+    assert "no Python 3.99 on this machine" in line and "every cold start compiles" in line and "pyenv or uv" in line
+
+
+def test_the_plugin_layer_is_the_same_from_the_original_wheel_or_a_rebuilt_one(tmp_path, monkeypatch):
+    """The wheel the plugin was installed from may be gone or replaced: the layer must not change."""
+    from importlib import metadata
+
+    from iaf_aws_plugin.builders.native import plugin_wheel as module
+    from iaf_aws_plugin.builders.native.blobs import BlobStore
+    from iaf_aws_plugin.builders.native.dependencies import Interpreter, build_plugin_layer
+
+    monkeypatch.delenv(module.WHEEL_ENV, raising=False)
+    store = BlobStore(tmp_path / "cache")
+    rebuilt = tmp_path / "rebuilt" / "iaf_aws_plugin-x-py3-none-any.whl"
+    rebuilt.parent.mkdir()
+    rebuilt.write_bytes(module._rebuild(metadata.distribution("iaf-aws-plugin")))
+    none = Interpreter(None, "3.99", "")
+    original = module.plugin_wheel(store)
+    assert build_plugin_layer(store, rebuilt, task_root="/var/task", interpreter=none).digest == \
+        build_plugin_layer(store, original, task_root="/var/task", interpreter=none).digest

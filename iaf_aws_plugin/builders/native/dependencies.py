@@ -197,12 +197,28 @@ def build_plugin_layer(store: BlobStore, wheel: Path, *, task_root: str, interpr
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(archive.read(member))
         _clean(target)
+        _canonical_record(target)
         if interpreter.path is not None:
             compile_tree(interpreter.path, target, task_root)
         layer = write_layer(store, tree_entries(target, task_root.strip("/")))
     store.save_record("plugin-layers", key, {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
                                              "uncompressed": layer.uncompressed})
     return layer
+
+
+def _canonical_record(target: Path) -> None:
+    """RECORD rewritten from the files themselves: the wheel the plugin was installed from and
+    one rebuilt from the installation give the same layer."""
+    import base64
+
+    for info in target.glob("*.dist-info"):
+        lines = []
+        for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != "RECORD"):
+            data = path.read_bytes()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            lines.append(f"{path.relative_to(target).as_posix()},sha256={digest},{len(data)}")
+        lines.append(f"{info.name}/RECORD,,")
+        (info / "RECORD").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _remove_distribution(target: Path, project: str) -> None:

@@ -20,7 +20,7 @@ from .blobs import BlobStore
 DISTRIBUTION = "iaf-aws-plugin"
 WHEEL_ENV = "IAF_AWS_PLUGIN_WHEEL"  # a wheel of iaf-aws-plugin to put into images instead
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_SKIP_META = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+_SKIP_META = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json"}  # installer-written
 
 
 def plugin_wheel(store: BlobStore) -> Path:
