@@ -56,6 +56,13 @@ def docker_builder() -> Builder:
     return DockerBuilder()
 
 
+def native_builder() -> Builder:
+    from .builders.native import NativeBuilder
+
+    return NativeBuilder()
+
+
 @hookimpl
 def register_builders(register: RegisterBuilder) -> None:
     register("docker", docker_builder)
+    register("native", native_builder)

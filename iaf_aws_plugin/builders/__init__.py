@@ -25,12 +25,16 @@ ARCHITECTURES = ("x86_64", "arm64")
 @dataclass(frozen=True)
 class BuildRequest:
     """What to build: the project folder, for which Lambda architecture
-    (``"x86_64"`` or ``"arm64"``), pushed to ``repository_uri:tag``."""
+    (``"x86_64"`` or ``"arm64"``), pushed to ``repository_uri:tag``; optionally on which base
+    image and where else to write it (builders that cannot say so in one line)."""
 
     project_dir: Path
     architecture: str
     repository_uri: str
     tag: str
+    base_image: str | None = None  # builder's default when None (a Lambda Python base image)
+    output: str | None = None  # also write the image there, e.g. ``oci:DIR``
+    profile: str | None = None  # AWS profile, for builders that call AWS themselves
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _CHECK_TIMEOUT = 60
 _LOGIN_TIMEOUT = 120
 _MASK = "****"
+WHEELS_CONTEXT = "iaf-wheels"
 
 
 class DockerBuilder:
@@ -81,9 +82,12 @@ class DockerBuilder:
         image = f"{request.repository_uri}:{request.tag}"
         with tempfile.TemporaryDirectory(prefix="iaf-aws-build-") as work:
             metadata = Path(work) / "metadata.json"
+            wheels = _plugin_wheel_context(Path(work) / "iaf-wheels")
             command = [
                 docker, "buildx", "build",
                 "--platform", platform,
+                # The installed iaf-aws-plugin's wheel (the Dockerfile copies it --from=iaf-wheels).
+                "--build-context", f"{WHEELS_CONTEXT}={wheels}",
                 "--provenance=false",
                 "--sbom=false",
                 "--progress=plain",
@@ -121,6 +125,18 @@ class DockerBuilder:
                                   "then deploy again.")
         for line in output:
             say(line)
+
+
+def _plugin_wheel_context(folder: Path) -> Path:
+    """A folder holding only the installed iaf-aws-plugin's wheel: the build context
+    ``iaf-wheels`` (the same wheel the native builder installs)."""
+    from .native.blobs import BlobStore
+    from .native.plugin_wheel import plugin_wheel
+
+    wheel = plugin_wheel(BlobStore())
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(wheel, folder / wheel.name)
+    return folder
 
 
 def _docker_executable() -> str:

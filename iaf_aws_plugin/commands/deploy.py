@@ -40,7 +40,12 @@ def _confirm(question: str) -> bool:
               help="Lambda architecture (default x86_64).")
 @click.option("--image-uri", "--image_uri", "image_uri", default=None,
               help="Deploy this prebuilt ECR image (tag or digest) instead of building one.")
-@click.option("--builder", default=None, help="Image builder (default docker).")
+@click.option("--builder", default=None,
+              help="Image builder: native (no Docker), docker, or auto (default: native unless the Dockerfile "
+                   "needs Docker).")
+@click.option("--base-image", "--base_image", "base_image", default=None,
+              help="Base image of the native builder (default public.ecr.aws/lambda/python:<version>).")
+@click.option("--output", default=None, help="Also write the built image as an OCI layout: oci:DIR.")
 @click.option("--role-arn", "--role_arn", "role_arn", default=None,
               help="Use this IAM role instead of creating a least-privilege one.")
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
@@ -66,7 +71,8 @@ def _confirm(question: str) -> bool:
 def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir: str | None,
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
                       schedule: str | None, schedule_timezone: str | None, architecture: str | None,
-                      image_uri: str | None, builder: str | None, role_arn: str | None, profile: str | None,
+                      image_uri: str | None, builder: str | None, base_image: str | None,
+                      output: str | None, role_arn: str | None, profile: str | None,
                       ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
                       provisioned_concurrency: int | None, dry_run: bool, yes: bool) -> None:
@@ -81,7 +87,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         project_dir=Path(project_dir) if project_dir else Path.cwd(), function_name=function_name, region=region,
         memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
-        role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,

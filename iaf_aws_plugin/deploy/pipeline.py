@@ -241,8 +241,15 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
-    build_with = None if settings.image_uri else settings.builder
-    builder = builder_factory(build_with)() if build_with else None
+    build_with: str | None = None
+    builder: Builder | None = None
+    if not settings.image_uri:
+        from .image import choose_builder
+
+        choice = choose_builder(settings, builder_factory)
+        build_with = choice.name
+        builder = builder_factory(build_with)()
+        echo(f"Builder: {choice.name} ({choice.reason}).")
 
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
     identity = client.caller_identity()
@@ -257,6 +264,18 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                                        schedule=expression is not None, role_arn=settings.role_arn,
                                        image_repository=_repository_arn(image_uri, names),
                                        alerts=settings.alert_email not in (None, "none")), warn)
+    # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
+    tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")
+    prebuilt = None
+    if builder is not None:
+        from .image import prebuild
+
+        # Built before planning (when the builder can): the plan compares digests.
+        prebuilt = prebuild(builder, settings, f"{names.registry}/{names.repository}", tag, echo=echo,
+                            exists=lambda digest: client.image_digest(names.repository, names.account,
+                                                                      digest=digest) is not None)
+        if prebuilt is not None and prebuilt.existing:
+            image_uri, build_with = prebuilt.image_uri, None
     live = read_live_state(client, names, manage_role=settings.role_arn is None)
     if settings.provisioned_known and live.alias_version is not None:  # only read when the settings manage it
         live = replace(live, provisioned_concurrency=client.provisioned_concurrency(names.function, ALIAS))
@@ -300,11 +319,17 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
         if builder is None:  # the planner only plans a build when a builder was chosen
             raise PluginError("internal error: the plan builds an image but no builder was chosen.")
+        if prebuilt is not None:
+            from .image import push_prebuilt
+
+            pushed = push_prebuilt(builder, prebuilt, tag, ecr=client.client("ecr"), profile=settings.profile,
+                                   echo=echo)
+            return pushed_image(client, names, prebuilt.repository_uri, tag, pushed.rpartition("@")[2])
         registry, user, password = client.registry_credentials(names.account)
         repository_uri = f"{names.registry}/{names.repository}"
-        # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
-        tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")
-        built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag),
+        built = builder.build(BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag,
+                                           base_image=settings.base_image, output=settings.output,
+                                           profile=settings.profile),
                               RegistryCredentials(registry, user, password), echo=echo)
         return pushed_image(client, names, repository_uri, tag, built.digest)
 

@@ -26,7 +26,7 @@ DEFAULT_MEMORY_SIZE = 3000  # MB, as the host's built-in command
 DEFAULT_TIMEOUT = 900  # seconds, as the host's built-in command
 DEFAULT_ARCHITECTURE = "x86_64"
 DEFAULT_TIMEZONE = "UTC"
-DEFAULT_BUILDER = "docker"
+DEFAULT_BUILDER = "auto"  # native unless the Dockerfile needs Docker (deploy/image.py)
 from ..builders import ARCHITECTURES
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
@@ -43,7 +43,7 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
-               "alert_email", "provisioned_concurrency")
+               "alert_email", "provisioned_concurrency", "base_image", "output")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class DeployOptions:
     builder: str | None = None
     role_arn: str | None = None
     profile: str | None = None
+    base_image: str | None = None
+    output: str | None = None
     dry_run: bool = False
     yes: bool = False
     log_retention_days: int | None = None
@@ -91,6 +93,8 @@ class DeploySettings:
     image_uri: str | None = None
     profile: str | None = None
     account_id: str | None = None
+    base_image: str | None = None  # --base-image: the native builder's base (default: Lambda's Python image)
+    output: str | None = None  # --output oci:DIR: also write the built image there
     env_overrides: Mapping[str, str] = field(default_factory=dict)  # -e values (secrets included, never saved)
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW
@@ -245,6 +249,23 @@ def validate_role_arn(arn: str) -> str:
     return arn
 
 
+def validate_base_image(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from ..builders.native.reference import parse_reference
+
+    return str(parse_reference(value)) if value.strip() else None
+
+
+def validate_output(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.startswith("oci:") or len(value) <= 4:
+        raise PluginError(f"invalid --output {value!r}: only an OCI image layout is supported.",
+                          fix="For example: --output oci:build/image")
+    return value
+
+
 def project_dir_of(path: str | Path | None) -> Path:
     project = Path(path) if path else Path.cwd()
     if not project.is_dir():
@@ -321,6 +342,8 @@ def resolve(options: DeployOptions) -> DeploySettings:
         image_uri=options.image_uri if options.image_uri or options.builder else saved.get("image_uri"),
         profile=profile,
         account_id=saved.get("account_id"),
+        base_image=validate_base_image(pick(options.base_image, "base_image")),
+        output=validate_output(pick(options.output, "output")),
         env_overrides=env_overrides,
         log_retention_days=validate_log_retention(
             int(pick(options.log_retention_days, "log_retention_days", DEFAULT_LOG_RETENTION_DAYS))),

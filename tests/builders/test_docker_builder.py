@@ -24,8 +24,12 @@ log = os.environ["FAKE_DOCKER_LOG"]
 mode = os.environ.get("FAKE_DOCKER_MODE", "ok")
 args = sys.argv[1:]
 stdin = sys.stdin.read() if args[:1] == ["login"] else None
+context = {{}}
+if "--build-context" in args:
+    name, _, folder = args[args.index("--build-context") + 1].partition("=")
+    context[name] = sorted(os.listdir(folder))
 with open(log, "a") as f:
-    f.write(json.dumps({{"argv": args, "stdin": stdin}}) + "\\n")
+    f.write(json.dumps({{"argv": args, "stdin": stdin, "context": context}}) + "\\n")
 if args[:1] == ["info"]:
     print("28.2.2")
 elif args[:2] == ["buildx", "version"]:
@@ -69,6 +73,7 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log = tmp_path / "docker-calls.jsonl"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    monkeypatch.setenv("IAF_AWS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FAKE_DOCKER_DIGEST", DIGEST)
     monkeypatch.setenv("FAKE_DOCKER_SECRET", PASSWORD)
     return log
@@ -106,9 +111,16 @@ def test_build_logs_in_through_stdin_and_pushes_by_digest(fake_docker: Path, pro
     assert login["stdin"].strip() == PASSWORD
     argv = build["argv"]
     metadata = argv[argv.index("--metadata-file") + 1]
-    assert argv == ["buildx", "build", "--platform", "linux/amd64", "--provenance=false", "--sbom=false",
+    wheels = argv[argv.index("--build-context") + 1]
+    assert argv == ["buildx", "build", "--platform", "linux/amd64", "--build-context", wheels,
+                    "--provenance=false", "--sbom=false",
                     "--progress=plain", "--tag", f"{REPOSITORY}:deploy-20260101", "--push",
                     "--metadata-file", metadata, str(project)]
+    # The installed plugin reaches the image as a wheel in the "iaf-wheels" build context.
+    from importlib.metadata import version
+
+    assert wheels.startswith("iaf-wheels=")
+    assert build["context"] == {"iaf-wheels": [f"iaf_aws_plugin-{version('iaf-aws-plugin')}-py3-none-any.whl"]}
     assert build["stdin"] is None
     assert not Path(metadata).exists()  # temporary, cleaned up
     for call in calls(fake_docker):

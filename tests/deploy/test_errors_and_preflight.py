@@ -203,7 +203,7 @@ def test_docker_missing_fails_before_any_change(aws_env, project, unique_name, t
     import boto3
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no docker anywhere
-    result = run_command(["--lambda-function-name", unique_name, "--yes"], project)
+    result = run_command(["--lambda-function-name", unique_name, "--builder", "docker", "--yes"], project)
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "Docker is not installed" in errors[0] and "--image-uri" in errors[0]

@@ -1,0 +1,301 @@
+"""The dependency layer: ``requirements.txt`` plus this plugin's wheel, resolved by pip for
+the target platform and Python (wheels only), installed into ``LAMBDA_TASK_ROOT``, byte
+code compiled by an interpreter of the target version, cached by a hash of all inputs."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ...errors import PluginError
+from .blobs import BlobStore, sha256_file
+from .layers import Layer, tree_entries, write_layer
+
+FORMAT = "deps-v1"  # bump when the layer's layout changes
+_MANYLINUX_OLD = {"x86_64": ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"],
+                  "aarch64": ["manylinux2014_aarch64"]}
+_NO_WHEEL = re.compile(r"(?:Could not find a version that satisfies the requirement|"
+                       r"No matching distribution found for) ([A-Za-z0-9_.\-\[\]]+)")
+PIP_TIMEOUT = 1800
+
+
+def lambda_glibc(python_version: str) -> tuple[int, int]:
+    """glibc of AWS's Lambda base image: Amazon Linux 2 (2.26) up to Python 3.11, AL2023 (2.34) after."""
+    major, minor = (int(x) for x in python_version.split(".")[:2])
+    return (2, 26) if (major, minor) <= (3, 11) else (2, 34)
+
+
+def platform_tags(architecture: str, glibc: tuple[int, int]) -> list[str]:
+    """Every manylinux tag the target runs, newest first: pip then takes the newest wheel
+    (a single old tag silently picks old releases of numpy, pandas, pyarrow)."""
+    arch = "aarch64" if architecture == "arm64" else "x86_64"
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(glibc[1], 16, -1)]
+    if arch == "x86_64":
+        tags += ["manylinux_2_12_x86_64", "manylinux_2_5_x86_64"]
+    return tags + _MANYLINUX_OLD[arch]
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: str | None
+    version: str  # X.Y wanted
+    found_by: str  # "this interpreter", "pyenv", "uv", "PATH" or "" when none
+
+
+def find_interpreter(version: str) -> Interpreter:
+    """A CPython of the target minor version on this machine, to compile byte code with."""
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+        return Interpreter(sys.executable, version, "this interpreter")
+    candidates: list[tuple[str, str]] = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = _output([pyenv, "root"])
+        if root:
+            candidates += [(p, "pyenv") for p in sorted(glob.glob(f"{root}/versions/{version}*/bin/python"))]
+    uv = shutil.which("uv")
+    if uv:
+        found = _output([uv, "python", "find", "--no-python-downloads", version])
+        if found:
+            candidates.append((found, "uv"))
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append((on_path, "PATH"))
+    for path, how in candidates:
+        if _output([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]) == version:
+            return Interpreter(path, version, how)
+    return Interpreter(None, version, "")
+
+
+def _output(command: list[str]) -> str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def pip_command() -> list[str]:
+    """This interpreter's pip; else the pip wheel bundled with ``ensurepip`` (run from the
+    wheel, nothing installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    import ensurepip
+
+    bundled = sorted(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl"))
+    if bundled:
+        return [sys.executable, str(bundled[-1] / "pip")]
+    raise PluginError("pip is not available in this Python environment: the native builder needs it "
+                      "to resolve the dependencies.", fix=f"{sys.executable} -m ensurepip (or pip install pip).")
+
+
+@dataclass(frozen=True)
+class DependencyLayer:
+    layer: Layer
+    key: str
+    packages: tuple[tuple[str, int], ...]  # (top-level name, bytes), largest first
+    compiled: bool
+    interpreter: str  # how byte code was compiled, or why not
+    cached: bool
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` lines of a wheel (what pip resolves for it)."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+        text = archive.read(name).decode("utf-8", "replace") if name else ""
+    return sorted(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:"))
+
+
+def dependency_key(requirements: bytes, wheel: Path, python_version: str, tags: list[str], task_root: str,
+                   compile_with: Interpreter) -> str:
+    """The plugin's own files are in their own layer: only what it requires is part of this key,
+    so a new iaf-aws-plugin release does not rebuild (nor re-upload) the dependencies."""
+    parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements(wheel), python_version, *tags,
+             task_root, f"compile={compile_with.version if compile_with.path else 'no'}"]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, python_version: str,
+                           architecture: str, glibc: tuple[int, int], task_root: str, interpreter: Interpreter,
+                           echo: Callable[[str], None]) -> DependencyLayer:
+    requirements_file = Path(project_dir) / "requirements.txt"
+    requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
+    tags = platform_tags(architecture, glibc)
+    key = dependency_key(requirements, wheel, python_version, tags, task_root, interpreter)
+    cached = store.record("dependency-layers", key)
+    if cached is not None and store.has(cached["digest"]):
+        layer = Layer(cached["digest"], cached["diff_id"], int(cached["size"]), int(cached["uncompressed"]))
+        return DependencyLayer(layer, key, tuple((str(n), int(s)) for n, s in cached["packages"]),
+                               bool(cached["compiled"]), str(cached["interpreter"]), True)
+    with tempfile.TemporaryDirectory(prefix="deps-", dir=store.tmpdir()) as work:
+        target = Path(work) / "target"
+        command = [*pip_command(), "install", "--target", str(target), "--no-compile", "--no-input",
+                   "--disable-pip-version-check", "--progress-bar", "off", "--no-warn-script-location",
+                   "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
+        for tag in tags:
+            command += ["--platform", tag]
+        if requirements:
+            command += ["-r", str(requirements_file)]
+        command.append(str(wheel))
+        echo(f"Resolving dependencies for CPython {python_version} {architecture} "
+             f"(manylinux up to glibc {glibc[0]}.{glibc[1]}) with pip")
+        env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT,
+                                    stdin=subprocess.DEVNULL, cwd=project_dir, env=env)
+        except subprocess.TimeoutExpired:
+            raise PluginError(f"pip did not finish resolving {requirements_file} in {PIP_TIMEOUT} s.",
+                              fix="Check the network connection to the package index and retry.") from None
+        if result.returncode != 0:
+            raise _pip_error(result.stdout + result.stderr, requirements_file, python_version, architecture, tags)
+        _clean(target)
+        _remove_distribution(target, wheel.name.split("-")[0])
+        compiled = False
+        note = "no Python " + python_version + " on this machine"
+        if interpreter.path is not None:
+            echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
+            compile_tree(interpreter.path, target, task_root)
+            compiled = True
+            note = f"Python {python_version} ({interpreter.found_by})"
+        packages = _package_sizes(target)
+        layer = write_layer(store, tree_entries(target, task_root.strip("/")))
+    store.save_record("dependency-layers", key, {
+        "digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size, "uncompressed": layer.uncompressed,
+        "packages": [list(p) for p in packages], "compiled": compiled, "interpreter": note})
+    return DependencyLayer(layer, key, packages, compiled, note, False)
+
+
+def build_plugin_layer(store: BlobStore, wheel: Path, *, task_root: str, interpreter: Interpreter) -> Layer:
+    """The plugin's own layer: its wheel unpacked into ``task_root`` (no dependencies: they are
+    in the dependency layer), byte code compiled like the dependencies'."""
+    key = hashlib.sha256("\n".join([FORMAT, sha256_file(wheel), task_root,
+                                     f"compile={interpreter.version if interpreter.path else 'no'}"]).encode()).hexdigest()
+    cached = store.record("plugin-layers", key)
+    if cached is not None and store.has(cached["digest"]):
+        return Layer(cached["digest"], cached["diff_id"], int(cached["size"]), int(cached["uncompressed"]))
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="plugin-", dir=store.tmpdir()) as work:
+        target = Path(work) / "target"
+        with zipfile.ZipFile(wheel) as archive:
+            for member in sorted(archive.namelist()):
+                if member.endswith("/") or member.startswith("/") or ".." in member.split("/"):
+                    continue
+                path = target / member
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(archive.read(member))
+        _clean(target)
+        _canonical_record(target)
+        if interpreter.path is not None:
+            compile_tree(interpreter.path, target, task_root)
+        layer = write_layer(store, tree_entries(target, task_root.strip("/")))
+    store.save_record("plugin-layers", key, {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
+                                             "uncompressed": layer.uncompressed})
+    return layer
+
+
+def _canonical_record(target: Path) -> None:
+    """RECORD rewritten from the files themselves: the wheel the plugin was installed from and
+    one rebuilt from the installation give the same layer."""
+    import base64
+
+    for info in target.glob("*.dist-info"):
+        lines = []
+        for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != "RECORD"):
+            data = path.read_bytes()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            lines.append(f"{path.relative_to(target).as_posix()},sha256={digest},{len(data)}")
+        lines.append(f"{info.name}/RECORD,,")
+        (info / "RECORD").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _remove_distribution(target: Path, project: str) -> None:
+    """Take an installed distribution (its RECORD's files and its .dist-info) out of ``target``."""
+    folders: set[Path] = set()
+    for info in target.glob(f"{project}-*.dist-info"):
+        record = info / "RECORD"
+        if record.is_file():
+            for line in record.read_text(encoding="utf-8").splitlines():
+                relative = line.rsplit(",", 2)[0] if line.count(",") >= 2 else ""
+                path = target / relative
+                if relative and ".." not in Path(relative).parts and path.is_file():
+                    path.unlink()
+                    folders.update(p for p in path.parents if target in p.parents)
+        shutil.rmtree(info)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _pip_error(output: str, requirements: Path, python_version: str, architecture: str,
+               tags: list[str]) -> PluginError:
+    missing = sorted(set(_NO_WHEEL.findall(output)), key=str.lower)
+    if missing:
+        return PluginError(f"no wheel for CPython {python_version} manylinux {architecture} of: "
+                           f"{', '.join(missing)} (from {requirements.name}); the native builder installs wheels only.",
+                           fix="Pick versions that publish such wheels, or build with --builder docker.")
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    detail = (errors[-1] if errors else lines[-1] if lines else "no output")
+    return PluginError(f"pip could not install {requirements.name} for CPython {python_version} {architecture}: {detail}",
+                       fix="Fix the requirement pip names, then deploy again.")
+
+
+def _clean(target: Path) -> None:
+    """No byte code of this machine's Python, no scripts pointing at a local interpreter."""
+    for cache in sorted(target.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache, ignore_errors=True)
+    for pyc in target.rglob("*.py[co]"):
+        pyc.unlink()
+    for info in target.glob("*.dist-info/direct_url.json"):
+        info.unlink()  # a local file URL: differs per machine, says nothing in the image
+    bin_dir = target / "bin"
+    if bin_dir.is_dir():
+        for script in sorted(bin_dir.iterdir()):
+            if script.is_file() and not script.is_symlink():
+                data = script.read_bytes()
+                if data.startswith(b"#!"):
+                    first, _, rest = data.partition(b"\n")
+                    if b"python" in first:
+                        script.write_bytes(b"#!/usr/bin/env python3\n" + rest)
+
+
+def compile_tree(python: str, root: Path, image_path: str) -> None:
+    """``.pyc`` files for the target Python, valid read-only (unchecked-hash), naming the
+    sources by their path in the image."""
+    command = [python, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+               "-s", str(root), "-p", image_path, str(root)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    # Exit status 1 only means some file did not compile (test data, templates for other
+    # Pythons): those are left without byte code, as pip does.
+    try:
+        subprocess.run(command, capture_output=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL, env=env)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise PluginError(f"compiling byte code with {python} failed: {error}.",
+                          fix="Retry; or remove that interpreter from PATH to build without byte code.") from None
+
+
+def _package_sizes(target: Path) -> tuple[tuple[str, int], ...]:
+    sizes: dict[str, int] = {}
+    for entry in target.iterdir():
+        if entry.name.endswith((".dist-info", ".data")) or entry.name == "bin":
+            continue
+        name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
+        if entry.is_dir():
+            total = sum(f.lstat().st_size for f in entry.rglob("*") if f.is_file() or f.is_symlink())
+        else:
+            total = entry.lstat().st_size
+        sizes[name] = sizes.get(name, 0) + total
+    return tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
