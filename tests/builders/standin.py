@@ -134,6 +134,7 @@ class RuntimeAPI:
         self.events: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.results: dict[str, queue.Queue[tuple[str, Any]]] = {}
         self.init_errors: list[Any] = []
+        self.generation = 0  # one per container: new_container() before starting a process
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,7 +159,18 @@ class RuntimeAPI:
             def do_GET(self) -> None:
                 if not self.path.endswith("/runtime/invocation/next"):
                     return self._reply(404)
-                request_id, body = api.events.get()
+                generation = api.generation
+                while True:  # a stopped container's pending request must not take the next event
+                    try:
+                        request_id, body = api.events.get(timeout=0.2)
+                    except queue.Empty:
+                        if generation != api.generation:
+                            return
+                        continue
+                    if generation == api.generation:
+                        break
+                    api.events.put((request_id, body))
+                    return
                 self._reply(200, body, {
                     "Lambda-Runtime-Aws-Request-Id": request_id,
                     "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 900_000),
@@ -197,6 +209,10 @@ class RuntimeAPI:
     def address(self) -> str:
         host, port = self.server.server_address[:2]
         return f"{host}:{port}"
+
+    def new_container(self) -> None:
+        """Requests of earlier (stopped) containers stop waiting for events."""
+        self.generation += 1
 
     def invoke(self, event: Any, timeout: float = 600) -> tuple[str, Any]:
         request_id = str(uuid.uuid4())

@@ -121,6 +121,7 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
             shutil.rmtree(root / "tmp", ignore_errors=True)
             prepare_rootfs(root)
             log = tmp_path / f"function-{number}.log"
+            api.new_container()
             process = start_function(root, "offline_handler.handler", lambda_env(
                 variables, aws_env, api.address, OHLCV_CSV="/var/task/paper/btc_eur_1h.csv"), log)
             try:
