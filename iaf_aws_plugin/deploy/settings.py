@@ -158,20 +158,22 @@ def validate_function_name(name: str) -> str:
     return name
 
 
-def validate_memory(value: int) -> int:
-    low, high = MEMORY_RANGE
+def _in_range(value: int, flag: str, limits: tuple[int, int], allowed: str, example: int) -> int:
+    """``value`` when within ``limits``; else one line: ``invalid FLAG VALUE: ALLOWED`` (``{low}``/``{high}``
+    filled in) with an example."""
+    low, high = limits
     if not low <= value <= high:
-        raise PluginError(f"invalid --memory-size {value}: Lambda allows {low} to {high} MB.",
-                          fix="For example: --memory-size 3000")
+        raise PluginError(f"invalid {flag} {value}: {allowed.format(low=low, high=high)}.",
+                          fix=f"For example: {flag} {example}")
     return value
+
+
+def validate_memory(value: int) -> int:
+    return _in_range(value, "--memory-size", MEMORY_RANGE, "Lambda allows {low} to {high} MB", 3000)
 
 
 def validate_timeout(value: int) -> int:
-    low, high = TIMEOUT_RANGE
-    if not low <= value <= high:
-        raise PluginError(f"invalid --timeout {value}: Lambda allows {low} to {high} seconds.",
-                          fix="For example: --timeout 900")
-    return value
+    return _in_range(value, "--timeout", TIMEOUT_RANGE, "Lambda allows {low} to {high} seconds", 900)
 
 
 def validate_log_retention(value: int) -> int:
@@ -182,19 +184,12 @@ def validate_log_retention(value: int) -> int:
 
 
 def validate_ephemeral_storage(value: int) -> int:
-    low, high = EPHEMERAL_STORAGE_RANGE
-    if not low <= value <= high:
-        raise PluginError(f"invalid --ephemeral-storage {value}: Lambda allows {low} to {high} MB of /tmp.",
-                          fix="For example: --ephemeral-storage 2048")
-    return value
+    return _in_range(value, "--ephemeral-storage", EPHEMERAL_STORAGE_RANGE,
+                     "Lambda allows {low} to {high} MB of /tmp", 2048)
 
 
 def validate_rollback_window(value: int) -> int:
-    low, high = ROLLBACK_WINDOW_RANGE
-    if not low <= value <= high:
-        raise PluginError(f"invalid --rollback-window {value}: keep {low} to {high} published versions.",
-                          fix="For example: --rollback-window 5")
-    return value
+    return _in_range(value, "--rollback-window", ROLLBACK_WINDOW_RANGE, "keep {low} to {high} published versions", 5)
 
 
 def _names(value: Any, key: str, project: Path) -> tuple[str, ...]:
