@@ -12,6 +12,8 @@ from __future__ import annotations
 __all__ = [
     "FUNCTION_TIMEOUT_ENV",
     "MANAGED_ENV_NAMES",
+    "SCHEDULED_TIME_FIELD",
+    "SCHEDULE_EVENT_SOURCE",
     "SECRETS_DIGEST_ENV",
     "SSM_PARAMETER_PATH_ENV",
     "STATE_BUCKET_ENV",
@@ -34,6 +36,12 @@ FUNCTION_TIMEOUT_ENV = "IAF_FUNCTION_TIMEOUT"
 #: secret): a changed secret changes it, so the deploy publishes a new version and warm
 #: instances still holding the old value are retired. The function does not read it.
 SECRETS_DIGEST_ENV = "IAF_SECRETS_DIGEST"
+
+#: The ``source`` of the event the bot's schedule sends (the schedule target's Input).
+SCHEDULE_EVENT_SOURCE = "iaf-aws-plugin.schedule"
+#: Field of that event: the time the run was scheduled for (ISO 8601), filled in by EventBridge
+#: Scheduler's ``<aws.scheduler.scheduled-time>`` context attribute.
+SCHEDULED_TIME_FIELD = "scheduled_time"
 
 #: The prefix a deployed bot keeps its state under (each bot has its own bucket).
 STATE_PREFIX = ""

@@ -20,13 +20,10 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
+from .function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
+
 __all__ = ["SCHEDULE_EVENT_SOURCE", "not_due", "schedules_of"]
 
-#: The ``source`` of the event deploy-aws-lambda's schedule sends (its target's Input).
-SCHEDULE_EVENT_SOURCE = "iaf-aws-plugin.schedule"
-#: Optional field of that event: the time the run was scheduled for (ISO 8601), e.g. from
-#: EventBridge Scheduler's ``<aws.scheduler.scheduled-time>`` placeholder.
-SCHEDULED_TIME_FIELD = "scheduled_time"
 
 logger = logging.getLogger("iaf_aws_plugin.schedule_gate")
 # The host's AWS_LAMBDA_LOGGING_CONFIG leaves the root logger at WARNING: "not due" is INFO and

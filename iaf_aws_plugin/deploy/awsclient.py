@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..errors import PluginError
+from ..function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
 from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
                      RegistryScanning, Repository, Role, Schedule)
 
@@ -702,7 +703,9 @@ class AWSClient:
                       ScheduleExpressionTimezone=timezone, State="ENABLED",
                       FlexibleTimeWindow={"Mode": "OFF"},
                       Target={"Arn": target_arn, "RoleArn": role_arn,
-                              "Input": json.dumps({"source": "iaf-aws-plugin.schedule", "schedule": name}),
+                              # The run knows the minute it was scheduled for, also when it starts late.
+                              "Input": json.dumps({"source": SCHEDULE_EVENT_SOURCE, "schedule": name,
+                                                   SCHEDULED_TIME_FIELD: "<aws.scheduler.scheduled-time>"}),
                               "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
                       Description="Runs one trading iteration (managed by deploy-aws-lambda).")
         role_pending = lambda exc: "role" in _error_message(exc).lower() and _error_code(exc) == "ValidationException"  # noqa: E731

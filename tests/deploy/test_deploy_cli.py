@@ -103,6 +103,9 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_cli, aws_env, bot_
     schedule = scheduler.get_schedule(Name=f"{unique_name}-iaf")
     assert schedule["ScheduleExpression"] == HOURLY and schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["Target"]["Arn"] == f"arn:aws:lambda:{region}:{account}:function:{unique_name}:live"
+    # The run learns the minute it was scheduled for (the handler's is_due gate), also when it starts late.
+    assert json.loads(schedule["Target"]["Input"]) == {"source": "iaf-aws-plugin.schedule", "schedule": f"{unique_name}-iaf",
+                                                       "scheduled_time": "<aws.scheduler.scheduled-time>"}
     scheduler_policy = iam.get_role_policy(RoleName=f"{unique_name}-iaf-scheduler", PolicyName="iaf-invoke-live-alias")
     assert scheduler_policy["PolicyDocument"]["Statement"][0]["Resource"] == [schedule["Target"]["Arn"]]
 
