@@ -6,10 +6,8 @@ it), never against the source tree, so that package data and entry points are re
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -105,12 +103,6 @@ def host_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 # --- a moto server that enforces IAM (own process, own state) ------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def iam_enforcing_moto() -> Iterator[str]:
     """A moto server of our own (own process, own state) on which IAM can be switched on.
@@ -119,29 +111,9 @@ def iam_enforcing_moto() -> Iterator[str]:
     things up, ``iam_switch(True)`` makes every later request need a real
     access key and a policy allowing the action, as AWS does.
     """
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
-    process = subprocess.Popen([str(BIN_DIR / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the private moto server did not start")
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    from deploy_fixtures import private_moto_server
+
+    yield from private_moto_server()
 
 
 def set_iam_enforcement(endpoint: str, *, enforce: bool) -> None:

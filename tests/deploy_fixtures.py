@@ -5,7 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -285,7 +285,9 @@ models.LambdaStorage.publish_version = publish_version
 """
 
 
-def _private_moto(extra_env: dict[str, str], preamble: str = "") -> Any:
+def private_moto_server(extra_env: dict[str, str] | None = None, preamble: str = "") -> Iterator[str]:
+    """A moto server of its own (own process, own state, its own environment) on 127.0.0.1; yields its
+    endpoint and stops it afterwards. ``preamble`` runs in the server's process before it starts."""
     import os
     import socket
     import subprocess
@@ -297,7 +299,7 @@ def _private_moto(extra_env: dict[str, str], preamble: str = "") -> Any:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
-    env.update(MOTO_LAMBDA_STUB_ECR="false", **extra_env)
+    env.update(MOTO_LAMBDA_STUB_ECR="false", **(extra_env or {}))
     code = preamble + f"\nfrom moto.server import main\nmain(['-H', '127.0.0.1', '-p', '{port}'])\n"
     process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -326,13 +328,13 @@ def _private_moto(extra_env: dict[str, str], preamble: str = "") -> Any:
 def quota_moto() -> Any:
     """A private moto server whose process has ``MOTO_LAMBDA_CONCURRENCY_QUOTA=100``: a
     reservation that leaves fewer than 100 unreserved is refused with AWS's own message."""
-    yield from _private_moto({"MOTO_LAMBDA_CONCURRENCY_QUOTA": "100"})
+    yield from private_moto_server({"MOTO_LAMBDA_CONCURRENCY_QUOTA": "100"})
 
 
 @pytest.fixture(scope="session")
 def versioned_moto() -> Any:
     """A private moto server that numbers Lambda versions as AWS does (see _AWS_VERSION_NUMBERS)."""
-    yield from _private_moto({}, _AWS_VERSION_NUMBERS)
+    yield from private_moto_server({}, _AWS_VERSION_NUMBERS)
 
 
 @pytest.fixture
