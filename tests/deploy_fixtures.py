@@ -1,4 +1,6 @@
-"""Fixtures of the deploy tests: a scaffolded bot project and images pushed into moto's ECR."""
+"""Fixtures shared by the deploy and operate tests (a plugin of tests/conftest.py): a scaffolded bot
+project, images pushed into moto's ECR, in-process deploys with the service-model contract check, and
+private moto servers."""
 from __future__ import annotations
 
 import hashlib
