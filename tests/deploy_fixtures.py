@@ -318,6 +318,14 @@ def private_moto_server(extra_env: dict[str, str] | None = None, preamble: str =
                 time.sleep(0.1)
         yield endpoint
     finally:
+        stop_process(process)
+
+
+def stop_process(process: Any) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL if it is still there after 10 s."""
+    import subprocess
+
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=10)

@@ -261,13 +261,9 @@ def start_function(root: Path, handler: str, env: dict[str, str], log: Path,
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    from deploy_fixtures import stop_process
+
+    stop_process(process)
 
 
 OFFLINE_HANDLER = '''"""The scaffolded bot with an offline paper market (test only): every order fills at its price,
