@@ -148,3 +148,21 @@ def test_one_offline_iteration_and_a_run_that_is_not_due_is_skipped(host_cli, aw
         # A manual invocation (not the schedule's event) is never skipped.
         manual = run_event(project, env, {"note": "by hand"}, tmp_path / "c3")
         assert manual["result"]["body"] == "Trading iteration completed.", manual
+
+
+def test_env_example_names_are_the_ones_the_host_reads_for_the_scaffolded_market(tmp_path, monkeypatch) -> None:
+    """A user fills ``.env.example`` in: the host's own credential reader must find both keys
+    (IAF reads ``{MARKET}_API_KEY`` and ``{MARKET}_SECRET_KEY``; a wrong name trades without a secret)."""
+    from dotenv import dotenv_values
+    from investing_algorithm_framework import MarketCredential
+
+    scaffold(tmp_path / "bot", replace=False)
+    names = [name for name in dotenv_values(tmp_path / "bot" / ".env.example")]
+    market = next(name[:-len("_API_KEY")] for name in names if name.endswith("_API_KEY"))
+    assert f'add_market(market="{market}"' in (tmp_path / "bot" / "aws_function.py").read_text()
+    for name in names:
+        monkeypatch.setenv(name, f"value-of-{name}")
+    credential = MarketCredential(market=market.lower())
+    credential.initialize()
+    assert credential.get_api_key() == f"value-of-{market}_API_KEY"
+    assert credential.get_secret_key() == f"value-of-{market}_SECRET_KEY"
