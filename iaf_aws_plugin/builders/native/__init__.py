@@ -137,7 +137,7 @@ class NativeBuilder:
         phases["iaf-aws-plugin"] = time.monotonic() - started
 
         started = time.monotonic()
-        app = self._app_layer(project_dir, task_root, interpreter.path)
+        app = self.app_layer(project_dir, task_root, interpreter.path)
         phases["app"] = time.monotonic() - started
 
         started = time.monotonic()
@@ -153,7 +153,9 @@ class NativeBuilder:
         return PreparedImage(image, str(base.reference), python_version, deps.compiled, deps.interpreter,
                              deps.cached, deps.packages, phases)
 
-    def _app_layer(self, project_dir: Path, task_root: str, python: str | None) -> Any:
+    def app_layer(self, project_dir: Path, task_root: str, python: str | None) -> Any:
+        """The project files as one layer below ``task_root`` (``.dockerignore`` honoured, secrets and
+        settings never), compiled by ``python`` when given."""
         ignore_file = project_dir / ".dockerignore"
         rules = ignore_file.read_text(encoding="utf-8").splitlines() if ignore_file.is_file() else list(DEFAULT_IGNORE)
         ignore = DockerIgnore(rules, ALWAYS_EXCLUDED)
