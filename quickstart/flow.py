@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         say()
         say(f"Quick start stopped: {stop}. The emulator is stopped; nothing outside {args.work_dir} changed.")
         return 1
+    except OSError as error:  # the work folder cannot be written, the emulator cannot bind, ...
+        say(f"Quick start stopped: {error}. Fix that (or pass another --work-dir) and run it again.")
+        return 1
     except KeyboardInterrupt:
         say("\nQuick start interrupted; the emulator is stopped.")
         return 130

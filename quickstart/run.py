@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import venv
 from pathlib import Path
@@ -32,11 +34,30 @@ def fail(text: str) -> int:
     return 1
 
 
-def pip(python: Path, args: list[str], log: Path) -> int:
-    """pip with one line per package it collects (the whole output goes to ``log``)."""
-    command = [str(python), "-m", "pip", "--disable-pip-version-check", *args]
+def install(python: Path, args: list[str], log: Path) -> int:
+    """``pip install ARGS`` into the venv (with uv when it is on PATH: the same packages, faster),
+    showing one line per package collected and a line every 15 s of silence; all output in ``log``."""
+    uv = shutil.which("uv")
+    if uv:
+        command = [uv, "pip", "install", "--python", str(python), "--compile-bytecode", *args]
+    else:
+        command = [str(python), "-m", "pip", "--disable-pip-version-check", "install", "--progress-bar", "off", *args]
     started = time.monotonic()
+    last = [started]
     count = 0
+
+    def show(text: str) -> None:
+        last[0] = time.monotonic()
+        say(f"  [{last[0] - started:4.0f} s] {text}")
+
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(1):
+            if time.monotonic() - last[0] >= 15:
+                show("still installing...")
+
+    threading.Thread(target=heartbeat, daemon=True).start()
     with log.open("a", encoding="utf-8") as handle:
         handle.write("$ " + " ".join(command) + "\n")
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -46,10 +67,13 @@ def pip(python: Path, args: list[str], log: Path) -> int:
             handle.write(line)
             if line.startswith("Collecting "):
                 count += 1
-                say(f"  [{time.monotonic() - started:4.0f} s] {count:3d} {line[len('Collecting '):].strip()}")
-            elif line.startswith(("Installing collected packages", "Building wheel")):
-                say(f"  [{time.monotonic() - started:4.0f} s] {line.split(':')[0].strip()}...")
-        return process.wait()
+                show(f"{count:3d} {line[len('Collecting '):].split(' (from ')[0].strip()}")
+            elif line.startswith(("Installing collected packages", "Building wheel", "Resolved", "Prepared",
+                                  "Installed", "Uninstalled")):
+                show(line.split(":")[0].strip())
+        status = process.wait()
+    done.set()
+    return status
 
 
 def requirements_digest() -> str:
@@ -75,13 +99,14 @@ def setup() -> Path:
                                       "Ubuntu Python's venv needs its own package: apt install python3-venv "
                                       f"(or python{sys.version_info[0]}.{sys.version_info[1]}-venv), then run "
                                       "the quick start again.")) from None
-        if pip(python, ["install", "--progress-bar", "off", f"{ROOT}[quickstart]"], log) != 0:
+        if install(python, [f"{ROOT}[quickstart]"], log) != 0:
             raise SystemExit(fail(f"installing into {VENV} failed; see {log} (the last lines say why), fix it "
                                   "and run the quick start again."))
         MARKER.write_text(requirements_digest())
     else:
         say(f"[setup] {VENV} is ready; reinstalling iaf-aws-plugin from this clone (seconds).")
-        if pip(python, ["install", "--progress-bar", "off", "--no-deps", "--force-reinstall", str(ROOT)], log) != 0:
+        again = ["--reinstall-package", "iaf-aws-plugin"] if shutil.which("uv") else ["--force-reinstall"]
+        if install(python, ["--no-deps", *again, str(ROOT)], log) != 0:
             raise SystemExit(fail(f"reinstalling iaf-aws-plugin into {VENV} failed; see {log}."))
     return python
 
