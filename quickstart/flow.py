@@ -38,7 +38,7 @@ def say(text: str = "") -> None:
 
 def step(number: int, title: str) -> None:
     say()
-    say(f"[{number}/{STEPS}] {title}")
+    say(f"Step {number} of {STEPS}: {title}")
 
 
 def cli(args: list[str], *, cwd: Path, env: dict[str, str], what: str) -> str:
@@ -177,7 +177,8 @@ def _iteration(number: int, bot: Path, env: dict[str, str]) -> dict[str, object]
     output = cli(["invoke-aws-lambda", "--local", "--yes", "--handler", "paper_market.lambda_handler"],
                  cwd=bot, env=env, what=f"trading iteration {number - 5}")
     result = result_of(output)
-    say(f"=> orders: {'; '.join(map(str, result.get('orders') or [])) or 'none'}; "
+    orders = result.get("orders")
+    say(f"=> orders: {'; '.join(str(o) for o in orders) if isinstance(orders, list) and orders else 'none'}; "
         f"positions: {json.dumps(result.get('positions'))}")
     return result
 
@@ -185,14 +186,15 @@ def _iteration(number: int, bot: Path, env: dict[str, str]) -> dict[str, object]
 def _check_state_carried_over(first: dict[str, object], second: dict[str, object]) -> None:
     """The second run started in a fresh process with an empty folder: what it knows of the first
     run's order came from the state snapshot in S3."""
-    def order(text: str) -> str:
-        return text.rsplit(" (", 1)[0]
+    def orders(result: dict[str, object]) -> list[str]:
+        listed = result.get("orders")
+        return [str(o).rsplit(" (", 1)[0] for o in listed] if isinstance(listed, list) else []
 
-    placed = [order(o) for o in first.get("orders") or []]  # type: ignore[union-attr]
-    known = [order(o) for o in second.get("orders") or []]  # type: ignore[union-attr]
+    placed, known = orders(first), orders(second)
     if not placed or any(o not in known for o in placed):
         raise Stop(f"the second run does not know the first run's orders ({placed} vs {known})")
-    cash = (second.get("positions") or {}).get("EUR")  # type: ignore[union-attr]
+    positions = second.get("positions")
+    cash = positions.get("EUR") if isinstance(positions, dict) else None
     say(f"=> The second run, in a new process with an empty resource folder, loaded the first run's "
         f"state from S3: it knows the order {placed[0]} and the cash it spent (EUR {cash}).")
 

@@ -31,25 +31,25 @@ def test_quick_start_runs_the_whole_flow_offline_and_each_step_shows(tmp_path) -
     assert done.returncode == 0, out[-6000:] + done.stderr[-3000:]
     assert "Traceback" not in out + done.stderr
 
-    headers = re.findall(r"^\[(\d)/9\] ", out, re.MULTILINE)
+    headers = re.findall(r"^Step (\d) of 9: ", out, re.MULTILINE)
     assert headers == [str(n) for n in range(1, 10)], headers
     assert "Stand-in image (--image standin)" in out
     assert "Pushed to the emulated ECR as 123456789012.dkr.ecr.eu-west-1.amazonaws.com/quickstart-standin:bot" in out
-    plan = out.split("[3/9]")[1].split("[4/9]")[0]
+    plan = out.split("Step 3 of 9:")[1].split("Step 4 of 9:")[0]
     assert "Estimated monthly cost (eu-west-1" in plan and "Dry run: nothing was changed." in plan
     assert "Deployed quickstart-bot: alias arn:aws:lambda:eu-west-1:123456789012:function:quickstart-bot:live" in out
-    status = out.split("[5/9]")[1].split("[6/9]")[0]
+    status = out.split("Step 5 of 9:")[1].split("Step 6 of 9:")[0]
     assert "live -> version 1" in status and "Concurrency  reserved 1" in status
 
-    first = out.split("[6/9]")[1].split("[7/9]")[0]
+    first = out.split("Step 6 of 9:")[1].split("Step 7 of 9:")[0]
     assert re.search(r"^=> orders: BUY 0\.006250 BTC/EUR at 40,000 \(\w+\); positions: .*\"EUR\": 750\.0", first,
                      re.MULTILINE), first[-3000:]
-    second = out.split("[7/9]")[1].split("[8/9]")[0]
+    second = out.split("Step 7 of 9:")[1].split("Step 8 of 9:")[0]
     assert "loaded the first run's state from S3: it knows the order BUY 0.006250 BTC/EUR at 40,000 and the " \
            "cash it spent (EUR 750.0)" in second, second[-3000:]
-    history = out.split("[8/9]")[1].split("[9/9]")[0]
+    history = out.split("Step 8 of 9:")[1].split("Step 9 of 9:")[0]
     assert re.search(r"^\s+1\s+\d{4}-\d\d-\d\d .*\n\*\s+2\s+", history, re.MULTILINE), history
-    assert "deploy-aws-lambda --lambda-function-name my-bot --region eu-west-1 --dry-run" in out.split("[9/9]")[1]
+    assert "deploy-aws-lambda --lambda-function-name my-bot --region eu-west-1 --dry-run" in out.split("Step 9 of 9:")[1]
     assert re.search(r"^Quick start completed in \d+ s\.$", out, re.MULTILINE)
 
     for value in PAPER_KEYS.values():  # the secrets went to SSM and were masked everywhere
