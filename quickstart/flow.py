@@ -79,7 +79,7 @@ def choose_image(mode: str) -> tuple[str, str]:
         reference = parse_reference(base)
         RegistryClient(reference, BlobStore(), timeout=8).manifest(reference.reference)
     except Exception as error:  # any failure to reach the registry: no internet, proxy, outage
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = str(getattr(error, "message", None) or error or type(error).__name__).rstrip(".")
         return "standin", f"the base image {base} cannot be pulled here: {reason}"
     return "native", f"the base image {base} can be pulled"
 

@@ -2,8 +2,10 @@
 platform tags, the plugin wheel."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -146,3 +148,31 @@ def test_the_plugin_layer_is_the_same_from_the_original_wheel_or_a_rebuilt_one(t
     original = module.plugin_wheel(store)
     assert build_plugin_layer(store, rebuilt, task_root="/var/task", interpreter=none).digest == \
         build_plugin_layer(store, original, task_root="/var/task", interpreter=none).digest
+
+
+def test_pip_progress_is_shown_while_it_runs_and_its_whole_output_kept(tmp_path) -> None:
+    from iaf_aws_plugin.builders.native import dependencies
+
+    script = ("import time\n"
+              "for name in ('pandas>=2 (from investing-algorithm-framework)', 'numpy', 'boto3'):\n"
+              "    print('Collecting ' + name, flush=True); time.sleep(0.05)\n"
+              "print('Installing collected packages: pandas, numpy, boto3', flush=True)\n"
+              "print('ERROR: something', flush=True)\n"
+              "raise SystemExit(3)\n")
+    shown: list[str] = []
+    status, output = dependencies._run_pip([sys.executable, "-c", script], tmp_path, dict(os.environ),
+                                           shown.append, every=0)
+    assert status == 3 and output.endswith("ERROR: something\n")
+    assert shown[0].startswith("  pip: 1 packages collected after ") and shown[0].endswith("(now pandas>=2)")
+    assert shown[-1].startswith("  pip: 3 packages collected after ") and shown[-1].endswith(" s; installing them")
+    assert len(shown) == 4
+
+
+def test_pip_that_outlives_its_timeout_is_stopped(tmp_path, monkeypatch) -> None:
+    from iaf_aws_plugin.builders.native import dependencies
+
+    monkeypatch.setattr(dependencies, "PIP_TIMEOUT", 1)
+    started = time.monotonic()
+    status, _ = dependencies._run_pip([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
+                                      dict(os.environ), lambda line: None)
+    assert status is None and time.monotonic() - started < 30

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -152,14 +154,12 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
         echo(f"Resolving dependencies for CPython {python_version} {architecture} "
              f"(manylinux up to glibc {glibc[0]}.{glibc[1]}) with pip")
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT,
-                                    stdin=subprocess.DEVNULL, cwd=project_dir, env=env)
-        except subprocess.TimeoutExpired:
+        returncode, output = _run_pip(command, project_dir, env, echo)
+        if returncode is None:
             raise PluginError(f"pip did not finish resolving {requirements_file} in {PIP_TIMEOUT} s.",
-                              fix="Check the network connection to the package index and retry.") from None
-        if result.returncode != 0:
-            raise _pip_error(result.stdout + result.stderr, requirements_file, python_version, architecture, tags)
+                              fix="Check the network connection to the package index and retry.")
+        if returncode != 0:
+            raise _pip_error(output, requirements_file, python_version, architecture, tags)
         _clean(target)
         _remove_distribution(target, wheel.name.split("-")[0])
         compiled = False
@@ -237,6 +237,47 @@ def _remove_distribution(target: Path, project: str) -> None:
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def _run_pip(command: list[str], cwd: Path, env: dict[str, str], echo: Callable[[str], None],
+             *, every: float = 10.0) -> tuple[int | None, str]:
+    """Run pip and show its progress (packages collected so far, at most a line per ``every``
+    seconds, and when it starts installing); (exit status or None after ``PIP_TIMEOUT``, output)."""
+    started = last = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.kill()
+
+    timer = threading.Timer(PIP_TIMEOUT, stop)
+    timer.daemon = True
+    timer.start()
+    output: list[str] = []
+    collected = 0
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            now = time.monotonic()
+            if line.startswith("Collecting "):
+                collected += 1
+                if now - last >= every:
+                    name = line[len("Collecting "):].split(" (from ")[0].strip()
+                    echo(f"  pip: {collected} packages collected after {now - started:.0f} s (now {name})")
+                    last = now
+            elif line.startswith("Installing collected packages"):
+                echo(f"  pip: {collected} packages collected after {now - started:.0f} s; installing them")
+                last = now
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:  # interrupted (Ctrl-C): pip must not outlive the deploy
+            process.kill()
+            process.wait()
+    return (None if timed_out.is_set() else returncode), "".join(output)
 
 
 def _pip_error(output: str, requirements: Path, python_version: str, architecture: str,
