@@ -83,6 +83,7 @@ def invoke_remote(target: Target, event: bytes, *, echo: Echo) -> InvokeResult:
     from ..deploy.desired import ALIAS
     from .awsclient import payload_json
 
+    target.mask_deployed_secrets(echo)
     client, mask = target.client, target.masker.mask
     alias = client.get_alias(target.function, ALIAS)
     if alias is None:

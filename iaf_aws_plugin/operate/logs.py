@@ -201,6 +201,7 @@ def show_logs(target: Target, *, since: str = "1h", filter_text: str | None = No
     """
     group = target.names.log_group
     start_ms = parse_since(since)
+    target.mask_deployed_secrets(echo)
     mask = target.masker.mask
     if not follow and not target.client.log_group_exists(group):
         raise PluginError(f"log group {group} does not exist: {target.function} has not run yet (or its "

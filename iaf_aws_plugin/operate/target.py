@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import PluginError
 
@@ -49,6 +49,18 @@ class Target:
     @property
     def region(self) -> str:
         return self.names.region
+
+    def mask_deployed_secrets(self, warn: Callable[[str], None]) -> None:
+        """Also mask every value the deployed bot keeps in SSM: a secret given once with ``-e`` (never
+        saved) is only there. Without read access to them: one warning, and the known values masked."""
+        try:
+            parameters = self.client.parameters_by_path(self.names.ssm_path)
+        except PluginError as error:
+            warn(f"Warning: could not read the bot's SSM parameters below {self.names.ssm_path} to mask their "
+                 f"values ({error.message}); a secret the function prints may show.")
+            return
+        for parameter in parameters.values():
+            self.masker.add(parameter.value)
 
     def s3_client(self) -> Any:
         """An S3 client of the same session (profile, region, AWS_ENDPOINT_URL) for the state code."""

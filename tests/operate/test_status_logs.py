@@ -149,3 +149,20 @@ def test_logs_of_a_bot_that_never_ran(host_cli, deployed_bot, op):
     boto3.client("logs").delete_log_group(logGroupName=deployed_bot.log_group)
     gone = op.cli(host_cli, deployed_bot, "logs-aws-lambda")
     assert gone.returncode == 1 and f"log group {deployed_bot.log_group} does not exist" in gone.stderr
+
+
+def test_logs_mask_a_secret_that_is_only_in_ssm(host_cli, deployed_bot, op):
+    """A secret given once with ``-e`` is in SSM only (never in .env or the saved settings): when the
+    function prints it, ``logs-aws-lambda`` still masks it (it reads the bot's SSM parameters)."""
+    bot = deployed_bot
+    only_in_ssm = "ssm-only-7Qx2vN9pLk4sW8aZ"
+    boto3.client("ssm").put_parameter(Name=f"/iaf-aws/{bot.function}/EXCHANGE_TOKEN", Value=only_in_ssm,
+                                      Type="SecureString")
+    run_id = "33333333-aaaa-4bbb-8ccc-000000000003"
+    op.put_log_events(bot.log_group, "2024/01/01/[1]ssm", op.invocation_lines(
+        run_id, op.now_ms() - 60_000, [f"[INFO]\t2024\t{run_id}\tconnecting with token={only_in_ssm}\n"],
+        duration_ms=100.0))
+    result = op.cli(host_cli, bot, "logs-aws-lambda", "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    assert "connecting with token=****" in result.stdout
+    assert only_in_ssm not in result.stdout + result.stderr
