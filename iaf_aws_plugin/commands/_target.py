@@ -36,7 +36,7 @@ def make_target(function_name: str | None, region: str | None, profile: str | No
                                         function_name=function_name, region=region, profile=profile))
 
 
-def confirm_or_refuse(question: str, *, what: str) -> bool:
+def confirm_or_refuse(question: str, *, what: str, has_dry_run: bool = False) -> bool:
     """Ask on a terminal; refuse (one line) when there is none to ask on."""
     import sys
 
@@ -44,7 +44,8 @@ def confirm_or_refuse(question: str, *, what: str) -> bool:
 
     if not sys.stdin or not sys.stdin.isatty():
         raise PluginError(f"{what} needs a confirmation but the input is not a terminal: nothing was changed.",
-                          fix="Pass --yes to go ahead without asking (or --dry-run to only see what would happen).")
+                          fix="Pass --yes to go ahead without asking"
+                              + (" (or --dry-run to only see what would happen)." if has_dry_run else "."))
     return click.confirm(question, default=False)
 
 

@@ -56,7 +56,7 @@ def destroy_aws_lambda(function_name: str | None, region: str | None, profile: s
                                  default="", show_default=False)
             if typed.strip() != target.function:
                 raise PluginError("destroy cancelled: the name did not match; nothing was deleted.")
-        elif not confirm_or_refuse("Delete these resources?", what="destroy"):
+        elif not confirm_or_refuse("Delete these resources?", what="destroy", has_dry_run=True):
             raise PluginError("destroy cancelled: nothing was deleted.", fix="Pass --yes to destroy without asking.")
     destroy(target, plan, echo=echo)
     kept = "" if state_step else f" The trading state stays in s3://{target.names.bucket}."

@@ -32,7 +32,7 @@ def rollback_aws_lambda(function_name: str | None, region: str | None, profile: 
     if dry_run:
         echo("Dry run: nothing was changed.")
         return
-    if not yes and not confirm_or_refuse("Roll back?", what="the rollback"):
+    if not yes and not confirm_or_refuse("Roll back?", what="the rollback", has_dry_run=True):
         raise PluginError("rollback cancelled: nothing was changed.", fix="Pass --yes to roll back without asking.")
     apply_rollback(target, plan)
     echo(f"Rolled back: the live alias runs version {plan.target} (was {plan.current}). "

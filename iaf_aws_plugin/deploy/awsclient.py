@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import PluginError
 from ..function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
@@ -194,6 +194,23 @@ class AWSClient:
             raise translate_error(exc, where, region=self.region) from None
 
     # --- identity ----------------------------------------------------------------------
+
+    def pages(self, service: str, operation: str, *, where: str, token: tuple[str, str] = ("NextToken", "NextToken"),
+              missing: Iterable[str] = (), **params: Any) -> Iterator[Any]:
+        """Every page of a paginated call, in order; ``token`` is (request parameter, answer field).
+        Nothing when the resource is ``missing``; stops on a repeated token (CloudWatch Logs ends so)."""
+        request_key, answer_key = token
+        value: str | None = None
+        while True:
+            request: dict[str, Any] = dict(params, **({request_key: value} if value else {}))
+            page = self.call(service, operation, where=where, missing=missing, **request)
+            if page is None:
+                return
+            yield page
+            following = page.get(answer_key)
+            if not following or following == value:
+                return
+            value = str(following)
 
     def caller_identity(self) -> dict[str, str]:
         found = self.call("sts", "GetCallerIdentity", where="Reading your AWS identity (sts:GetCallerIdentity)")
@@ -419,18 +436,10 @@ class AWSClient:
 
     def parameters_by_path(self, path: str) -> dict[str, Parameter]:
         """Decrypted SecureString values and versions below ``path``, by name (kept in memory only)."""
-        where = f"Reading SSM parameters below {path}"
-        values: dict[str, Parameter] = {}
-        token: str | None = None
-        while True:
-            extra: dict[str, Any] = {"NextToken": token} if token else {}
-            page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
-                             WithDecryption=True, **extra)
-            for parameter in page.get("Parameters", []):
-                values[parameter["Name"]] = Parameter(str(parameter["Value"]), int(parameter.get("Version") or 0))
-            token = page.get("NextToken")
-            if not token:
-                return values
+        return {parameter["Name"]: Parameter(str(parameter["Value"]), int(parameter.get("Version") or 0))
+                for page in self.pages("ssm", "GetParametersByPath", where=f"Reading SSM parameters below {path}",
+                                       Path=path, Recursive=False, WithDecryption=True)
+                for parameter in page.get("Parameters", [])}
 
     def put_secure_parameter(self, name: str, value: Any) -> int:
         """Store the value; returns the parameter's new version."""
@@ -441,17 +450,12 @@ class AWSClient:
     # --- CloudWatch Logs -----------------------------------------------------------------
 
     def log_group(self, name: str) -> LogGroup | None:
-        where = f"Reading log group {name}"
-        token: str | None = None
-        while True:
-            extra: dict[str, Any] = {"nextToken": token} if token else {}
-            page = self.call("logs", "DescribeLogGroups", where=where, logGroupNamePrefix=name, **extra)
+        for page in self.pages("logs", "DescribeLogGroups", where=f"Reading log group {name}",
+                               token=("nextToken", "nextToken"), logGroupNamePrefix=name):
             for group in page.get("logGroups", []):
                 if group.get("logGroupName") == name:
                     return LogGroup(name, _int_or_none(group.get("retentionInDays")))
-            token = page.get("nextToken")
-            if not token:
-                return None
+        return None
 
     def create_log_group(self, name: str, retention_days: int) -> None:
         self.call("logs", "CreateLogGroup", where=f"Creating log group {name}",
@@ -500,53 +504,31 @@ class AWSClient:
     def version_digests(self, name: str) -> dict[str, str]:
         """Every version (``$LATEST`` included) and the digest of the image it runs: for an image
         function, CodeSha256 is the image manifest's digest. {} when the function does not exist."""
-        where = f"Listing the versions of Lambda function {name}"
         found: dict[str, str] = {}
-        marker: str | None = None
-        while True:
-            extra: dict[str, Any] = {"Marker": marker} if marker else {}
-            page = self.call("lambda", "ListVersionsByFunction", where=where, missing=("ResourceNotFoundException",),
-                             FunctionName=name, MaxItems=50, **extra)
-            if page is None:
-                return {}
+        for page in self.pages("lambda", "ListVersionsByFunction", where=f"Listing the versions of Lambda function "
+                               f"{name}", token=("Marker", "NextMarker"), missing=("ResourceNotFoundException",),
+                               FunctionName=name, MaxItems=50):
             for version in page.get("Versions", []):
                 sha = str(version.get("CodeSha256") or "")
                 found[str(version["Version"])] = f"sha256:{sha}" if sha and not sha.startswith("sha256:") else sha
-            marker = page.get("NextMarker")
-            if not marker:
-                return found
+        return found
 
     def repository_digests(self, repository: str, registry_id: str) -> set[str]:
         """The digests of every image in a repository."""
-        where = f"Listing the images of ECR repository {repository}"
-        found: set[str] = set()
-        token: str | None = None
-        while True:
-            extra: dict[str, Any] = {"nextToken": token} if token else {}
-            page = self.call("ecr", "DescribeImages", where=where, missing=("RepositoryNotFoundException",),
-                             repositoryName=repository, registryId=registry_id, maxResults=1000, **extra)
-            if page is None:
-                return found
-            found.update(str(image["imageDigest"]) for image in page.get("imageDetails", []))
-            token = page.get("nextToken")
-            if not token:
-                return found
+        return {str(image["imageDigest"])
+                for page in self.pages("ecr", "DescribeImages", where=f"Listing the images of ECR repository "
+                                       f"{repository}", token=("nextToken", "nextToken"),
+                                       missing=("RepositoryNotFoundException",), repositoryName=repository,
+                                       registryId=registry_id, maxResults=1000)
+                for image in page.get("imageDetails", [])}
 
     def aliases(self, name: str) -> dict[str, str]:
         """Every alias of a function and the version it points at."""
-        where = f"Listing the aliases of Lambda function {name}"
-        found: dict[str, str] = {}
-        marker: str | None = None
-        while True:
-            extra: dict[str, Any] = {"Marker": marker} if marker else {}
-            page = self.call("lambda", "ListAliases", where=where, missing=("ResourceNotFoundException",),
-                             FunctionName=name, **extra)
-            if page is None:
-                return found
-            found.update({str(a["Name"]): str(a["FunctionVersion"]) for a in page.get("Aliases", [])})
-            marker = page.get("NextMarker")
-            if not marker:
-                return found
+        return {str(alias["Name"]): str(alias["FunctionVersion"])
+                for page in self.pages("lambda", "ListAliases", where=f"Listing the aliases of Lambda function {name}",
+                                       token=("Marker", "NextMarker"), missing=("ResourceNotFoundException",),
+                                       FunctionName=name)
+                for alias in page.get("Aliases", [])}
 
     def delete_function_version(self, name: str, version: str) -> None:
         if not version.isdigit():  # never $LATEST or the function itself
@@ -734,30 +716,17 @@ class AWSClient:
                           TopicArn=arn)
         emails: list[str] = []
         pending: list[str] = []
-        if found is not None:
-            token: str | None = None
-            while True:
-                extra: dict[str, Any] = {"NextToken": token} if token else {}
-                page = self.call("sns", "ListSubscriptionsByTopic", where=f"Reading the subscriptions of {name}",
-                                 TopicArn=arn, **extra)
-                for sub in page.get("Subscriptions", []):
-                    if sub.get("Protocol") == "email":
-                        pending_sub = str(sub.get("SubscriptionArn", "")) == "PendingConfirmation"
-                        (pending if pending_sub else emails).append(str(sub.get("Endpoint")))
-                token = page.get("NextToken")
-                if not token:
-                    break
-        alarms: dict[str, dict[str, Any]] = {}
-        token = None
-        while True:
-            extra = {"NextToken": token} if token else {}
-            page = self.call("cloudwatch", "DescribeAlarms", where=f"Reading the alarms of {names.function}",
-                             AlarmNamePrefix=f"{names.function}-iaf-", AlarmTypes=["MetricAlarm"], **extra)
-            for alarm in page.get("MetricAlarms", []):
-                alarms[str(alarm["AlarmName"])] = dict(alarm)
-            token = page.get("NextToken")
-            if not token:
-                break
+        subscriptions = self.pages("sns", "ListSubscriptionsByTopic", where=f"Reading the subscriptions of {name}",
+                                   TopicArn=arn) if found is not None else iter(())
+        for page in subscriptions:
+            for sub in page.get("Subscriptions", []):
+                if sub.get("Protocol") == "email":
+                    pending_sub = str(sub.get("SubscriptionArn", "")) == "PendingConfirmation"
+                    (pending if pending_sub else emails).append(str(sub.get("Endpoint")))
+        alarms = {str(alarm["AlarmName"]): dict(alarm)
+                  for page in self.pages("cloudwatch", "DescribeAlarms", where=f"Reading the alarms of {names.function}",
+                                         AlarmNamePrefix=f"{names.function}-iaf-", AlarmTypes=["MetricAlarm"])
+                  for alarm in page.get("MetricAlarms", [])}
         if found is None and not alarms:
             return None
         return Alerts(topic_name=name, topic_arn=arn if found is not None else None, emails=tuple(emails),

@@ -25,19 +25,12 @@ class OperateClient(AWSClient):
 
     def list_versions(self, function: str) -> list[dict[str, Any]]:
         """Every published version (not $LATEST), oldest first; [] when the function is missing."""
-        where = f"Listing the versions of Lambda function {function}"
-        found: list[dict[str, Any]] = []
-        marker: str | None = None
-        while True:
-            extra: dict[str, Any] = {"Marker": marker} if marker else {}
-            page = self.call("lambda", "ListVersionsByFunction", where=where, missing=_MISSING,
-                             FunctionName=function, MaxItems=50, **extra)
-            if page is None:
-                return []
-            found += [v for v in page.get("Versions", []) if str(v.get("Version", "")).isdigit()]
-            marker = page.get("NextMarker")
-            if not marker:
-                return sorted(found, key=lambda v: int(v["Version"]))
+        found = [version
+                 for page in self.pages("lambda", "ListVersionsByFunction", where=f"Listing the versions of Lambda "
+                                        f"function {function}", token=("Marker", "NextMarker"), missing=_MISSING,
+                                        FunctionName=function, MaxItems=50)
+                 for version in page.get("Versions", []) if str(version.get("Version", "")).isdigit()]
+        return sorted(found, key=lambda v: int(v["Version"]))
 
     def update_alias(self, function: str, alias: str, version: str) -> None:
         self.call("lambda", "UpdateAlias", where=f"Pointing alias {alias} of {function} at version {version}",
@@ -136,23 +129,15 @@ class OperateClient(AWSClient):
     def log_events(self, group: str, *, start_ms: int, end_ms: int | None = None,
                    pattern: str | None = None) -> Iterator[dict[str, Any]]:
         """Every event of ``group`` from ``start_ms`` (all streams, all pages); none when it is missing."""
-        where = f"Reading log group {group}"
-        token: str | None = None
-        while True:
-            extra: dict[str, Any] = {"nextToken": token} if token else {}
-            if end_ms is not None:
-                extra["endTime"] = end_ms
-            if pattern:
-                extra["filterPattern"] = pattern
-            page = self.call("logs", "FilterLogEvents", where=where, missing=_MISSING, logGroupName=group,
-                             startTime=start_ms, **extra)
-            if page is None:
-                return
+        extra: dict[str, Any] = {}
+        if end_ms is not None:
+            extra["endTime"] = end_ms
+        if pattern:
+            extra["filterPattern"] = pattern
+        for page in self.pages("logs", "FilterLogEvents", where=f"Reading log group {group}",
+                               token=("nextToken", "nextToken"), missing=_MISSING, logGroupName=group,
+                               startTime=start_ms, **extra):
             yield from page.get("events", [])
-            next_token = page.get("nextToken")
-            if not next_token or next_token == token:
-                return
-            token = next_token
 
     def delete_log_group(self, name: str) -> None:
         self.call("logs", "DeleteLogGroup", where=f"Removing log group {name}", missing=_MISSING,
@@ -162,17 +147,10 @@ class OperateClient(AWSClient):
 
     def parameter_names(self, path: str) -> list[str]:
         """Names of the parameters directly below ``path`` (values are not read)."""
-        where = f"Listing SSM parameters below {path}"
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            extra: dict[str, Any] = {"NextToken": token} if token else {}
-            page = self.call("ssm", "GetParametersByPath", where=where, Path=path, Recursive=False,
-                             WithDecryption=False, **extra)
-            names += [p["Name"] for p in page.get("Parameters", [])]
-            token = page.get("NextToken")
-            if not token:
-                return sorted(names)
+        return sorted(parameter["Name"]
+                      for page in self.pages("ssm", "GetParametersByPath", where=f"Listing SSM parameters below {path}",
+                                             Path=path, Recursive=False, WithDecryption=False)
+                      for parameter in page.get("Parameters", []))
 
     def delete_parameters(self, names: list[str]) -> None:
         for start in range(0, len(names), 10):  # DeleteParameters takes at most 10 names

@@ -64,8 +64,9 @@ Policies, chosen for bots that move real money:
 - The layout lives under a ``.iaf-state`` folder so it cannot collide with state files, and keys
   of other bots' prefixes are never mistaken for plain state files.
 
-Nothing is ever deleted from S3 by the handler (no garbage collection yet): old snapshots and
-the host handler's plain keys (after migration) stay until a future ``state`` command prunes them.
+Nothing is ever deleted from S3 by the handler: old snapshots stay until ``state-aws-lambda prune``
+deletes them (and the content objects only they use); the host handler's plain keys (after
+migration) are never deleted by this package.
 
 Modules: ``paths`` (key validation, local tree scanning and hashing - pure), ``manifest``
 (snapshot/pointer/lease documents and S3 key layout - pure), ``s3`` (the only module using boto3;
