@@ -200,13 +200,16 @@ def block_names() -> list[str]:
     from iaf_aws_plugin.deploy.desired import ALIAS, SCHEDULE_GROUP
 
     n = _names()
-    rows = [("state bucket", n.bucket), ("ECR repository", n.repository), ("execution role", n.role),
-            ("its inline policy", n.role_policy), ("scheduler role", n.scheduler_role),
-            ("its inline policy", n.scheduler_policy), ("schedule", f"{n.schedule} (group `{SCHEDULE_GROUP}`)"),
-            ("function alias", f"{n.function}:{ALIAS} ({n.alias_arn})"), ("SSM parameter path", n.ssm_path),
-            ("log group", n.log_group), ("alerts topic", f"{n.function}-iaf-alerts"),
-            ("alarms", f"{n.function}-iaf-errors, {n.function}-iaf-throttles, {n.function}-iaf-missed-runs")]
-    return ["| resource | name |", "| --- | --- |", *[f"| {what} | `{name}` |" for what, name in rows]]
+    rows = [("state bucket", f"`{n.bucket}`"), ("ECR repository", f"`{n.repository}`"),
+            ("execution role", f"`{n.role}` with the inline policy `{n.role_policy}`"),
+            ("scheduler role", f"`{n.scheduler_role}` with the inline policy `{n.scheduler_policy}`"),
+            ("schedule", f"`{n.schedule}` in the schedule group `{SCHEDULE_GROUP}`"),
+            ("function alias", f"`{n.function}:{ALIAS}` (`{n.alias_arn}`)"),
+            ("SSM parameter path", f"`{n.ssm_path}`"), ("log group", f"`{n.log_group}`"),
+            ("alerts topic (with `--alert-email`)", f"`{n.function}-iaf-alerts`"),
+            ("alarms (with `--alert-email`)",
+             f"`{n.function}-iaf-errors`, `{n.function}-iaf-throttles`, `{n.function}-iaf-missed-runs`")]
+    return ["| resource | name |", "| --- | --- |", *[f"| {what} | {name} |" for what, name in rows]]
 
 
 def block_execution_role() -> list[str]:
