@@ -192,6 +192,17 @@ def test_settings_page_documents_exactly_the_saved_keys(tmp_path: Path) -> None:
         assert settings.load_saved(tmp_path) == data  # the package reads it back, no unknown key
 
 
+# --- state -----------------------------------------------------------------------------------
+
+def test_the_state_page_cites_tests_that_exist() -> None:
+    cited = set(re.findall(r"`(test_[a-z0-9_]+)`", (DOCS / "state.md").read_text(encoding="utf-8")))
+    assert len(cited) >= 15
+    defined = set()
+    for path in (REPO / "tests" / "state").glob("test_*.py"):
+        defined.update(re.findall(r"^def (test_[a-z0-9_]+)", path.read_text(encoding="utf-8"), re.MULTILINE))
+    assert cited <= defined, f"state.md cites tests that do not exist: {sorted(cited - defined)}"
+
+
 # --- links ------------------------------------------------------------------------------------
 
 def test_relative_links_lead_to_files() -> None:
