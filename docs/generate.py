@@ -167,7 +167,8 @@ def render_commands() -> str:
         "`deploy-aws-lambda` used `--lambda_function_name`). A default of `—` means: taken from "
         "`iaf-aws-lambda.json` when the project has one, otherwise the default named in the meaning "
         "(see [settings.md](settings.md)). Every failure is one line starting with `Error:` and exit "
-        "status 1 ([troubleshooting.md](troubleshooting.md)).",
+        "status 1 ([troubleshooting.md](troubleshooting.md)). What they print, from real runs: "
+        "[output.md](output.md).",
         "",
         f"Also: `{CLI} init --type aws-lambda` (or `aws_lambda`) runs `init-aws-lambda` through the host's "
         f"`init`; `python -m iaf_aws_plugin ARGS` is the host CLI with plugins loaded explicitly.",

@@ -214,5 +214,5 @@ def test_relative_links_lead_to_files() -> None:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (base / target).exists(), f"broken link: {target}"
     linked = set(re.findall(r"\]\(docs/([\w.-]+\.md)\)", section))
-    assert linked >= {"README.md", "commands.md", "settings.md", "state.md", "security.md", "cost.md",
+    assert linked >= {"README.md", "commands.md", "output.md", "settings.md", "state.md", "security.md", "cost.md",
                       "troubleshooting.md", "migration.md", "comparison.md"}
