@@ -39,6 +39,16 @@ def test_generated_pages_are_up_to_date() -> None:
     assert not stale, f"out of date with the code: {stale}; run `python docs/generate.py`"
 
 
+def test_a_stale_generated_block_is_found(tmp_path: Path) -> None:
+    generate = _generator()
+    current = (DOCS / "security.md").read_text(encoding="utf-8")
+    stale = re.sub(r"(<!-- BEGIN GENERATED: execution-role -->\n).*?(<!-- END GENERATED)", r"\1stale\n\2", current,
+                   flags=re.DOTALL)
+    assert stale != current
+    (tmp_path / "security.md").write_text(stale, encoding="utf-8")
+    assert generate.expected_pages(tmp_path)[tmp_path / "security.md"] == current
+
+
 def test_commands_page_names_every_option_of_every_command() -> None:
     import click
 
