@@ -117,7 +117,7 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
     ``--schedule-timezone`` it would fire at other times, so that is refused.
     """
     from .schedule import parse_schedule, validate_timezone
-    from .strategy_scan import derive_schedule, faster_than_strategies_warning
+    from .strategy_scan import derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
@@ -126,9 +126,10 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
                 derived = derive_schedule(settings.project_dir)
             except PluginError:
                 derived = None  # --schedule replaces a schedule that cannot be derived
-            message = faster_than_strategies_warning(expression, derived)
-            if message:
-                warn(message.removeprefix("Warning: "))
+            for message in (faster_than_strategies_warning(expression, derived),
+                            every_strategy_runs_warning(expression, derived)):
+                if message:
+                    warn(message.removeprefix("Warning: "))
         return expression, expression or "none"
     derived = derive_schedule(settings.project_dir)
     if derived is None:
@@ -151,6 +152,9 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
              "succeeds, logged as \"not due\").")
     if derived.note:
         echo(f"  Note: {derived.note}.")
+    message = every_strategy_runs_warning(derived.expression, derived)
+    if message:
+        warn(message.removeprefix("Warning: "))
     return derived.expression, derived.expression
 
 

@@ -61,6 +61,9 @@ class DerivedSchedule:
     set_by: str | None = None
     #: Anything else the plan should say (e.g. Lambda's one-minute minimum).
     note: str | None = None
+    #: Strategies (or scheduled functions) that need fewer runs than ``expression`` gives: the host
+    #: runs every strategy in each invocation, so these also run at the others' times.
+    less_frequent: tuple[str, ...] = ()
 
 
 def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
@@ -125,7 +128,9 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     period = min(seconds for seconds, _ in found)
     # Most frequent first; each strategy once.
     sources = tuple(dict.fromkeys(source for _, source in sorted(found)))
-    return DerivedSchedule(expression=rate_for_period(period), period_seconds=period, sources=sources)
+    slower = tuple(dict.fromkeys(source for seconds, source in sorted(found) if seconds > period))
+    return DerivedSchedule(expression=rate_for_period(period), period_seconds=period, sources=sources,
+                           less_frequent=slower)
 
 
 def _derive_cron(hosted: list[tuple["_Read", str, str]], legacy: list[tuple[int, str]]) -> DerivedSchedule:
@@ -159,6 +164,8 @@ def _derive_cron(hosted: list[tuple["_Read", str, str]], legacy: list[tuple[int,
         skip_rule=merged.skip_rule,
         set_by=entries[finest][2] if len(sources) > 1 else None,
         note=merged.note,
+        less_frequent=tuple(dict.fromkeys(source for mapping, _, source in ordered
+                                          if mapping.expression != merged.expression)),
     )
 
 
@@ -166,6 +173,17 @@ def _nominal_period(schedule: HostSchedule) -> int:
     if isinstance(schedule, IntervalSchedule):
         return schedule.step_seconds
     return {"every_day": 86400, "week_start": 7 * 86400, "week_end": 7 * 86400}.get(schedule.date_rule, 28 * 86400)
+
+
+def every_strategy_runs_warning(expression: str, derived: DerivedSchedule | None) -> str | None:
+    """One line of warning when some strategies need fewer runs than ``expression``: in each
+    invocation the host runs every strategy of the app (it keeps no record of when a strategy last
+    ran between invocations), so those also trade at the other strategies' times."""
+    if derived is None or not derived.less_frequent:
+        return None
+    return (f"Warning: each run of {expression} runs every strategy of the app (IAF does, in an iteration), so "
+            f"{'; '.join(derived.less_frequent)} will also run at times its own schedule does not. Deploy "
+            "strategies with different schedules as separate bots (one function each), or give them one schedule.")
 
 
 def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | None) -> str | None:

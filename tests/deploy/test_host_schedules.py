@@ -203,6 +203,7 @@ def test_several_strategies_the_finest_wins_and_is_named(tmp_path: Path) -> None
     assert derived.expression == "cron(*/15 * * * ? *)" and derived.exact
     assert derived.set_by == "strategies/fast.py:Fast (Schedule.every(15, TimeUnit.MINUTE))"
     assert derived.sources[0] == derived.set_by and len(derived.sources) == 3
+    assert derived.less_frequent == derived.sources[1:]  # they would also run every 15 minutes
     check_against_host(derived.expression, True, [host_schedule("Schedule.every(15, TimeUnit.MINUTE)")])
     covered = set(eventbridge_cron.fire_times(derived.expression, START, END))
     assert host_times(host_schedule("Schedule.on(DateRule.week_start(), TimeRule.at(9, 30))"),

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from iaf_aws_plugin.deploy.schedule import parse_schedule
-from iaf_aws_plugin.deploy.strategy_scan import DerivedSchedule, derive_schedule, faster_than_strategies_warning
+from iaf_aws_plugin.deploy.strategy_scan import (DerivedSchedule, derive_schedule, every_strategy_runs_warning,
+                                                faster_than_strategies_warning)
 from iaf_aws_plugin.errors import PluginError
 
 def write(project: Path, relative: str, source: str) -> None:
@@ -46,6 +47,25 @@ def test_smallest_period_wins_and_every_strategy_is_listed(tmp_path: Path) -> No
     assert derived.period_seconds == 900
     assert set(derived.sources) == {"strategies/fast.py:Fast (every 15 minutes)",
                                     "strategies/slow.py:Slow (every 1 day)"}
+    # The host runs every strategy in each invocation: the daily one would trade every 15 minutes.
+    assert derived.less_frequent == ("strategies/slow.py:Slow (every 1 day)",)
+    warning = every_strategy_runs_warning(derived.expression, derived)
+    assert warning is not None and "\n" not in warning
+    assert "each run of rate(15 minutes) runs every strategy" in warning
+    assert "strategies/slow.py:Slow (every 1 day) will also run" in warning and "separate bots" in warning
+
+
+def test_no_every_strategy_warning_when_they_share_a_schedule(tmp_path: Path) -> None:
+    for name in ("One", "Two"):
+        write(tmp_path, f"strategies/{name.lower()}.py", f"""
+            from investing_algorithm_framework import TimeUnit, TradingStrategy
+            class {name}(TradingStrategy):
+                time_unit = TimeUnit.HOUR
+                interval = 1
+        """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and len(derived.sources) == 2 and derived.less_frequent == ()
+    assert every_strategy_runs_warning(derived.expression, derived) is None
 
 
 @pytest.mark.parametrize("time_unit, interval, expression, seconds", [
