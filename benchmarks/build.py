@@ -92,7 +92,7 @@ def main() -> None:
     from iaf_aws_plugin.builders.native import NativeBuilder
     from iaf_aws_plugin.builders.native.blobs import BlobStore
     from iaf_aws_plugin.scaffold import scaffold
-    from test_end_to_end import RUNNER, write_candles
+    from test_end_to_end import CANDLES, install_offline_runner
 
     with tempfile.TemporaryDirectory(prefix="iaf-build-bench-") as tmp:
         work = Path(tmp)
@@ -101,10 +101,10 @@ def main() -> None:
             base = standin.standin_image(cache / "standin", registry, work)
             project = work / "bot"
             scaffold(project)
-            shutil.copy(RUNNER, project / "run_offline.py")
+            install_offline_runner(project)
             (project / "offline_handler.py").write_text(standin.OFFLINE_HANDLER)
-            (project / "paper").mkdir()
-            write_candles(project / "paper" / "btc_eur_1h.csv")
+            (project / "paper").mkdir()  # .dockerignore keeps data/ out of the image
+            shutil.copy(CANDLES, project / "paper" / "btc_eur_1h.csv")
             ecr = boto3.client("ecr")
             ecr.create_repository(repositoryName="bench")
             uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bench"

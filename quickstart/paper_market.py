@@ -3,8 +3,9 @@
 Added to ``aws_function.app``: an exchange that accepts every order and reports it filled at its
 price on the next run, an account that starts with 1,000 EUR, and BTC/EUR hourly candles from
 ``data/BTC-EUR-1h.csv`` (bundled, synthetic: a slow decline, then a jump on the last candle, so the
-example strategy's fast average crosses above its slow one: a buy), replayed so that the last
-candle is the current hour. Nothing here reaches an exchange or the internet.
+example strategy's fast average crosses above its slow one: a buy; ``OHLCV_CSV=path`` replays
+another file), replayed so that the last candle is the current hour. Nothing here reaches an
+exchange or the internet. The tests run the bot on it too (tests/state/e2e/run_offline.py).
 
 ``lambda_handler`` runs the scaffold's handler (state from and to S3, the lease, the schedule
 gate) and returns its result with the orders and positions the bot has afterwards.
@@ -25,7 +26,8 @@ from investing_algorithm_framework import (
 
 import aws_function
 
-CANDLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "BTC-EUR-1h.csv")
+CANDLES = os.environ.get("OHLCV_CSV") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                                                      "BTC-EUR-1h.csv")
 CASH = 1000.0
 
 

@@ -268,16 +268,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 OFFLINE_HANDLER = '''"""The scaffolded bot with an offline paper market (test only): every order fills at its price,
 candles come from a CSV in the image. Reports the app's orders, trades and positions."""
-import os
-
-import run_offline  # the test runner of tests/state/e2e (imports aws_function)
+import run_offline  # the test runner of tests/state/e2e (imports aws_function and the paper market)
 import aws_function
 
 app = aws_function.app
-app.add_order_executor(run_offline.PaperExecutor(priority=0))
-app.add_portfolio_provider(run_offline.PaperPortfolio(priority=0))
-app.add_data_provider(run_offline.LocalCandles(os.environ["OHLCV_CSV"], "BTC/EUR", "BITVAVO", "1h", 200),
-                      priority=0)
 
 
 def handler(event, context):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ..state.test_end_to_end import RUNNER, write_candles
+from ..state.test_end_to_end import CANDLES, install_offline_runner
 from .conftest import need
 from .standin import OFFLINE_HANDLER, RuntimeAPI, prepare_rootfs, standin_image, start_function, stop
 
@@ -61,10 +61,10 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     project = tmp_path / "bot"
     scaffold = host_cli(["init-aws-lambda", "--path", str(project)])
     assert scaffold.returncode == 0, scaffold.stderr
-    shutil.copy(RUNNER, project / "run_offline.py")
+    install_offline_runner(project)
     (project / "offline_handler.py").write_text(OFFLINE_HANDLER)
-    (project / "paper").mkdir()
-    write_candles(project / "paper" / "btc_eur_1h.csv")
+    (project / "paper").mkdir()  # .dockerignore keeps data/ out of the image
+    shutil.copy(CANDLES, project / "paper" / "btc_eur_1h.csv")
     dockerfile = project / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace('CMD ["aws_function.lambda_handler"]',
                                                          'CMD ["offline_handler.handler"]'))

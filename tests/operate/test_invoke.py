@@ -14,8 +14,6 @@ import pytest
 
 pytestmark = pytest.mark.host
 
-REPO_TESTS = Path(__file__).resolve().parent.parent
-
 
 def test_invoke_sends_one_unretried_request_to_the_live_alias(deployed_bot, op):
     from iaf_aws_plugin.errors import PluginError
@@ -63,18 +61,12 @@ def test_invoke_error_paths_are_one_line(host_cli, deployed_bot, op, aws_env, tm
 
 
 def paper_project(bot, tmp_path: Path) -> dict[str, str]:
-    """Copy the offline paper market next to the bot; candles in a CSV. Returns the extra env."""
-    import importlib.util
+    """Copy the offline paper market (and its runner) next to the bot. Returns the extra env."""
+    from ..state.test_end_to_end import install_offline_runner
 
-    spec = importlib.util.spec_from_file_location("_state_e2e", REPO_TESTS / "state" / "test_end_to_end.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    shutil.copy(REPO_TESTS / "state" / "e2e" / "run_offline.py", bot.project / "run_offline.py")
+    install_offline_runner(bot.project)
     shutil.copy(Path(__file__).parent / "e2e" / "paper_function.py", bot.project / "paper_function.py")
-    candles = tmp_path / "btc_eur_1h.csv"
-    module.write_candles(candles)
-    return {"OHLCV_CSV": str(candles)}
+    return {}
 
 
 def e2e_report(stdout: str) -> dict:

@@ -15,8 +15,9 @@ import pytest
 
 from iaf_aws_plugin.scaffold import iter_templates, major_of, output_name, scaffold, templates_root
 
+from ..state.test_end_to_end import install_offline_runner
+
 HOST_MAJOR = major_of(importlib.metadata.version("investing-algorithm-framework"))
-STATE_E2E = Path(__file__).parents[1] / "state" / "e2e" / "run_offline.py"
 RUNNER = Path(__file__).parent / "e2e" / "run_event.py"
 
 
@@ -90,17 +91,6 @@ def bucket(s3, unique_name: str) -> str:  # type: ignore[no-untyped-def]
     return unique_name
 
 
-def write_candles(path: Path) -> None:
-    from datetime import datetime, timedelta, timezone
-
-    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    lines = ["Datetime,Open,High,Low,Close,Volume"]
-    for i in range(300):
-        close = 30_000 - 5_000 * i / 299 if i < 299 else 40_000  # a crossing up on the last candle
-        lines.append(f"{(end - timedelta(hours=299 - i)):%Y-%m-%d %H:%M:%S},{close},{close},{close},{close},10")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def run_event(project: Path, env: dict[str, str], event: dict[str, object], resources: Path) -> dict:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     full.update(env, E2E_EVENT=json.dumps(event), RESOURCE_DIRECTORY=str(resources))
@@ -120,12 +110,10 @@ def test_one_offline_iteration_and_a_run_that_is_not_due_is_skipped(host_cli, aw
 
     project = tmp_path / "bot"
     assert host_cli(["init-aws-lambda", "--path", str(project)]).returncode == 0
-    shutil.copy(STATE_E2E, project / "run_offline.py")
+    install_offline_runner(project)
     shutil.copy(RUNNER, project / "run_event.py")
-    candles = tmp_path / "candles.csv"
-    write_candles(candles)
-    env = dict(aws_env, AWS_S3_STATE_BUCKET_NAME=bucket, OHLCV_CSV=str(candles),
-               BITVAVO_API_KEY="paper-key", BITVAVO_SECRET_KEY="paper-secret")
+    env = dict(aws_env, AWS_S3_STATE_BUCKET_NAME=bucket, BITVAVO_API_KEY="paper-key",
+               BITVAVO_SECRET_KEY="paper-secret")
 
     off_the_hour = {"source": SCHEDULE_EVENT_SOURCE, "scheduled_time": "2026-03-29T01:30:00Z"}
     skipped = run_event(project, env, off_the_hour, tmp_path / "c1")

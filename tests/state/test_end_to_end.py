@@ -8,26 +8,26 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 RUNNER = Path(__file__).parent / "e2e" / "run_offline.py"
+QUICKSTART = Path(__file__).parents[2] / "quickstart"
+# The quick start's bundled hourly BTC/EUR candles: a slow decline, then a jump on the last one, so
+# the example strategy's fast average crosses above the slow one (a buy); replayed up to now.
+CANDLES = QUICKSTART / "data" / "BTC-EUR-1h.csv"
 
 pytestmark = pytest.mark.host
 
 
-def write_candles(path: Path, hours: int = 300) -> None:
-    """Hourly BTC/EUR candles up to now: a slow decline, then a jump on the last candle, so the
-    example strategy's fast average crosses above the slow one right now (a buy signal)."""
-    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    lines = ["Datetime,Open,High,Low,Close,Volume"]
-    for i in range(hours):
-        close = 30_000 - 5_000 * i / (hours - 1) if i < hours - 1 else 40_000
-        when = (end - timedelta(hours=hours - 1 - i)).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"{when},{close},{close * 1.01},{close * 0.99},{close},10.0")
-    path.write_text("\n".join(lines) + "\n")
+def install_offline_runner(project: Path) -> None:
+    """``run_offline.py`` and the quick start's offline paper market it runs the bot on, with its
+    candles in ``data/`` (an image leaves ``data/`` out: point ``OHLCV_CSV`` at a copy instead)."""
+    shutil.copy(RUNNER, project / "run_offline.py")
+    shutil.copy(QUICKSTART / "paper_market.py", project / "paper_market.py")
+    (project / "data").mkdir(exist_ok=True)
+    shutil.copy(CANDLES, project / "data" / CANDLES.name)
 
 
 def invoke(project: Path, env: dict[str, str], resources: Path, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -50,11 +50,9 @@ def test_scaffolded_lambda_handler_keeps_its_trading_state_between_cold_invocati
     project = tmp_path / "bot"
     scaffold = host_cli(["init-aws-lambda", "--path", str(project)])
     assert scaffold.returncode == 0, scaffold.stderr
-    shutil.copy(RUNNER, project / "run_offline.py")
-    candles = tmp_path / "btc_eur_1h.csv"
-    write_candles(candles)
-    env = dict(aws_env, AWS_S3_STATE_BUCKET_NAME=bucket, OHLCV_CSV=str(candles),
-               BITVAVO_API_KEY="paper-key", BITVAVO_SECRET_KEY="paper-secret")
+    install_offline_runner(project)
+    env = dict(aws_env, AWS_S3_STATE_BUCKET_NAME=bucket, BITVAVO_API_KEY="paper-key",
+               BITVAVO_SECRET_KEY="paper-secret")
 
     first = report(invoke(project, env, tmp_path / "container-1", IAF_FUNCTION_TIMEOUT="120"))
     assert first["result"]["statusCode"] == 200

@@ -11,10 +11,6 @@ import run_offline  # noqa: E402  (imports the scaffolded aws_function)
 
 def main():
     app = run_offline.aws_function.app
-    app.add_order_executor(run_offline.PaperExecutor(priority=0))
-    app.add_portfolio_provider(run_offline.PaperPortfolio(priority=0))
-    app.add_data_provider(run_offline.LocalCandles(os.environ["OHLCV_CSV"], "BTC/EUR", "BITVAVO", "1h", 200),
-                          priority=0)
     result = run_offline.aws_function.lambda_handler(json.loads(os.environ["E2E_EVENT"]), None)
     try:
         orders = sorted(f"{o.get_order_side()} {o.get_symbol()}" for o in app.context.get_orders())
