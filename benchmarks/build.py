@@ -1,6 +1,6 @@
 """Benchmark the native builder on the Lambda stand-in, with the scaffold's real requirement set.
 
-    sudo python benchmarks/build.py [--work DIR] [--cold]
+    sudo python benchmarks/build.py [--work DIR] [--cold] [--json FILE]
 
 Needs root (chroot), mmdebstrap, umoci, skopeo and docker-registry (``.ci/run`` installs them),
 and pip access to PyPI for the first run. Starts its own moto server and loopback registry,
@@ -15,6 +15,11 @@ bot and measures:
 - the stand-in's cold start (first invocation through the Runtime API, one trading iteration,
   state in the emulated S3) with the image's byte code and without it (``__pycache__`` removed:
   a read-only /var/task makes every cold start compile again).
+
+The stand-in base image and pip's HTTP cache are kept under ``--work`` (default ``$IAF_CI_DIR``
+or ``~/.cache/iaf-bench``) between runs; the builder's own cache is always empty for the cold
+build. ``--json FILE`` also writes the figures as JSON (the format ``benchmarks/report.py`` reads),
+including whether pip's cache was empty (a truly cold build) or not.
 """
 from __future__ import annotations
 
@@ -75,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default=os.environ.get("IAF_CI_DIR", str(Path.home() / ".cache" / "iaf-bench")))
     parser.add_argument("--cold", action="store_true", help="also empty pip's cache before the cold build")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
     cache = Path(args.work) / "cache"
     from moto.server import ThreadedMotoServer
@@ -110,6 +116,8 @@ def main() -> None:
             uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bench"
             if args.cold:
                 shutil.rmtree(cache / "pip", ignore_errors=True)
+            pip_cache_empty = not any((cache / "pip").rglob("*")) if (cache / "pip").is_dir() else True
+            rows: list[dict[str, object]] = []
             os.environ["PIP_CACHE_DIR"] = str(cache / "pip")
             builder = NativeBuilder(BlobStore(work / "builder-cache"))  # empty: a cold build
             request = BuildRequest(project, "x86_64", uri, "v1", base_image=base)
@@ -121,6 +129,12 @@ def main() -> None:
                   f"{pushed.uploaded_bytes / 1e6:.1f} MB uploaded in {cold.phases['push']:.1f} s")
             for line in cold.report():
                 print("  " + line)
+            phases = ", ".join(f"{k} {v:.1f} s" for k, v in cold.phases.items() if k != "push")
+            rows.append({"measure": "cold build (empty builder cache; pip's cache "
+                                    f"{'empty' if pip_cache_empty else 'kept from an earlier run'})",
+                         "unit": "s", "ours": cold_seconds, "host": "not measurable here", "note": phases})
+            rows.append({"measure": "first push to the emulated ECR", "unit": "s", "ours": cold.phases["push"],
+                         "host": None, "note": f"{pushed.uploaded_bytes / 1e6:.1f} MB uploaded"})
 
             (project / "strategies" / "my_strategy.py").write_text(
                 (project / "strategies" / "my_strategy.py").read_text() + "\n# changed\n")
@@ -130,6 +144,10 @@ def main() -> None:
             _, again = builder.push(warm, uri, "v2", ecr=ecr, echo=lambda _: None)
             print(f"warm rebuild after one source change: {warm_seconds:.2f} s build + {warm.phases['push']:.2f} s push, "
                   f"{again.uploaded_bytes} bytes uploaded ({again.uploaded_blobs} blobs: app layer + config)")
+            rows.append({"measure": "warm rebuild after one source change (build + push)", "unit": "s",
+                         "ours": warm_seconds + warm.phases["push"], "host": "not measurable here",
+                         "note": f"{warm_seconds:.2f} s build + {warm.phases['push']:.2f} s push; "
+                                 f"{again.uploaded_bytes} bytes uploaded in {again.uploaded_blobs} blobs"})
 
             deps = next(layer for layer in cold.image.layers if layer.origin == "dependencies")
             template = work / "template-way"
@@ -149,6 +167,11 @@ def main() -> None:
                 print(f"dependency layer: native {deps.size / 1e6:.1f} MB gzip / {(deps.uncompressed or 0) / 1e6:.1f} MB tar; "
                       f"Dockerfile-template way (pip install --target, pip's byte code) {packed / 1e6:.1f} MB gzip / "
                       f"{raw / 1e6:.1f} MB tar")
+                way = "reference: the Dockerfile way (`pip install --target`, pip's byte code)"
+                rows.append({"measure": "dependency layer, gzip", "unit": "bytes", "ours": deps.size,
+                             "host": packed, "note": way})
+                rows.append({"measure": "dependency layer, uncompressed tar", "unit": "bytes",
+                             "ours": deps.uncompressed, "host": raw, "note": way})
 
             layout = work / "oci"
             builder.write_output(cold, f"oci:{layout}", "v1", echo=lambda _: None)
@@ -158,6 +181,7 @@ def main() -> None:
             root = bundle / "rootfs"
             s3 = boto3.client("s3")
             s3.create_bucket(Bucket="bench-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            cold_starts: dict[str, tuple[float, str]] = {}
             for label in ("with byte code", "without byte code"):
                 if label.startswith("without"):
                     for cache_dir in sorted((root / "var" / "task").rglob("__pycache__"), reverse=True):
@@ -176,7 +200,27 @@ def main() -> None:
                 finally:
                     standin.stop(process)
                     api.close()
-                print(f"stand-in cold start + one iteration, {label}: {time.monotonic() - started:.2f} s ({kind})")
+                elapsed = time.monotonic() - started
+                print(f"stand-in cold start + one iteration, {label}: {elapsed:.2f} s ({kind})")
+                cold_starts[label] = (elapsed, kind)
+            rows.append({"measure": "stand-in cold start + one trading iteration", "unit": "s",
+                         "ours": cold_starts["with byte code"][0], "host": cold_starts["without byte code"][0],
+                         "note": "reference: the same image without `__pycache__` (compiled at every cold "
+                                 f"start); invocation results {cold_starts['with byte code'][1]} / "
+                                 f"{cold_starts['without byte code'][1]}"})
+            if args.json:
+                Path(args.json).write_text(json.dumps({
+                    "benchmark": "build.py", "ours_label": "native builder", "host_label": "reference",
+                    "pip_cache_empty": pip_cache_empty,
+                    "tables": [{"title": "Native builder, scaffolded bot with its real requirement set, "
+                                         "Lambda stand-in (Python 3.11, x86_64)", "rows": rows}],
+                    "notes": ["pip's HTTP cache was " + ("empty: a cold build with every download." if pip_cache_empty
+                                                         else "kept from an earlier run: downloads come from that "
+                                                              "cache; the builder's own cache was still empty."),
+                              "The host's deploy builds with `docker build`: no Docker engine here, so it has no "
+                              "build time; the reference for sizes is the Dockerfile way of installing the same "
+                              "requirements."],
+                }, indent=2))
         finally:
             registry_process.terminate()
             registry_process.wait()
