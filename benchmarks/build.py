@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # deploy_fixtures (stops the stand-in's processes)
 sys.path.insert(0, str(REPO / "tests" / "builders"))
 sys.path.insert(0, str(REPO / "tests" / "state"))
 
@@ -83,8 +84,11 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
     cache = Path(args.work) / "cache"
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -76,7 +76,7 @@ def _python(script: str, *extra: str) -> Callable[[argparse.Namespace, Path], li
 
 def requirement_size_results(output: str) -> dict[str, Any]:
     """The figures of host_requirement_size.sh from its ``SPEC rc=N seconds=N bytes=N packages=N`` lines."""
-    pattern = re.compile(r"^(?P<spec>\S+) rc=(?P<rc>\d+) seconds=(?P<seconds>\d+) bytes=(?P<bytes>\d+) "
+    pattern = re.compile(r"^(?P<spec>\S+) rc=(?P<rc>\d+) seconds=(?P<seconds>\d+) bytes=(?P<bytes>\d*) "
                          r"packages=(?P<packages>\d+)$")
     found = [m.groupdict() for m in map(pattern.match, output.splitlines()) if m]
     if not found:
@@ -309,7 +309,7 @@ def render_section(outcome: Outcome, previous_page: str) -> list[str]:
         lines += [status + ".", f'<!-- figures measured="{outcome.started}" -->',
                   *render_tables(outcome.results), "<!-- /figures -->"]
     else:
-        lines += [f"**Not run in this run: {outcome.reason}**"]
+        lines += [f"**Not measured in this run: {outcome.reason}**"]
         earlier = previous_figures(previous_page, bench.name)
         if earlier:
             when, figures = earlier
@@ -329,7 +329,8 @@ def render_page(machine: dict[str, str], outcomes: list[Outcome], run: dict[str,
              f"The latest figures of every script in `benchmarks/`. Regenerate this page (every benchmark, "
              f"then this file) with `{COMMAND}`, as root, in an environment with the plugin wheel and the "
              "host installed (see the docstring of `report.py` for its options).", "",
-             "Every benchmark runs against local emulators on loopback (moto, a local registry), never AWS. "
+             "Every benchmark runs against local emulators on loopback (moto, a local registry), never AWS "
+             "(`build.py` and `host_requirement_size.sh` download packages from PyPI and Debian's mirrors). "
              "Each one measures the host's own implementation (or the named reference) in the same run on "
              "the same machine, so the ratios are the figures to compare; absolute times depend on the "
              "machine and its load.", "", RATIO_HELP, "",
