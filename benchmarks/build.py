@@ -77,6 +77,11 @@ def tar_gz_size(root: Path) -> tuple[int, int]:
             return packed.tell(), size
 
 
+def tree_size(root: Path) -> int:
+    """Bytes of the files under ``root`` (0 when it does not exist)."""
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default=os.environ.get("IAF_CI_DIR", str(Path.home() / ".cache" / "iaf-bench")))
@@ -120,7 +125,8 @@ def main() -> None:
             uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bench"
             if args.cold:
                 shutil.rmtree(cache / "pip", ignore_errors=True)
-            pip_cache_empty = not any((cache / "pip").rglob("*")) if (cache / "pip").is_dir() else True
+            pip_cache_before = tree_size(cache / "pip")
+            pip_cache_empty = pip_cache_before == 0
             rows: list[dict[str, object]] = []
             os.environ["PIP_CACHE_DIR"] = str(cache / "pip")
             builder = NativeBuilder(BlobStore(work / "builder-cache"))  # empty: a cold build
@@ -218,9 +224,10 @@ def main() -> None:
                     "pip_cache_empty": pip_cache_empty,
                     "tables": [{"title": "Native builder, scaffolded bot with its real requirement set, "
                                          "Lambda stand-in (Python 3.11, x86_64)", "rows": rows}],
-                    "notes": ["pip's HTTP cache was " + ("empty: a cold build with every download." if pip_cache_empty
-                                                         else "kept from an earlier run: downloads come from that "
-                                                              "cache; the builder's own cache was still empty."),
+                    "notes": [f"pip's cache under `--work` ({cache / 'pip'}): {pip_cache_before / 1e6:.1f} MB "
+                              f"before the cold build, {tree_size(cache / 'pip') / 1e6:.1f} MB at the end; "
+                              + ("empty before: a cold build, every wheel fetched again." if pip_cache_empty
+                                 else "downloads may come from that cache; the builder's own cache was empty."),
                               "The host's deploy builds with `docker build`: no Docker engine here, so it has no "
                               "build time; the reference for sizes is the Dockerfile way of installing the same "
                               "requirements."],

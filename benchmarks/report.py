@@ -85,11 +85,11 @@ def requirement_size_results(output: str) -> dict[str, Any]:
     for item in found:
         version = item["spec"].split("==", 1)[-1]
         failed = item["rc"] != "0"
-        rows.append({"measure": f"IAF {version} + plugin runtime deps: installed size", "unit": "bytes",
+        rows.append({"measure": f"IAF {version} + the plugin's runtime dependencies", "unit": "bytes",
                      "ours": None if failed else int(item["bytes"]), "host": None,
                      "note": f"pip failed (exit {item['rc']})" if failed else
                              f"{item['packages']} distributions, resolved in {item['seconds']} s"})
-    return {"benchmark": "host_requirement_size.sh", "ours_label": "size", "host_label": "—",
+    return {"benchmark": "host_requirement_size.sh", "ours_label": "installed size", "host_label": None,
             "tables": [{"title": "A bot image's requirement set for Lambda's Python 3.11 on x86_64 "
                                  "(`pip install --target`, wheels only, no byte code)", "rows": rows}],
             "notes": ["Not a comparison with our code: what the host itself brings into every image, per major."],
@@ -245,16 +245,21 @@ def _cell(text: str) -> str:
 def render_tables(results: dict[str, Any]) -> list[str]:
     """The Markdown tables of one benchmark's results (the JSON its script writes)."""
     ours_label = results.get("ours_label", "ours")
-    host_label = results.get("host_label", "host")
+    host_label = results.get("host_label", "host")  # None: nothing to compare with, no such columns
     lines: list[str] = []
     for table in results["tables"]:
-        lines += ["", f"**{table['title']}**", "",
-                  f"| measured | ours ({ours_label}) | {host_label} | ratio | goal | notes |",
-                  "|---|---:|---:|---:|---|---|"]
+        if host_label is None:
+            header = [f"| measured | {ours_label} | goal | notes |", "|---|---:|---|---|"]
+        else:
+            header = [f"| measured | ours ({ours_label}) | {host_label} | ratio | goal | notes |",
+                      "|---|---:|---:|---:|---|---|"]
+        lines += ["", f"**{table['title']}**", "", *header]
         for row in table["rows"]:
             unit = row.get("unit", "")
-            cells = [row["measure"], format_value(row.get("ours"), unit), format_value(row.get("host"), unit),
-                     format_ratio(row), format_goal(row), row.get("note", "")]
+            cells = [row["measure"], format_value(row.get("ours"), unit)]
+            if host_label is not None:
+                cells += [format_value(row.get("host"), unit), format_ratio(row)]
+            cells += [format_goal(row), row.get("note", "")]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     for note in results.get("notes", []):
         lines += ["", note]

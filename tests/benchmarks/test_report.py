@@ -123,10 +123,14 @@ def test_requirement_size_output_lines() -> None:
         "investing-algorithm-framework==9.0.0a20 rc=1 seconds=0 bytes= packages=0\n")
     rows = results["tables"][0]["rows"]
     assert [(r["measure"], r["ours"]) for r in rows] == [
-        ("IAF 8.10.0 + plugin runtime deps: installed size", 1028981398),
-        ("IAF 9.0.0a20 + plugin runtime deps: installed size", None)]
+        ("IAF 8.10.0 + the plugin's runtime dependencies", 1028981398),
+        ("IAF 9.0.0a20 + the plugin's runtime dependencies", None)]
     assert rows[0]["note"] == "156 distributions, resolved in 200 s"
     assert rows[1]["note"] == "pip failed (exit 1)"
+    # Nothing to compare with: no reference or ratio columns.
+    assert report.render_tables(results)[3:6] == [
+        "| measured | installed size | goal | notes |", "|---|---:|---|---|",
+        "| IAF 8.10.0 + the plugin's runtime dependencies | 1029.0 MB |  | 156 distributions, resolved in 200 s |"]
     with pytest.raises(ValueError, match="no result lines"):
         report.requirement_size_results("pip: command not found\n")
 
