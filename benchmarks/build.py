@@ -1,6 +1,6 @@
 """Benchmark the native builder on the Lambda stand-in, with the scaffold's real requirement set.
 
-    sudo python benchmarks/build.py [--work DIR] [--cold]
+    sudo python benchmarks/build.py [--work DIR] [--cold] [--json FILE]
 
 Needs root (chroot), mmdebstrap, umoci, skopeo and docker-registry (``.ci/run`` installs them),
 and pip access to PyPI for the first run. Starts its own moto server and loopback registry,
@@ -15,6 +15,11 @@ bot and measures:
 - the stand-in's cold start (first invocation through the Runtime API, one trading iteration,
   state in the emulated S3) with the image's byte code and without it (``__pycache__`` removed:
   a read-only /var/task makes every cold start compile again).
+
+The stand-in base image and pip's HTTP cache are kept under ``--work`` (default ``$IAF_CI_DIR``
+or ``~/.cache/iaf-bench``) between runs; the builder's own cache is always empty for the cold
+build. ``--json FILE`` also writes the figures as JSON (the format ``benchmarks/report.py`` reads),
+including whether pip's cache was empty (a truly cold build) or not.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # deploy_fixtures (stops the stand-in's processes)
 sys.path.insert(0, str(REPO / "tests" / "builders"))
 sys.path.insert(0, str(REPO / "tests" / "state"))
 
@@ -71,14 +77,23 @@ def tar_gz_size(root: Path) -> tuple[int, int]:
             return packed.tell(), size
 
 
+def tree_size(root: Path) -> int:
+    """Bytes of the files under ``root`` (0 when it does not exist)."""
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default=os.environ.get("IAF_CI_DIR", str(Path.home() / ".cache" / "iaf-bench")))
     parser.add_argument("--cold", action="store_true", help="also empty pip's cache before the cold build")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
     cache = Path(args.work) / "cache"
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -110,6 +125,9 @@ def main() -> None:
             uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bench"
             if args.cold:
                 shutil.rmtree(cache / "pip", ignore_errors=True)
+            pip_cache_before = tree_size(cache / "pip")
+            pip_cache_empty = pip_cache_before == 0
+            rows: list[dict[str, object]] = []
             os.environ["PIP_CACHE_DIR"] = str(cache / "pip")
             builder = NativeBuilder(BlobStore(work / "builder-cache"))  # empty: a cold build
             request = BuildRequest(project, "x86_64", uri, "v1", base_image=base)
@@ -121,6 +139,12 @@ def main() -> None:
                   f"{pushed.uploaded_bytes / 1e6:.1f} MB uploaded in {cold.phases['push']:.1f} s")
             for line in cold.report():
                 print("  " + line)
+            phases = ", ".join(f"{k} {v:.1f} s" for k, v in cold.phases.items() if k != "push")
+            rows.append({"measure": "cold build (empty builder cache; pip's cache "
+                                    f"{'empty' if pip_cache_empty else 'kept from an earlier run'})",
+                         "unit": "s", "ours": cold_seconds, "host": "not measurable here", "note": phases})
+            rows.append({"measure": "first push to the emulated ECR", "unit": "s", "ours": cold.phases["push"],
+                         "host": None, "note": f"{pushed.uploaded_bytes / 1e6:.1f} MB uploaded"})
 
             (project / "strategies" / "my_strategy.py").write_text(
                 (project / "strategies" / "my_strategy.py").read_text() + "\n# changed\n")
@@ -130,6 +154,10 @@ def main() -> None:
             _, again = builder.push(warm, uri, "v2", ecr=ecr, echo=lambda _: None)
             print(f"warm rebuild after one source change: {warm_seconds:.2f} s build + {warm.phases['push']:.2f} s push, "
                   f"{again.uploaded_bytes} bytes uploaded ({again.uploaded_blobs} blobs: app layer + config)")
+            rows.append({"measure": "warm rebuild after one source change (build + push)", "unit": "s",
+                         "ours": warm_seconds + warm.phases["push"], "host": "not measurable here",
+                         "note": f"{warm_seconds:.2f} s build + {warm.phases['push']:.2f} s push; "
+                                 f"{again.uploaded_bytes} bytes uploaded in {again.uploaded_blobs} blobs"})
 
             deps = next(layer for layer in cold.image.layers if layer.origin == "dependencies")
             template = work / "template-way"
@@ -149,6 +177,11 @@ def main() -> None:
                 print(f"dependency layer: native {deps.size / 1e6:.1f} MB gzip / {(deps.uncompressed or 0) / 1e6:.1f} MB tar; "
                       f"Dockerfile-template way (pip install --target, pip's byte code) {packed / 1e6:.1f} MB gzip / "
                       f"{raw / 1e6:.1f} MB tar")
+                way = "reference: the Dockerfile way (`pip install --target`, pip's byte code)"
+                rows.append({"measure": "dependency layer, gzip", "unit": "bytes", "ours": deps.size,
+                             "host": packed, "note": way})
+                rows.append({"measure": "dependency layer, uncompressed tar", "unit": "bytes",
+                             "ours": deps.uncompressed, "host": raw, "note": way})
 
             layout = work / "oci"
             builder.write_output(cold, f"oci:{layout}", "v1", echo=lambda _: None)
@@ -158,6 +191,7 @@ def main() -> None:
             root = bundle / "rootfs"
             s3 = boto3.client("s3")
             s3.create_bucket(Bucket="bench-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            cold_starts: dict[str, tuple[float, str]] = {}
             for label in ("with byte code", "without byte code"):
                 if label.startswith("without"):
                     for cache_dir in sorted((root / "var" / "task").rglob("__pycache__"), reverse=True):
@@ -176,7 +210,28 @@ def main() -> None:
                 finally:
                     standin.stop(process)
                     api.close()
-                print(f"stand-in cold start + one iteration, {label}: {time.monotonic() - started:.2f} s ({kind})")
+                elapsed = time.monotonic() - started
+                print(f"stand-in cold start + one iteration, {label}: {elapsed:.2f} s ({kind})")
+                cold_starts[label] = (elapsed, kind)
+            rows.append({"measure": "stand-in cold start + one trading iteration", "unit": "s",
+                         "ours": cold_starts["with byte code"][0], "host": cold_starts["without byte code"][0],
+                         "note": "reference: the same image without `__pycache__` (compiled at every cold "
+                                 f"start); invocation results {cold_starts['with byte code'][1]} / "
+                                 f"{cold_starts['without byte code'][1]}"})
+            if args.json:
+                Path(args.json).write_text(json.dumps({
+                    "benchmark": "build.py", "ours_label": "native builder", "host_label": "reference",
+                    "pip_cache_empty": pip_cache_empty,
+                    "tables": [{"title": "Native builder, scaffolded bot with its real requirement set, "
+                                         "Lambda stand-in (Python 3.11, x86_64)", "rows": rows}],
+                    "notes": [f"pip's cache under `--work` ({cache / 'pip'}): {pip_cache_before / 1e6:.1f} MB "
+                              f"before the cold build, {tree_size(cache / 'pip') / 1e6:.1f} MB at the end; "
+                              + ("empty before: a cold build, every wheel fetched again." if pip_cache_empty
+                                 else "downloads may come from that cache; the builder's own cache was empty."),
+                              "The host's deploy builds with `docker build`: no Docker engine here, so it has no "
+                              "build time; the reference for sizes is the Dockerfile way of installing the same "
+                              "requirements."],
+                }, indent=2))
         finally:
             registry_process.terminate()
             registry_process.wait()

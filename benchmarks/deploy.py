@@ -1,6 +1,6 @@
 """Benchmark deploy-aws-lambda on a moto server: a first deploy and a no-op redeploy.
 
-    python benchmarks/deploy.py [--runs 3]
+    python benchmarks/deploy.py [--runs 3] [--json FILE]
 
 Starts its own moto server on 127.0.0.1 (fake credentials, nothing leaves the machine),
 scaffolds a bot, pushes a small image into the emulated ECR and runs the real host console
@@ -14,7 +14,8 @@ script (``investing-algorithm-framework deploy-aws-lambda --image-uri ...``). Pr
 
 The host's built-in deploy-aws-lambda cannot run here (it needs a Docker engine and the
 AWS CLI, and it always builds), so there is no ratio against it: it would be infinite for
-"no-op" (the host has none: every run rebuilds, pushes and updates).
+"no-op" (the host has none: every run rebuilds, pushes and updates). ``--json FILE`` also
+writes the figures as JSON (the format ``benchmarks/report.py`` reads).
 """
 from __future__ import annotations
 
@@ -108,6 +109,7 @@ def run(args: list[str], cwd: Path, env: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="iaf-deploy-bench-"))
@@ -166,6 +168,30 @@ def main() -> None:
     print(f"  no-op redeploy WRITE calls        {writes}   (goal 0){'  ' + ', '.join(write_operations) if writes else ''}")
     print("  host built-in deploy-aws-lambda: not measurable here (needs Docker and the AWS CLI; "
           "it rebuilds and updates on every run, so it has no no-op)")
+    if options.json:
+        not_here = "not measurable here"
+        rows = [
+            {"measure": "host CLI start-up (`--help`, plugins loaded)", "unit": "s", "ours": med(startup),
+             "host": None, "note": "the floor under every command below"},
+            {"measure": "first deploy (`--image-uri`, prebuilt image)", "unit": "s", "ours": med(first),
+             "host": not_here, "note": f"{med(first) - med(startup):.2f} s above start-up; "
+                                       f"{first_writes} write calls"},
+            {"measure": "no-op redeploy (saved settings, same image)", "unit": "s", "ours": med(noop),
+             "host": not_here, "note": f"{med(noop) - med(startup):.2f} s above start-up"},
+            {"measure": "no-op redeploy: requests (moto's log)", "unit": "requests", "ours": requests,
+             "host": None},
+            {"measure": "no-op redeploy: write calls (moto's log)", "unit": "calls", "ours": writes,
+             "host": None, "goal": "0", "met": writes == 0,
+             "note": ", ".join(write_operations) if writes else ""},
+        ]
+        Path(options.json).write_text(json.dumps({
+            "benchmark": "deploy.py", "ours_label": "iaf-aws-plugin deploy-aws-lambda",
+            "host_label": "host's deploy-aws-lambda",
+            "tables": [{"title": f"deploy-aws-lambda on moto (median of {options.runs} runs, through the host "
+                                 "console script)", "rows": rows}],
+            "notes": ["The host's built-in deploy-aws-lambda cannot run here: it needs a Docker engine and the "
+                      "AWS CLI, and it rebuilds, pushes and updates on every run (it has no no-op)."],
+        }, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #             9.0.0a20 -> 654,727,291 bytes, 67 distributions (150 s): no Azure SDKs, Jupyter/IPython, plotly.
 set -u
 out=${1:-$(mktemp -d)}
+mkdir -p "$out"
 for spec in "investing-algorithm-framework==8.10.0" "investing-algorithm-framework==9.0.0a20"; do
   dir=$out/$(echo "$spec" | tr '=' '_')
   rm -rf "$dir"
