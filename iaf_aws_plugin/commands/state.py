@@ -167,7 +167,8 @@ def prune(keep: int, dry_run: bool, yes: bool, function_name: str | None, region
                 "snapshots")
 
     def confirm(result: PruneResult) -> bool:
-        if yes or confirm_or_refuse(f"Delete {describe(result)}? This cannot be undone.", what="prune", has_dry_run=True):
+        if yes or confirm_or_refuse(f"Delete {describe(result)}? This cannot be undone.", what="prune",
+                                    has_dry_run=True):
             return True
         raise PluginError("prune cancelled: nothing was deleted.", fix="Pass --yes to prune without asking.")
 

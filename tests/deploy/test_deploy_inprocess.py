@@ -180,3 +180,23 @@ def test_names_the_deploy_sets_are_never_taken_from_the_user(bot_project, ecr_im
     assert env["AWS_S3_STATE_BUCKET_NAME"] == result.names.bucket and env["IAF_STATE_PREFIX"] == ""
     with pytest.raises(PluginError, match="'IAF_STATE_PREFIX' is set by deploy-aws-lambda itself"):
         deploy_inprocess(bot_project, env=(("IAF_STATE_PREFIX", "x/"),), dry_run=True)
+
+
+def test_pages_follows_every_token_and_stops_at_a_missing_resource(aws_env, unique_name):
+    """The one pagination helper of the AWS clients, against the emulator's real pagination."""
+    import boto3
+
+    from iaf_aws_plugin.deploy.awsclient import AWSClient
+
+    ssm = boto3.client("ssm")
+    for n in range(5):
+        ssm.put_parameter(Name=f"/{unique_name}/p{n}", Value=f"v{n}", Type="SecureString")
+    requests: list[str] = []
+    client = AWSClient(boto3.Session(), "eu-west-1", on_call=lambda service, operation: requests.append(operation))
+    pages = list(client.pages("ssm", "GetParametersByPath", where="listing", Path=f"/{unique_name}",
+                              WithDecryption=True, MaxResults=2))
+    assert [len(page["Parameters"]) for page in pages] == [2, 2, 1]
+    assert len(requests) == 3
+    assert sorted(p["Value"] for page in pages for p in page["Parameters"]) == [f"v{n}" for n in range(5)]
+    assert list(client.pages("lambda", "ListAliases", where="listing", token=("Marker", "NextMarker"),
+                             missing=("ResourceNotFoundException",), FunctionName=f"{unique_name}-none")) == []
