@@ -271,22 +271,11 @@ candles come from a CSV in the image. Reports the app's orders, trades and posit
 import run_offline  # the test runner of tests/state/e2e (imports aws_function and the paper market)
 import aws_function
 
-app = aws_function.app
-
 
 def handler(event, context):
     import boto3
     import iaf_aws_plugin
 
-    result = aws_function.lambda_handler(event, context)
-    ctx = app.context
-    return {
-        "result": result,
-        "orders": sorted(f"{o.external_id} {o.get_order_side()} {o.get_symbol()} {o.get_amount()}"
-                         for o in ctx.get_orders()),
-        "order_status": sorted(f"{o.external_id} {o.get_status()}" for o in ctx.get_orders()),
-        "trades": sorted(f"{t.id} {t.symbol} {t.amount}" for t in ctx.get_trades()),
-        "positions": sorted(f"{p.get_symbol()} {p.get_amount()}" for p in ctx.get_positions()),
-        "boto3": boto3.__file__, "boto3_version": boto3.__version__, "plugin": iaf_aws_plugin.__file__,
-    }
+    return dict(run_offline.report(aws_function.lambda_handler(event, context)),
+                boto3=boto3.__file__, boto3_version=boto3.__version__, plugin=iaf_aws_plugin.__file__)
 '''

@@ -47,8 +47,13 @@ def main():
         app.after_initialize(OverwriteHead())
     remaining = os.environ.get("E2E_REMAINING_MS")
     result = aws_function.lambda_handler({}, LambdaContext(int(remaining)) if remaining else None)
-    context = app.context
-    report = {
+    print("E2E-REPORT " + json.dumps(report(result)))
+
+
+def report(result):
+    """The handler's result with the app's orders, their status, trades and positions."""
+    context = aws_function.app.context
+    return {
         "result": result,
         "orders": sorted(f"{o.external_id} {o.get_order_side()} {o.get_symbol()} {o.get_amount()}"
                          for o in context.get_orders()),
@@ -56,7 +61,6 @@ def main():
         "trades": sorted(f"{t.id} {t.symbol} {t.amount}" for t in context.get_trades()),
         "positions": sorted(f"{p.get_symbol()} {p.get_amount()}" for p in context.get_positions()),
     }
-    print("E2E-REPORT " + json.dumps(report))
 
 
 if __name__ == "__main__":
