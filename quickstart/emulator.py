@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 REGION = "eu-west-1"
+CREDENTIAL = "quickstart"  # the emulator takes any key; never a real one
 
 
 class Emulator:
@@ -40,7 +41,7 @@ class Emulator:
             (config_dir / name).write_text("")
         env.update({
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "quickstart", "AWS_SECRET_ACCESS_KEY": "quickstart",
+            "AWS_ACCESS_KEY_ID": CREDENTIAL, "AWS_SECRET_ACCESS_KEY": CREDENTIAL,
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "AWS_CONFIG_FILE": str(config_dir / "config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "credentials"),
@@ -48,15 +49,14 @@ class Emulator:
         })
         return env
 
-    def allow_plain_http(self, bucket: str, env: dict[str, str]) -> None:
+    def allow_plain_http(self, bucket: str) -> None:
         """Emulator only: drop the state bucket's TLS-only statement. moto ignores the condition of a
         bucket policy, so ``Deny unless aws:SecureTransport`` denies every request, HTTPS included;
         on AWS the statement stays and the bot's requests (HTTPS) pass it."""
         import boto3
 
         s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+                          aws_access_key_id=CREDENTIAL, aws_secret_access_key=CREDENTIAL)
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
         kept = [s for s in policy["Statement"]
                 if "aws:SecureTransport" not in json.dumps(s.get("Condition", {}))]

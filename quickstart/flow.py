@@ -145,7 +145,7 @@ def flow(mode: str, work: Path) -> None:
         step(4, "Deploy")
         cli([*deploy_args, "--yes"], cwd=bot, env=env, what="the deploy")
         bucket = _state_bucket()
-        emulator.allow_plain_http(bucket, env)
+        emulator.allow_plain_http(bucket)
         say(f"Emulator only: removed the TLS-only statement of s3://{bucket}'s policy. moto ignores that "
             "policy's condition and would deny every request; on AWS it stays and denies only plain HTTP.")
 
