@@ -95,9 +95,50 @@ def run_host_cli(args: list[str], *, cwd: Path | str | None = None, env: dict[st
                           text=True, timeout=timeout, input=input)
 
 
+def run_host_cli_in_process(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+                            timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The same command through the host's own click group in this process (click's CliRunner).
+
+    The group is the host's, with the plugins attached exactly as the start-up hook attaches them; what
+    the console script adds (the interpreter start, the .pth) is proven by the tests that use
+    ``host_console``. The environment and the working folder are set for the call and restored after
+    it. An exception that escapes the command is printed as a traceback on stderr with exit code 1,
+    as the interpreter would, so that "no traceback" assertions hold here too.
+    """
+    import traceback
+
+    from click.testing import CliRunner
+
+    from iaf_aws_plugin.host_bridge import host_cli as attached_host_cli
+
+    del timeout  # a command that hangs in-process hangs the test: pytest's own timeout applies
+    previous = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(attached_host_cli(), list(args), input=input, env=env,
+                                    prog_name="investing-algorithm-framework", catch_exceptions=True)
+    finally:
+        os.chdir(previous)
+    stderr = result.stderr
+    code = result.exit_code
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(type(result.exception), result.exception, result.exception.__traceback__))
+        code = 1
+    return subprocess.CompletedProcess(["investing-algorithm-framework", *args], code, result.stdout, stderr)
+
+
 @pytest.fixture
 def host_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``host_cli(args, cwd=..., env=...)`` runs ``investing-algorithm-framework`` for real."""
+    """``host_cli(args, cwd=..., env=...)`` runs a host CLI command in this process (fast); the few
+    end-to-end flows that must prove the real console script use ``host_console``."""
+    return run_host_cli_in_process
+
+
+@pytest.fixture
+def host_console() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``host_console(args, cwd=..., env=...)`` runs ``investing-algorithm-framework`` for real, in a subprocess."""
     return run_host_cli
 
 

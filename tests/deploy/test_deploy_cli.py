@@ -39,7 +39,9 @@ def bucket_facts(s3, bucket: str) -> dict:
     }
 
 
-def test_first_deploy_redeploy_noop_and_schedule_removal(host_cli, aws_env, bot_project, ecr_image, unique_name):
+def test_first_deploy_redeploy_noop_and_schedule_removal(host_console, aws_env, bot_project, ecr_image, unique_name):
+    """Through the real console script: a deploy, a changed redeploy, a no-op redeploy."""
+    host_cli = host_console
     account, region = "123456789012", aws_env["AWS_REGION"]
     image_v1 = ecr_image("v1")
     first = cli_deploy(host_cli, bot_project, aws_env, "--lambda_function_name", unique_name, "--image-uri",

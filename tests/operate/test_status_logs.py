@@ -33,7 +33,8 @@ def write_two_runs(op, bot) -> tuple[str, str]:
     return ok_id, locked_id
 
 
-def test_status_shows_every_part_and_json(host_cli, deployed_bot, op):
+def test_status_shows_every_part_and_json(host_console, deployed_bot, op):
+    host_cli = host_console  # status through the real console script
     bot = deployed_bot
     ok_id, locked_id = write_two_runs(op, bot)
     result = op.cli(host_cli, bot, "status-aws-lambda")

@@ -61,8 +61,8 @@ def test_host_files_are_unchanged_on_disk() -> None:
     assert checked > 100
 
 
-def test_help_lists_our_commands_with_our_deploy_replacing_the_host_one(host_cli) -> None:
-    result = host_cli(["--help"])
+def test_help_lists_our_commands_with_our_deploy_replacing_the_host_one(host_console) -> None:
+    result = host_console(["--help"])
     assert result.returncode == 0, result.stderr
     assert "init-aws-lambda" in result.stdout
     deploy_line = next(line for line in result.stdout.splitlines() if "deploy-aws-lambda" in line)
@@ -111,8 +111,8 @@ def test_pep_829_start_file_and_pth_each_install_the_hook_once(mode: str) -> Non
     assert off.stdout.split() == ["0", "0", "1"]  # the host's own deploy-aws-lambda only
 
 
-def test_autoload_can_be_switched_off_and_python_m_still_works(host_cli) -> None:
-    off = host_cli(["--help"], env={"IAF_AWS_PLUGIN_AUTOLOAD": "0"})
+def test_autoload_can_be_switched_off_and_python_m_still_works(host_console) -> None:
+    off = host_console(["--help"], env={"IAF_AWS_PLUGIN_AUTOLOAD": "0"})
     assert off.returncode == 0
     assert "init-aws-lambda" not in off.stdout
     assert "Command-line tool for deploying" in off.stdout  # the host, untouched
@@ -124,9 +124,9 @@ def test_autoload_can_be_switched_off_and_python_m_still_works(host_cli) -> None
     assert "Usage: investing-algorithm-framework" in explicit.stdout
 
 
-def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_cli, tmp_path: Path) -> None:
+def test_init_type_aws_lambda_scaffolds_a_new_nested_folder(host_console, tmp_path: Path) -> None:
     target = tmp_path / "some" / "new" / "dir"
-    result = host_cli(["init", "--type", "aws-lambda", "--path", str(target)])
+    result = host_console(["init", "--type", "aws-lambda", "--path", str(target)])
     assert result.returncode == 0, result.stderr
     assert files_below(target) == PROJECT_FILES
     assert not (target / ".env").exists()
@@ -207,7 +207,7 @@ def test_unknown_type_is_a_one_line_usage_error(real_cli: click.Group) -> None:
         "choose one of: azure_function, default, default_web, aws-lambda."]
 
 
-def test_a_broken_third_party_plugin_warns_and_the_cli_keeps_working(host_cli, tmp_path: Path) -> None:
+def test_a_broken_third_party_plugin_warns_and_the_cli_keeps_working(host_console, tmp_path: Path) -> None:
     site = fake_distribution(tmp_path / "broken", "iaf_broken_plugin", "raise ImportError('cannot import x')\n")
     fake_distribution(site, "iaf_hello_plugin", """
         import click
@@ -224,14 +224,14 @@ def test_a_broken_third_party_plugin_warns_and_the_cli_keeps_working(host_cli, t
             cli.add_command(hello)
     """)
     env = {"PYTHONPATH": str(site)}
-    result = host_cli(["hello"], env=env)
+    result = host_console(["hello"], env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello from a third-party plugin"
     warnings = [line for line in result.stderr.splitlines() if line.strip()]
     assert warnings == ["Warning: plugin 'iaf_broken_plugin' failed to load and was skipped: "
                         "ImportError: cannot import x"]
 
-    only_ours = host_cli(["--help"], env={**env, "IAF_LOAD_PLUGINS": ""})
+    only_ours = host_console(["--help"], env={**env, "IAF_LOAD_PLUGINS": ""})
     assert only_ours.returncode == 0
     assert "hello" not in only_ours.stdout.split() and "init-aws-lambda" in only_ours.stdout
     assert only_ours.stderr == ""

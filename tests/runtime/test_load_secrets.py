@@ -13,7 +13,7 @@ from iaf_aws_plugin.errors import PluginError
 from iaf_aws_plugin.function_env import SSM_PARAMETER_PATH_ENV, ssm_parameter_path
 from iaf_aws_plugin.runtime import load_secrets
 
-pytestmark = pytest.mark.usefixtures("restore_environ")
+pytestmark = [pytest.mark.usefixtures("restore_environ"), pytest.mark.anyhost]
 
 
 def put_secrets(function_name: str, values: dict[str, str]) -> str:
