@@ -30,6 +30,7 @@ def report_aws_lambda(output: str, open_it: bool, replace: bool, function_name: 
     One HTML file with no external resource: it opens offline and can be mailed. Snapshots already
     read are cached locally (~/.cache/iaf-aws-plugin), so the next report reads only new ones."""
     import os
+    import sys
     import time
     from datetime import datetime, timezone
     from pathlib import Path
@@ -47,7 +48,7 @@ def report_aws_lambda(output: str, open_it: bool, replace: bool, function_name: 
     location = state_location(target)
     started = time.monotonic()
     shown = [0.0]
-    tty = click.get_text_stream("stderr").isatty()
+    tty = sys.stderr.isatty()
     back = "\r" if tty else ""
 
     def progress(done: int, total: int) -> None:

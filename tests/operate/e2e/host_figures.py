@@ -24,8 +24,9 @@ def figures():
         "trading_symbol": trading,
         "cash": context.get_unallocated(),
         "positions": positions,
-        "open_orders": sorted(str(o.external_id) for o in context.get_open_orders()),
-        "trades": sorted([t.id, t.amount, t.net_gain, t.open_price, t.last_reported_price,
+        "open_orders": sorted([str(o.external_id), o.get_order_side(), o.get_amount(), o.get_remaining(),
+                               o.get_price(), o.get_target_symbol()] for o in context.get_open_orders()),
+        "trades": sorted([t.id, t.target_symbol, t.amount, t.net_gain, t.open_price, t.last_reported_price,
                           getattr(t.status, "value", t.status)] for t in context.get_trades()),
         "realized": portfolio.get_total_net_gain(),
     }
