@@ -117,10 +117,13 @@ def test_portfolio_and_report_show_what_the_host_reports(host_cli, deployed_bot,
     assert f"snapshot {RUNS} (" in text.output and f"Realized P&L  {last['realized']:,.2f} EUR" in text.output
     assert f"Last {len(last['trades'])} of {len(last['trades'])} trades" in text.output
 
-    # The report: one point per snapshot, at the value the host's figures give.
+    # The report: one point per snapshot, at the value the host's figures give. Progress shows once
+    # reading takes longer than QUIET_SECONDS (here: at once).
+    monkeypatch.setattr("iaf_aws_plugin.commands.report.QUIET_SECONDS", 0.0)
     first = invoke(report_aws_lambda, *where, "--output", str(page))
     assert first.exit_code == 0, first.output
     assert f"{RUNS} snapshots (0 from the cache, " in first.output, first.output
+    assert f"Reading snapshots: {RUNS}/{RUNS} (" in first.output
     values = [float(v) for v in re.findall(r'class="point" data-snapshot="[^"]+" data-value="([^"]+)"',
                                             page.read_text())]
     assert values == pytest.approx([host_value(f) for f in figures])
