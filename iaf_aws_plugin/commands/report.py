@@ -75,7 +75,8 @@ def report_aws_lambda(output: str, open_it: bool, replace: bool, function_name: 
     if open_it:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        if not webbrowser.open(path.resolve().as_uri()):
+            echo(f"No web browser found here: open {path.resolve()} yourself.")
 
 
 def _head(path: object) -> str:

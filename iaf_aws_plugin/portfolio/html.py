@@ -226,7 +226,8 @@ def render(points: Sequence[SnapshotPoint], current: SnapshotPoint, *, url: str,
     plotted = chart_points(points)
     view = current.view
     symbol = view.trading_symbol if view else ""
-    without = sum(1 for p in points if p.view is None)
+    without = sum(1 for p in points if p.view is None and p.error is None)
+    unreadable = [p for p in points if p.error is not None]
     figures = ""
     notes = []
     if view is not None:
@@ -247,8 +248,12 @@ def render(points: Sequence[SnapshotPoint], current: SnapshotPoint, *, url: str,
                          "there the position is valued at its last trade price (or at cost when it has none).")
     if without:
         notes.append(f"{without} snapshot(s) hold no database and are not plotted.")
+    if unreadable:
+        notes.append(f"{len(unreadable)} snapshot(s) have a database that could not be read and are not plotted "
+                     f"(snapshot {unreadable[0].generation}: {unreadable[0].error})")
     note_html = "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
-    tables = portfolio_tables(view) if view is not None else '<p class="empty">The current snapshot holds no database.</p>'
+    tables = portfolio_tables(view) if view is not None else (
+        f'<p class="empty">The current snapshot: {escape(current.error or "it holds no database.")}</p>')
     title = f"Trading bot report: {url}"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

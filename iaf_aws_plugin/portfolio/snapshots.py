@@ -26,7 +26,7 @@ from ..state.manifest import Layout, Manifest, Pointer, normalize_prefix
 from ..state.s3 import S3Store
 from ..state.snapshots import SnapshotInfo, list_snapshots, read_manifest
 from ..state.sync import RemoteFile, apply_snapshot
-from .database import Cash, Holding, OpenOrder, PortfolioView, Trade, read_database
+from .database import Cash, DatabaseError, Holding, OpenOrder, PortfolioView, Trade, read_database
 
 #: Bump when what is cached per snapshot changes: older entries are then read again.
 CACHE_FORMAT = 1
@@ -49,9 +49,10 @@ class SnapshotPoint:
     generation: int
     saved_at: str  # ISO 8601, UTC
     current: bool
-    view: PortfolioView | None  # None: the snapshot holds no database
+    view: PortfolioView | None  # None: the snapshot holds no database, or it could not be read (error)
     database: str | None = None  # its path inside the snapshot
     database_sha256: str | None = None
+    error: str | None = None  # why its database could not be read
 
 
 @dataclass(frozen=True)
@@ -186,19 +187,23 @@ def read_all(bucket: str, client: Any, *, prefix: str = "", cache_dir: Path | No
             sha = manifest.files[rel].sha256
             with lock:
                 view = by_sha.get(sha)
+            error = None
             if view is None:
                 target = os.path.join(work, sid)
                 try:
                     view = _download_database(store, layout, manifest, rel, target)
+                except DatabaseError as exc:  # one unreadable database does not hide the others
+                    error = str(exc)
                 finally:
                     shutil.rmtree(target, ignore_errors=True)
                 with lock:
-                    by_sha[sha] = view
+                    if view is not None:
+                        by_sha[sha] = view
                     stats.downloaded += 1
             else:
                 with lock:
                     stats.reused += 1
-            point = SnapshotPoint(sid, info.generation, saved, info.current, view, rel, sha)
+            point = SnapshotPoint(sid, info.generation, saved, info.current, view, rel, sha, error)
         _save(folder / f"{sid}.json", point)
         with lock:
             done[0] += 1
@@ -242,7 +247,7 @@ def point_from_dict(data: dict[str, Any]) -> SnapshotPoint:
     view = data.get("view")
     return SnapshotPoint(str(data["id"]), int(data["generation"]), str(data["saved_at"]), bool(data["current"]),
                          None if view is None else view_from_dict(view), data.get("database"),
-                         data.get("database_sha256"))
+                         data.get("database_sha256"), data.get("error"))
 
 
 def view_from_dict(data: dict[str, Any]) -> PortfolioView:

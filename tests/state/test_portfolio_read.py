@@ -107,14 +107,22 @@ def test_last_trade_price_fallback_unplotted_snapshot_and_progress(bucket: str, 
 
 
 def test_a_file_that_is_not_the_hosts_database_is_one_line(bucket: str, s3: Any, tmp_path: Path) -> None:
+    """portfolio: one line. report: that snapshot is not plotted, the page says why, the others are."""
     from iaf_aws_plugin.errors import PluginError
-    from iaf_aws_plugin.portfolio.snapshots import read_current
+    from iaf_aws_plugin.portfolio.html import render
+    from iaf_aws_plugin.portfolio.snapshots import read_all, read_current
 
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE notes (text VARCHAR)")
     db.close()
+    database(tmp_path / "good.sqlite3", "500", market_price="2100")
+    save(bucket, {"databases/prod-database.sqlite3": tmp_path / "good.sqlite3"}, tmp_path / "run")
     save(bucket, {"databases/prod-database.sqlite3": other}, tmp_path / "run")
+    points = read_all(bucket, s3, cache_dir=tmp_path / "cache")
+    assert points[0].view is not None and points[1].view is None and "no table portfolios" in str(points[1].error)
+    page = render(points, points[1], url=f"s3://{bucket}/", generated_at=datetime.now(timezone.utc))
+    assert page.count('class="point"') == 1 and "1 snapshot(s) have a database that could not be read" in page
     with pytest.raises(PluginError) as failed:
         read_current(bucket, s3)
     message = str(failed.value)
