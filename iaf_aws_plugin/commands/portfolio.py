@@ -82,6 +82,6 @@ def describe(current: CurrentView) -> list[str]:
 
 
 def _when(text: str | None) -> str:
-    from ..portfolio.html import _when as when
+    from ..portfolio.html import utc_time
 
-    return when(text)
+    return utc_time(text)

@@ -64,7 +64,8 @@ def max_drawdown(points: Sequence[ChartPoint]) -> float:
     return min((p.drawdown for p in points), default=0.0)
 
 
-def _when(text: str | None) -> str:
+def utc_time(text: str | None) -> str:
+    """An ISO time as ``2026-12-06 11:00:00 UTC`` ("—" for none)."""
     if not text:
         return "—"
     try:
@@ -188,18 +189,18 @@ def portfolio_tables(view: PortfolioView) -> str:
     positions = _table(
         ["Symbol", "Amount", "Cost", "Last known price", "Price from", "Value"],
         [[h.symbol, amount(h.amount), money(h.cost, symbol), money(h.price, symbol),
-          source.get(h.price_source, f"market, {_when(h.price_time)}"), money(h.value, symbol)]
+          source.get(h.price_source, f"market, {utc_time(h.price_time)}"), money(h.value, symbol)]
          for h in view.positions],
         id="positions", empty="No positions.")
     orders = _table(
         ["Order", "Side", "Type", "Symbol", "Amount", "Remaining", "Price", "Created"],
         [[str(o.external_id or o.id), o.side, o.order_type, o.symbol, amount(o.amount), amount(o.remaining),
-          money(o.price), _when(o.created_at)] for o in view.open_orders],
+          money(o.price), utc_time(o.created_at)] for o in view.open_orders],
         id="open-orders", empty="No open orders.")
     trades = _table(
         ["Trade", "Symbol", "Status", "Amount", "Open price", "Opened", "Closed", "Net gain"],
-        [[str(t.id), t.symbol, t.status, amount(t.amount), money(t.open_price), _when(t.opened_at),
-          _when(t.closed_at), money(t.net_gain, symbol)] for t in view.trades],
+        [[str(t.id), t.symbol, t.status, amount(t.amount), money(t.open_price), utc_time(t.opened_at),
+          utc_time(t.closed_at), money(t.net_gain, symbol)] for t in view.trades],
         id="trades", empty="No trades yet.")
     return (f"<h2>Cash</h2>{cash}<h2>Positions</h2>{positions}<h2>Open orders</h2>{orders}"
             f"<h2>Last {len(view.trades)} of {view.trade_count} trades</h2>{trades}")
@@ -261,7 +262,7 @@ def render(points: Sequence[SnapshotPoint], current: SnapshotPoint, *, url: str,
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>How the bot is doing</h1>"
         f'<p class="meta">{escape(url)} · current snapshot {current.generation} ({escape(current.id)}), saved '
-        f'<span id="snapshot-time">{escape(_when(current.saved_at))}</span> · {len(points)} snapshots · '
+        f'<span id="snapshot-time">{escape(utc_time(current.saved_at))}</span> · {len(points)} snapshots · '
         f"generated {generated_at:%Y-%m-%d %H:%M} UTC</p>"
         f"{figures}{note_html}"
         f"<h2>Portfolio value ({escape(symbol)}), one point per snapshot; ▼ marks a snapshot with new trades</h2>"
