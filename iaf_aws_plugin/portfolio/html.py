@@ -211,8 +211,8 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px au
 padding:0 12px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:26px 0 8px}
 .meta{color:#5b6475;margin:0 0 16px}.note{background:#fff6dc;border:1px solid #e8d38b;padding:8px 10px;border-radius:4px}
-.figures{display:flex;gap:28px;flex-wrap:wrap;margin:12px 0}.figures div{min-width:130px}
-.figures b{display:block;font-size:19px}.figures span{color:#5b6475;font-size:12px}
+.figures{display:flex;gap:22px;flex-wrap:wrap;margin:12px 0}.figures div{min-width:100px}
+.figures b{display:block;font-size:18px}.figures span{color:#5b6475;font-size:12px}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:4px 8px;border-bottom:1px solid #e3e6ec;text-align:right}th{background:#f4f6f9;font-weight:600}
 th:first-child,td:first-child{text-align:left}.empty{color:#5b6475}

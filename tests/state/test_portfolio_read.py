@@ -1,6 +1,7 @@
-"""The portfolio package on snapshots saved by the real state handler (moto S3): a position with no
-market price is valued at its last trade price and the page says so, a snapshot without a database
-is not plotted, a file that is not the host's database is one line, and progress is reported.
+"""The portfolio package on snapshots saved by the real state handler (moto S3), read while a run
+holds the lease (which stays untouched): a position with no market price is valued at its last
+trade price and the page says so, a snapshot without a database is not plotted, a file that is not
+the host's database is one line, and progress is reported.
 The databases of real runs are tested in tests/operate/test_portfolio_report.py."""
 from __future__ import annotations
 
@@ -76,6 +77,12 @@ def test_last_trade_price_fallback_unplotted_snapshot_and_progress(bucket: str, 
     save(bucket, {db: tmp_path / "b.sqlite3", "databases/backtest-database.sqlite3": tmp_path / "a.sqlite3"},
          tmp_path / "run")
 
+    # A run holds the lease: reading the committed snapshot neither waits for it nor touches it.
+    from iaf_aws_plugin.state.manifest import lease_document
+
+    s3.put_object(Bucket=bucket, Key=".iaf-state/lease.json",
+                  Body=lease_document(owner="run", holder="Lambda run 7", timeout=900, state="held"))
+    lease = s3.head_object(Bucket=bucket, Key=".iaf-state/lease.json")["ETag"]
     current = read_current(bucket, s3)
     view = current.view
     assert current.generation == 3 and current.database == db
@@ -104,6 +111,7 @@ def test_last_trade_price_fallback_unplotted_snapshot_and_progress(bucket: str, 
     again = ReadStats()
     assert read_all(bucket, s3, cache_dir=tmp_path / "cache", stats=again) == points
     assert (again.cached, again.downloaded) == (3, 0)
+    assert s3.head_object(Bucket=bucket, Key=".iaf-state/lease.json")["ETag"] == lease
 
 
 def test_a_file_that_is_not_the_hosts_database_is_one_line(bucket: str, s3: Any, tmp_path: Path) -> None:
