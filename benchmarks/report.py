@@ -10,8 +10,9 @@ the real requirement set). The default runs every benchmark with its default set
 minutes on 2 cores with cold caches).
 
 - ``--quick``: fewer repetitions (``deploy.py --runs 1``, ``startup.py --runs 10``); the page says so.
-- ``--skip NAME`` (``state_sync``, ``deploy``, ``build``, ``startup``, ``host_requirement_size``):
-  do not run that one; its section keeps the figures of the previous page, marked with their date.
+- ``--skip NAME`` (``state_sync``, ``deploy``, ``build``, ``report_snapshots``, ``startup``,
+  ``host_requirement_size``): do not run that one; its section keeps the figures of the previous
+  page, marked with their date.
 - ``--build-cold``: ``build.py --cold`` (empties pip's download cache first: every wheel downloaded).
 - ``--work DIR``: where ``build.py`` keeps the stand-in image and pip's cache between runs.
 
@@ -123,6 +124,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         needs=("mmdebstrap", "umoci", "skopeo", "docker-registry"), needs_root=True,
         last_known="CHANGELOG (2026-11-29): an upgrade of the plugin uploads ~0.3 MB (its own layer), "
                    "not the dependencies again. No timed figures were recorded before this page."),
+    Benchmark(
+        "report_snapshots", "report_snapshots.py", "report-aws-lambda over 1,000 state snapshots",
+        "Stores 1,000 state snapshots (each a ~160 KB database with the host's tables) on a local moto S3 "
+        "server and times what `report-aws-lambda` does (read every snapshot's figures, render the page): "
+        "with an empty cache, from its cache, and with 10 new snapshots.",
+        "python benchmarks/report_snapshots.py [--snapshots 1000]", _python("report_snapshots.py"),
+        last_known="No figures before this benchmark."),
     Benchmark(
         "startup", "startup.py", "Start-up cost of the plugin",
         "What the start-up hook (`iaf_aws_plugin.pth`) costs every Python process of the environment: "

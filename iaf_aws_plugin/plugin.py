@@ -24,6 +24,8 @@ def register_commands(cli: click.Group) -> None:
     from .commands.init import init_aws_lambda
     from .commands.invoke import invoke_aws_lambda
     from .commands.logs import logs_aws_lambda
+    from .commands.portfolio import portfolio_aws_lambda
+    from .commands.report import report_aws_lambda
     from .commands.rollback import rollback_aws_lambda
     from .commands.state import state_aws_lambda
     from .commands.status import status_aws_lambda
@@ -35,6 +37,9 @@ def register_commands(cli: click.Group) -> None:
     for command in (status_aws_lambda, logs_aws_lambda, invoke_aws_lambda, rollback_aws_lambda,
                     destroy_aws_lambda, state_aws_lambda):
         cli.add_command(command)
+    # How the bot is doing, from its state snapshots.
+    cli.add_command(portfolio_aws_lambda)
+    cli.add_command(report_aws_lambda)
 
 
 def scaffold_aws_lambda(path: str | None, replace: bool) -> list[WrittenFile]:

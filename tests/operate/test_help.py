@@ -7,6 +7,8 @@ from click.testing import CliRunner
 from iaf_aws_plugin.commands.destroy import destroy_aws_lambda
 from iaf_aws_plugin.commands.invoke import invoke_aws_lambda
 from iaf_aws_plugin.commands.logs import logs_aws_lambda
+from iaf_aws_plugin.commands.portfolio import portfolio_aws_lambda
+from iaf_aws_plugin.commands.report import report_aws_lambda
 from iaf_aws_plugin.commands.rollback import rollback_aws_lambda
 from iaf_aws_plugin.commands.state import state_aws_lambda
 from iaf_aws_plugin.commands.status import status_aws_lambda
@@ -16,6 +18,7 @@ from iaf_aws_plugin.commands.status import status_aws_lambda
     (status_aws_lambda, []), (logs_aws_lambda, []), (invoke_aws_lambda, []), (rollback_aws_lambda, []),
     (destroy_aws_lambda, []), (state_aws_lambda, []), (state_aws_lambda, ["pull"]), (state_aws_lambda, ["push"]),
     (state_aws_lambda, ["history"]), (state_aws_lambda, ["restore"]), (state_aws_lambda, ["prune"]),
+    (portfolio_aws_lambda, []), (report_aws_lambda, []),
 ])
 def test_help_has_an_example(command, args):
     result = CliRunner().invoke(command, [*args, "--help"])
