@@ -96,6 +96,7 @@ PEP_829_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.anyhost  # the start-up hook is ours alone: one host leg proves it
 @pytest.mark.parametrize("mode", ["start", "pth", "both"])
 def test_pep_829_start_file_and_pth_each_install_the_hook_once(mode: str) -> None:
     site_packages = Path(iaf_aws_plugin.__file__).resolve().parent.parent
