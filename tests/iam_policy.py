@@ -114,12 +114,12 @@ def condition_met(operator: str, key: str, wanted: Any, context: Mapping[str, Se
         return all(str(w).lower() == ("false" if present else "true") for w in _listify(wanted))
     if_exists = operator.endswith("IfExists")
     base = operator[:-len("IfExists")] if if_exists else operator
-    if not present:
-        return if_exists or base in _NEGATED
-    negated = base in _NEGATED
     compare = _string_op(_NEGATED.get(base, base))
     if compare is None:
         raise Unsupported(f"condition operator {operator} is not modelled")
+    if not present:
+        return if_exists or base in _NEGATED
+    negated = base in _NEGATED
     hit = any(compare(str(w), str(h)) for w in _listify(wanted) for h in values)
     return not hit if negated else hit
 
