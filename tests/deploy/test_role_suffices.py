@@ -41,6 +41,7 @@ from iam_proxy import IAMProxy
 pytestmark = pytest.mark.anyhost
 
 REGION = "eu-west-1"
+ADMIN_KEY = "testing"  # the emulator's fake credential (tests/conftest.py): the test's own setup calls
 TESTS = Path(__file__).resolve().parents[1]
 QUICKSTART = TESTS.parent / "quickstart"
 CANDLES = QUICKSTART / "data" / "BTC-EUR-1h.csv"
@@ -80,7 +81,8 @@ class Bot:
                             aws_session_token=self.credentials["AWS_SESSION_TOKEN"])
 
     def admin(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, aws_access_key_id=ADMIN_KEY,
+                            aws_secret_access_key=ADMIN_KEY, aws_session_token=None)
 
     def invoke(self) -> tuple[subprocess.CompletedProcess[str] | None, str]:
         """One invocation in a fresh sandbox: Lambda creates the log stream and writes its INIT line,
@@ -161,7 +163,7 @@ def bot(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     tmp = tmp_path_factory.mktemp("role")
     config = tmp / "aws-config"
     config.write_text(f"[default]\nregion = {REGION}\n")
-    admin_env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    admin_env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": ADMIN_KEY, "AWS_SECRET_ACCESS_KEY": ADMIN_KEY,
                  "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_CONFIG_FILE": str(config),
                  "AWS_SHARED_CREDENTIALS_FILE": str(config), "AWS_EC2_METADATA_DISABLED": "true"}
     with pytest.MonkeyPatch.context() as patch:
@@ -199,7 +201,7 @@ def bot(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         other_path = names.ssm_path.replace(function, other).rstrip("/")
         boto3.client("ssm").put_parameter(Name=f"{other_path}/BITVAVO_API_KEY", Value="not yours", Type="SecureString")
 
-        proxy = IAMProxy(moto_endpoint, admin_key="testing", admin_secret="testing", region=REGION)
+        proxy = IAMProxy(moto_endpoint, admin_key=ADMIN_KEY, admin_secret=ADMIN_KEY, region=REGION)
         try:
             sts = boto3.client("sts", endpoint_url=proxy.url)
             assumed = sts.assume_role(RoleArn=names.role_arn, RoleSessionName=function)["Credentials"]
