@@ -132,7 +132,8 @@ class IAMProxy(_faultproxy().FaultProxy):  # type: ignore[misc]
         session = self.sessions.get(key)
         if session is None or request.headers.get("x-amz-security-token") != session.token:
             self._refuse(conn, service, head, "InvalidAccessKeyId" if service == "s3" else "UnrecognizedClientException",
-                         "The security token included in the request is invalid.", status=403)
+                         "The security token included in the request is invalid.",
+                         status=403 if service == "s3" else None)
             return True
         decision = Decision(session.arn, request.method, request.path)
         try:

@@ -273,6 +273,13 @@ def test_another_bots_bucket_and_parameters_are_denied(bot: Bot, role_policy: di
     with pytest.raises(ClientError) as refused:
         s3.head_object(Bucket=bot.other_bucket, Key="HEAD.json")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # The role's key without its session token is not the role.
+    tokenless = boto3.client("s3", region_name=REGION, endpoint_url=bot.proxy.url,
+                             aws_access_key_id=bot.credentials["AWS_ACCESS_KEY_ID"],
+                             aws_secret_access_key=bot.credentials["AWS_SECRET_ACCESS_KEY"])
+    with pytest.raises(ClientError) as refused:
+        tokenless.list_objects_v2(Bucket=bot.names.bucket)
+    assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
     # The bot's own path is readable with the same client: the refusals are about the resource.
     mine = ssm.get_parameters_by_path(Path=bot.names.ssm_path.rstrip("/"), WithDecryption=True)["Parameters"]
     assert sorted(p["Value"] for p in mine) == sorted(SECRET_VALUES)
