@@ -101,5 +101,11 @@ SECRET_NAMES: tuple[str, ...] = (
 )
 PLAIN_NAMES: tuple[str, ...] = ("LOG_LEVEL", "TRADING_SYMBOL", "MARKET", "BOT_NAME", "TIME_FRAME", "REGION")
 
-#: Every secret value of the corpus (the settings-file scan looks for each).
-SECRET_VALUES: tuple[str, ...] = tuple(value for _, value in SECRETS) + (EXCHANGE_PASS,)
+#: Values the whole-path test (tests/operate/test_secrets.py) deploys with -e or sets with secrets-aws-lambda.
+EXTRA_PASS = "xtra-Pa55-given-with-e"  # short and plain-looking: only its name makes it a secret
+NEW_EXTRA_PASS = "rotated-Pa55-from-stdin"
+DSN = "postgres://trader:Qm9vZ2xlLXBhc3M@db.example.com:5432/bot"
+
+#: Every secret value of the corpus (the settings-file scan in tests/conftest.py looks for each).
+SECRET_VALUES: tuple[str, ...] = tuple(value for _, value in SECRETS) + (EXCHANGE_PASS, EXTRA_PASS, NEW_EXTRA_PASS,
+                                                                        DSN)

@@ -11,13 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
-from secret_corpus import DISCORD_WEBHOOK, EXCHANGE_PASS, SLACK_WEBHOOK, SMTP_LOGIN, TELEGRAM_TOKEN
+from secret_corpus import (DISCORD_WEBHOOK, DSN, EXCHANGE_PASS, EXTRA_PASS, NEW_EXTRA_PASS, SLACK_WEBHOOK, SMTP_LOGIN,
+                           TELEGRAM_TOKEN)
 
 pytestmark = [pytest.mark.anyhost, pytest.mark.usefixtures("aws_env")]
 
-EXTRA_PASS = "xtra-Pa55-given-with-e"  # short and plain-looking: only its name makes it a secret
-NEW_EXTRA_PASS = "rotated-Pa55-from-stdin"
-DSN = "postgres://trader:Qm9vZ2xlLXBhc3M@db.example.com:5432/bot"
 SECRETS = {  # name -> value; the names of the first five carry no secret marker
     "TELEGRAM_BOT": TELEGRAM_TOKEN, "SLACK_URL": SLACK_WEBHOOK, "DISCORD_URL": DISCORD_WEBHOOK,
     "SMTP_LOGIN": SMTP_LOGIN, "DATABASE_URL": DSN, "EXCHANGE_PASS": EXCHANGE_PASS,
