@@ -17,7 +17,9 @@ def secrets_aws_lambda() -> None:
     """The bot's secrets in SSM: names and versions only, values never shown; a change is live at the next run."""
 
 
-@secrets_aws_lambda.command(name="list")
+@secrets_aws_lambda.command(name="list", epilog="""\b
+Example:
+  investing-algorithm-framework secrets-aws-lambda list""")
 @target_options
 @handle_errors
 def list_command(function_name: str | None, region: str | None, profile: str | None, project_dir: str | None) -> None:
@@ -48,6 +50,10 @@ def _read_value(name: str) -> str:
 
 
 @secrets_aws_lambda.command(name="set", epilog="""\b
+Examples:
+  investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_SECRET      # asks for the value
+  printf %s "$NEW_KEY" | investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_KEY
+\b
 The value is read from a hidden prompt, or from stdin when it is not a terminal: never from an
 argument (arguments end up in the shell history and in the process list).""")
 @click.argument("name")
@@ -65,7 +71,11 @@ def set_command(name: str, function_name: str | None, region: str | None, profil
     _said(published)
 
 
-@secrets_aws_lambda.command(name="rm")
+@secrets_aws_lambda.command(name="rm", epilog="""\b
+Example:
+  investing-algorithm-framework secrets-aws-lambda rm OLD_WEBHOOK --yes
+\b
+A name that is also in .env comes back with the next deploy-aws-lambda: remove it there too.""")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Do not ask for confirmation.")
 @target_options
