@@ -46,7 +46,7 @@ def _read_value(name: str) -> str:
     if sys.stdin is not None and sys.stdin.isatty():
         return str(click.prompt(f"Value of {name}", hide_input=True, confirmation_prompt=True))
     data = sys.stdin.read() if sys.stdin is not None else ""
-    return data[:-1] if data.endswith("\n") else data
+    return data.removesuffix("\n").removesuffix("\r")
 
 
 @secrets_aws_lambda.command(name="set", epilog="""\b

@@ -38,6 +38,8 @@ NEVER_PUSHED: tuple[tuple[str, str], ...] = (
 PROJECT_MARKERS = ("aws_function.py", "iaf-aws-lambda.json")
 #: What a bot's state holds: the framework's databases.
 STATE_DATABASES = "databases/*.sqlite3"
+#: Shorter secret values are not looked for in the files (``x`` would be in every file).
+SECRET_SCAN_MIN_LENGTH = 6
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def preview_push(bucket: str, client: Any, directory: str, *, prefix: str = "",
     source = os.path.abspath(directory)
     if not os.path.isdir(source):
         raise StateError(f"{source} is not a folder. Fix: pass the folder holding the state to push.")
-    needles = sorted({v.encode("utf-8") for v in secret_values if isinstance(v, str) and v}, key=len)
+    needles = sorted({v.encode("utf-8") for v in secret_values
+                      if isinstance(v, str) and len(v) >= SECRET_SCAN_MIN_LENGTH}, key=len)
     files: dict[str, int] = {}
     left_out: list[tuple[str, str]] = []
     for root, dirs, names in os.walk(source):
