@@ -134,7 +134,19 @@ def iam_switch(iam_enforcing_moto: str) -> Iterator[Callable[[bool], None]]:
 # --- no settings file written in the session holds a secret value (issue 20) -------------------
 
 SETTINGS_FILE_DEPTHS = ("*", "*/*", "*/*/*", "*/*/*/*")  # tmp_path/bot/iaf-aws-lambda.json and the like
-_SCAN_KEY = pytest.StashKey[str]()  # the scan's one-line summary
+_REPORT_KEY = pytest.StashKey[list]()  # lines for the end of the report (see report_line)
+
+
+def report_lines(config: pytest.Config) -> list[str]:
+    return config.stash.setdefault(_REPORT_KEY, [])
+
+
+@pytest.fixture
+def report_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``report_line(text)``: a line printed at the end of the test report, also when the test ran in
+    an xdist worker (whose own output is not shown)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return lambda text: report_lines(request.config).append(f"[{worker}] {text}" if worker else text)
 
 
 def secret_values_used(session: pytest.Session) -> set[str]:
@@ -159,8 +171,8 @@ def secret_values_used(session: pytest.Session) -> set[str]:
 @pytest.fixture(scope="session", autouse=True)
 def settings_files_hold_no_secret(tmp_path_factory: pytest.TempPathFactory,
                                   request: pytest.FixtureRequest) -> Iterator[None]:
-    """After the session: every iaf-aws-lambda.json the tests wrote is scanned for every secret value
-    used (also in its JSON-escaped spelling); one found fails the session."""
+    """After the session (of each xdist worker): every iaf-aws-lambda.json the tests wrote is scanned for
+    every secret value used (also in its JSON-escaped spelling); one found fails the session."""
     import json
 
     yield
@@ -172,12 +184,25 @@ def settings_files_hold_no_secret(tmp_path_factory: pytest.TempPathFactory,
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")
         leaks += [f"{path}: {value[:4]}…" for value in values if value in text or json.dumps(value)[1:-1] in text]
-    request.config.stash[_SCAN_KEY] = (f"settings files scanned for secret values: {len(files)} files, "
-                                       f"{len(values)} values, {len(leaks)} found")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    report_lines(request.config).append(f"{f'[{worker}] ' if worker else ''}settings files scanned for secret "
+                                        f"values: {len(files)} files, {len(values)} values, {len(leaks)} found")
     assert not leaks, f"secret values in settings files: {leaks}"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)  # set in an xdist worker only
+    if workeroutput is not None:
+        workeroutput["iaf_report_lines"] = report_lines(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist, on the controller: collect a finished worker's report lines."""
+    config = getattr(node, "config")
+    report_lines(config).extend(getattr(node, "workeroutput", {}).get("iaf_report_lines", []))
+
+
 def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
-    line = config.stash.get(_SCAN_KEY, None)
-    if line:
+    for line in report_lines(config):
         terminalreporter.write_line(line)  # type: ignore[attr-defined]

@@ -200,7 +200,7 @@ def _stored_secrets(settings: DeploySettings, plain: dict[str, str], secrets: di
 
     forgotten = {k for k, v in settings.env_overrides.items() if not v}
     given = {k for k, v in settings.env_overrides.items() if v and k in secrets}
-    stored = (set(settings.stored_secrets) | given) - forgotten
+    stored = (set(settings.stored_secrets) | given) - forgotten - set(plain)  # a plain one is no secret now
     extra = []
     for name in sorted(stored - set(secrets) - set(plain)):
         parameter = live.parameters.get(f"{names.ssm_path}{name}")

@@ -3,6 +3,8 @@
 rate is printed (run with -s, or see the captured output of a failure)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 from secret_corpus import LOOKALIKES, PLAIN_NAMES, SECRET_NAMES, SECRETS
 
@@ -12,14 +14,15 @@ from iaf_aws_plugin.secret_detection import SECRET_NAME_MARKERS, classify, name_
 pytestmark = pytest.mark.anyhost
 
 
-def test_no_secret_of_the_corpus_is_missed_and_the_false_positive_rate_is_low(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_secret_of_the_corpus_is_missed_and_the_false_positive_rate_is_low(report_line: Callable[[str], None]) -> None:
     missed = [(kind, value) for kind, value in SECRETS if secret_value_reason(value) is None]
     flagged = [(value, secret_value_reason(value)) for value in LOOKALIKES if secret_value_reason(value)]
     kinds = sorted({kind for kind, _ in SECRETS})
-    with capsys.disabled():
-        print(f"\nsecret classifier: {len(SECRETS)} secrets of {len(kinds)} kinds, {len(missed)} missed; "
-              f"{len(LOOKALIKES)} look-alikes, {len(flagged)} false positives "
-              f"({100 * len(flagged) / len(LOOKALIKES):.1f} %): {[value for value, _ in flagged]}")
+    line = (f"secret classifier: {len(SECRETS)} secrets of {len(kinds)} kinds, {len(missed)} missed; "
+            f"{len(LOOKALIKES)} look-alikes, {len(flagged)} false positives "
+            f"({100 * len(flagged) / len(LOOKALIKES):.1f} %): {[value for value, _ in flagged]}")
+    print(line)
+    report_line(line)
     assert not missed, f"secrets not recognised by value: {[kind for kind, _ in missed]}"
     assert len(flagged) / len(LOOKALIKES) <= 0.05, flagged
 
