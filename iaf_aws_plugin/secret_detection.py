@@ -114,9 +114,19 @@ def _url_reason(text: str) -> str | None:
         return "value is a URL with a token as its user"
     path = text.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
     for segment in path.split("/")[1:]:
-        if len(segment) >= TOKEN_MIN_LENGTH and (_looks_random(segment) or _DIGITS_TOKEN.match(segment.removeprefix("bot"))):
+        telegram = _DIGITS_TOKEN.match(segment.removeprefix("bot"))  # api.telegram.org/bot<token>/sendMessage
+        if len(segment) >= TOKEN_MIN_LENGTH and (_looks_random(segment) or telegram):
             return "value is a URL with a secret in its path (a webhook)"
     return None
+
+
+def _is_user_password(text: str, user: str, password: str) -> bool:
+    """``user:password``, not a Windows path (``C:\\x``), a hash (``sha256:…``), ``host:port``, an image
+    tag (``python:3.11-slim``) or ``name:word``: the password has a digit, a symbol or a capital, or
+    is 12+ letters long."""
+    if re.match(r"^[A-Za-z]:\\", text) or user.lower() in _HASH_NAMES or _NOT_A_PASSWORD.match(password):
+        return False
+    return any(not c.isalpha() for c in password) or password.lower() != password or len(password) >= 12
 
 
 def secret_value_reason(value: str) -> str | None:
@@ -133,10 +143,8 @@ def secret_value_reason(value: str) -> str | None:
     if _DIGITS_TOKEN.match(text):
         return "value is a bot token (digits:token)"
     pair = _USER_PASSWORD.match(text)
-    if pair and not re.match(r"^[A-Za-z]:\\", text) and pair["user"].lower() not in _HASH_NAMES and not _NOT_A_PASSWORD.match(pair["password"]):
-        password = pair["password"]
-        if any(not c.isalpha() for c in password) or password.lower() != password or len(password) >= 12:
-            return "value is user:password"
+    if pair and _is_user_password(text, pair["user"], pair["password"]):
+        return "value is user:password"
     if _EMBEDDED_CREDENTIAL.search(text):
         return "value holds a password= or secret= pair"
     for piece in re.split(r"[\s,;]+", text):

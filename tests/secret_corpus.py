@@ -47,7 +47,7 @@ SECRETS: tuple[tuple[str, str], ...] = (
     ("URL with query credential", f"https://api.example.com/feed?symbol=BTC&apikey={_pick(_ALNUM, 16)}"),
     ("URL with token user", f"https://ghp_{_pick(_ALNUM, 36)}@github.com/acme/bot.git"),
     ("sentry DSN", f"https://{_pick(_HEX, 32)}@o{_pick(string.digits, 6)}.ingest.sentry.io/{_pick(string.digits, 7)}"),
-    ("JWT", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + "eyJzdWIiOiJib3QiLCJpYXQiOjE3MDAwMDAwMDB9." + _pick(_URLSAFE, 43)),
+    ("JWT", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib3QiLCJpYXQiOjE3MDAwMDAwMDB9." + _pick(_URLSAFE, 43)),
     ("bearer JWT", "Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJleGNoYW5nZSJ9." + _pick(_URLSAFE, 86)),
     ("PEM private key", "-----BEGIN PRIVATE KEY-----\n" + _pick(_B64, 64) + "\n-----END PRIVATE KEY-----"),
     ("PEM EC key", "-----BEGIN EC PRIVATE KEY-----\\n" + _pick(_B64, 64) + "\\n-----END EC PRIVATE KEY-----"),
@@ -88,6 +88,11 @@ LOOKALIKES: tuple[str, ...] = (
     "trading_bot_v2_final_release", "https://discord.com/invite/abc123", "investing_algorithm_framework.app",
     "strategies.sma_crossover:SmaCrossover", "sqlite:///databases/prod.sqlite3", "%(asctime)s %(message)s",
     "public.ecr.aws/lambda/python:3.11", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/iaf-bot:deploy-1",
+    "git@github.com:acme/bot.git", "ssh://git@github.com/acme/bot.git", "https://hooks.slack.com/services/",
+    "mysql://db.internal:3306/app", "password", "Bearer", "/tmp/iaf-state-8f3a2b1c9d0e7f6a5b4c3d2e1f0a9b8c",
+    "s3://iaf-bot-123456789012-eu-west-1/.iaf-state/", "BTC-USD-PERP", "ETHUSDT_240329", "1h,4h,1d",
+    "2024-01-01T00:00:00+01:00", "admin", "user@example.com:587",
+    "0x52908400098527886E0F7030069857D2E4169EE7",  # a wallet address: public, but looks like a key (counted)
     "3f9a1c0b2d4e5f6a7b8c9d0e1f2a3b4c5d6e7f80",  # a git commit: looks like a hex key (counted if found)
     "123e4567-e89b-12d3-a456-426614174000",  # an account UUID: looks like a UUID key (counted if found)
 )

@@ -14,7 +14,8 @@ from iaf_aws_plugin.secret_detection import SECRET_NAME_MARKERS, classify, name_
 pytestmark = pytest.mark.anyhost
 
 
-def test_no_secret_of_the_corpus_is_missed_and_the_false_positive_rate_is_low(report_line: Callable[[str], None]) -> None:
+def test_no_secret_of_the_corpus_is_missed_and_the_false_positive_rate_is_low(
+        report_line: Callable[[str], None]) -> None:
     missed = [(kind, value) for kind, value in SECRETS if secret_value_reason(value) is None]
     flagged = [(value, secret_value_reason(value)) for value in LOOKALIKES if secret_value_reason(value)]
     kinds = sorted({kind for kind, _ in SECRETS})

@@ -74,7 +74,8 @@ def test_project_folder_empty_folder_and_secrets_are_refused_or_left_out(deploye
     pushed = push(bot, folder, "--yes")
     assert pushed.exit_code == 0, pushed.output
     print(pushed.output)
-    for line in ("Left out (never pushed): 6 files", "  .env: a local secrets file", "  .env.local: a local secrets file",
+    for line in ("Left out (never pushed): 6 files", "  .env: a local secrets file",
+                 "  .env.local: a local secrets file",
                  "  keys/exchange.pem: a key file", "  keys/id_ed25519: a key file",
                  "  exports/config.json: it contains one of the bot's secret values",
                  "  exports/escaped.json: it contains one of the bot's secret values",
