@@ -170,3 +170,21 @@ def test_a_secret_saved_in_the_settings_by_an_older_version_moves_to_ssm(bot_pro
     saved = path.read_text()
     assert EXTRA_PASS not in saved and json.loads(saved)["stored_secrets"] == ["EXTRA_PASS"]
     no_secret_in("\n".join(recorder.lines + recorder.warnings))
+
+
+def test_after_a_rollback_set_stores_but_does_not_roll_forward(bot_project: Path, ecr_image: Any, unique_name: str,
+                                                               deploy_inprocess: Any) -> None:
+    from iaf_aws_plugin.commands.secrets import secrets_aws_lambda
+
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"))
+    deploy_inprocess(bot_project, memory_size=1024)
+    lam = boto3.client("lambda")
+    lam.update_alias(FunctionName=unique_name, Name="live", FunctionVersion="1")  # what rollback-aws-lambda does
+    result = run(secrets_aws_lambda, "set", "BITVAVO_API_SECRET", "--project-dir", str(bot_project),
+                 input=NEW_EXTRA_PASS)
+    assert result.exit_code == 0, result.output
+    assert "runs version 1, which differs from the function's latest configuration" in result.output
+    assert lam.get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == "1"
+    assert ssm_values(unique_name)["BITVAVO_API_SECRET"] == (NEW_EXTRA_PASS, 2)
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=unique_name)["Versions"]] == [
+        "$LATEST", "1", "2"]
