@@ -51,11 +51,13 @@ def plugin_commands() -> list[Any]:
     from iaf_aws_plugin.commands.portfolio import portfolio_aws_lambda
     from iaf_aws_plugin.commands.report import report_aws_lambda
     from iaf_aws_plugin.commands.rollback import rollback_aws_lambda
+    from iaf_aws_plugin.commands.secrets import secrets_aws_lambda
     from iaf_aws_plugin.commands.state import state_aws_lambda
     from iaf_aws_plugin.commands.status import status_aws_lambda
 
     return [init_aws_lambda, deploy_aws_lambda, status_aws_lambda, logs_aws_lambda, invoke_aws_lambda,
-            rollback_aws_lambda, destroy_aws_lambda, state_aws_lambda, portfolio_aws_lambda, report_aws_lambda]
+            rollback_aws_lambda, destroy_aws_lambda, state_aws_lambda, secrets_aws_lambda, portfolio_aws_lambda,
+            report_aws_lambda]
 
 
 def _cell(text: str) -> str:

@@ -27,6 +27,7 @@ def register_commands(cli: click.Group) -> None:
     from .commands.portfolio import portfolio_aws_lambda
     from .commands.report import report_aws_lambda
     from .commands.rollback import rollback_aws_lambda
+    from .commands.secrets import secrets_aws_lambda
     from .commands.state import state_aws_lambda
     from .commands.status import status_aws_lambda
 
@@ -35,7 +36,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(init_aws_lambda)
     # Operating a deployed bot.
     for command in (status_aws_lambda, logs_aws_lambda, invoke_aws_lambda, rollback_aws_lambda,
-                    destroy_aws_lambda, state_aws_lambda):
+                    destroy_aws_lambda, state_aws_lambda, secrets_aws_lambda):
         cli.add_command(command)
     # How the bot is doing, from its state snapshots.
     cli.add_command(portfolio_aws_lambda)

@@ -170,3 +170,80 @@ def iam_switch(iam_enforcing_moto: str) -> Iterator[Callable[[bool], None]]:
     """``iam_switch(True)`` turns IAM checks on for the private server; off again afterwards."""
     yield lambda enforce: set_iam_enforcement(iam_enforcing_moto, enforce=enforce)
     set_iam_enforcement(iam_enforcing_moto, enforce=False)
+
+
+# --- no settings file written in the session holds a secret value (issue 20) -------------------
+
+SETTINGS_FILE_DEPTHS = ("*", "*/*", "*/*/*", "*/*/*/*")  # tmp_path/bot/iaf-aws-lambda.json and the like
+_REPORT_KEY = pytest.StashKey[list]()  # lines for the end of the report (see report_line)
+
+
+def report_lines(config: pytest.Config) -> list[str]:
+    return config.stash.setdefault(_REPORT_KEY, [])
+
+
+@pytest.fixture
+def report_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``report_line(text)``: a line printed at the end of the test report, also when the test ran in
+    an xdist worker (whose own output is not shown)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return lambda text: report_lines(request.config).append(f"[{worker}] {text}" if worker else text)
+
+
+def secret_values_used(session: pytest.Session) -> set[str]:
+    """Every secret value the tests use: the shared constants, plus each test module's ``SECRETS`` /
+    ``SECRET_VALUES`` / ``ALL_SECRET_VALUES`` (strings, dict values, or the value of (kind, value) pairs)."""
+    import deploy_fixtures
+    import secret_corpus
+
+    values = set(deploy_fixtures.SECRET_VALUES) | set(secret_corpus.SECRET_VALUES)
+    modules = {id(item.module): item.module for item in session.items if getattr(item, "module", None)}
+    for module in modules.values():
+        for attribute in ("SECRETS", "SECRET_VALUES", "ALL_SECRET_VALUES"):
+            found = getattr(module, attribute, None)
+            items = found.values() if isinstance(found, dict) else found if isinstance(found, (tuple, list)) else ()
+            for item in items:
+                value = item[-1] if isinstance(item, tuple) else item
+                if isinstance(value, str) and len(value) >= 4:
+                    values.add(value)
+    return values
+
+
+@pytest.fixture(scope="session", autouse=True)
+def settings_files_hold_no_secret(tmp_path_factory: pytest.TempPathFactory,
+                                  request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the session (of each xdist worker): every iaf-aws-lambda.json the tests wrote is scanned for
+    every secret value used (also in its JSON-escaped spelling); one found fails the session."""
+    import json
+
+    yield
+    base = tmp_path_factory.getbasetemp()
+    files = sorted({path.resolve() for depth in SETTINGS_FILE_DEPTHS
+                    for path in base.glob(f"{depth}/iaf-aws-lambda.json")})
+    values = secret_values_used(request.session)
+    leaks = []
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        leaks += [f"{path}: {value[:4]}…" for value in values if value in text or json.dumps(value)[1:-1] in text]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    report_lines(request.config).append(f"{f'[{worker}] ' if worker else ''}settings files scanned for secret "
+                                        f"values: {len(files)} files, {len(values)} values, {len(leaks)} found")
+    assert not leaks, f"secret values in settings files: {leaks}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)  # set in an xdist worker only
+    if workeroutput is not None:
+        workeroutput["iaf_report_lines"] = report_lines(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist, on the controller: collect a finished worker's report lines."""
+    config = getattr(node, "config")
+    report_lines(config).extend(getattr(node, "workeroutput", {}).get("iaf_report_lines", []))
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    for line in report_lines(config):
+        terminalreporter.write_line(line)  # type: ignore[attr-defined]

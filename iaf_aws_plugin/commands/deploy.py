@@ -30,7 +30,8 @@ def _confirm(question: str) -> bool:
 @click.option("--memory_size", "--memory-size", "memory_size", default=None, type=int,
               help="Memory in MB, 128-10240 (default 3000).")
 @click.option("--env", "-e", "env", multiple=True, nargs=2, type=str, metavar="KEY VALUE",
-              help="Environment variable (repeatable; wins over .env). Secret-looking names go to SSM.")
+              help="Environment variable (repeatable; wins over .env). Secrets (by name or value) go to SSM, "
+                   "never into the settings file.")
 @click.option("--timeout", default=None, type=int, help="Timeout in seconds, 1-900 (default 900).")
 @click.option("--schedule", default=None,
               help="rate(...), cron(...) or none; default on first deploy: derived from the strategies.")

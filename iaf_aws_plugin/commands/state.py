@@ -55,34 +55,79 @@ def pull(directory: str, replace: bool, function_name: str | None, region: str |
 
 @state_aws_lambda.command(name="push", epilog="""\b
 Example:
-  investing-algorithm-framework state-aws-lambda push ./prepared-state --yes""")
+  investing-algorithm-framework state-aws-lambda push ./prepared-state --yes
+\b
+Never uploaded: .env, .env.*, key files (*.pem, *.key, *.p12, *.pfx, id_*) and any file holding one of
+the bot's secret values; the command lists what it left out. An empty folder is always refused.""")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True))
 @click.option("--yes", "-y", is_flag=True, default=False, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, default=False,
+              help="Push a folder that does not look like a bot's state (no databases/*.sqlite3, a project folder).")
 @target_options
 @handle_errors
-def push(directory: str, yes: bool, function_name: str | None, region: str | None, profile: str | None,
-         project_dir: str | None) -> None:
+def push(directory: str, yes: bool, force: bool, function_name: str | None, region: str | None,
+         profile: str | None, project_dir: str | None) -> None:
     """Make DIRECTORY the bot's current state (a new snapshot; older ones stay restorable).
 
-    Takes the state lease like a run, so it is refused while a run holds it."""
+    Shows what changes against the current snapshot first. Takes the state lease like a run, so it is
+    refused while a run holds it."""
     from ..errors import PluginError
-    from ..operate.state import human_size, state_errors
-    from ..state.admin import current_state
+    from ..operate.state import human_size, state_errors, storage_warning
+    from ..state.admin import preview_push
     from ..state.admin import push as push_state
 
     target, location = _located(function_name, region, profile, project_dir)
+    target.mask_deployed_secrets(lambda line: click.echo(line, err=True))
+    with state_errors(target):
+        preview = preview_push(location.bucket, target.s3_client(), directory, prefix=location.prefix,
+                               secret_values=target.masker.values)
+    mask = target.masker.mask
+    if preview.left_out:
+        echo(f"Left out (never pushed): {len(preview.left_out)} files")
+        for rel, why in preview.left_out[:_LISTED]:
+            echo(mask(f"  {rel}: {why}"))
+        _more(len(preview.left_out))
+    if preview.not_state and not force:
+        raise PluginError(mask(f"{directory} does not look like a bot's state: {'; '.join(preview.not_state)}. "
+                               "Nothing was changed."),
+                          fix="Push the folder holding the bot's state (e.g. one made with `state-aws-lambda pull`), "
+                              "or pass --force if this really is the state to trade on.")
+    if preview.unchanged:
+        echo(f"Nothing to push: {directory} equals the current snapshot {preview.current.generation} of "
+             f"{location.url}.")
+        return
+    was = (f"current snapshot {preview.current.generation}: {preview.current.files} files, "
+           f"{human_size(preview.current.size)}" if preview.current.key else "no snapshot yet")
+    echo(mask(f"Push {directory} to {location.url}: {len(preview.files)} files, {human_size(preview.size)} "
+              f"({was})."))
+    rows = ([f"  added    {rel}  {human_size(size)}" for rel, size in preview.added]
+            + [f"  changed  {rel}  {human_size(old)} -> {human_size(new)}" for rel, old, new in preview.changed]
+            + [f"  removed  {rel}  {human_size(size)}" for rel, size in preview.removed])
+    for row in rows[:_LISTED]:
+        echo(mask(row))
+    _more(len(rows))
+    for reason in preview.not_state:
+        click.echo(mask(f"Warning: --force: {directory} does not look like a bot's state: {reason}."), err=True)
+    warning = storage_warning(preview.size, location.ephemeral_storage)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     if not yes and not confirm_or_refuse(f"The bot's next run trades on the state in {directory}. Push it?",
                                          what="push"):
         raise PluginError("push cancelled: nothing was changed.", fix="Pass --yes to push without asking.")
     with state_errors(target):
-        before = current_state(location.bucket, target.s3_client(), prefix=location.prefix)
         got = push_state(location.bucket, target.s3_client(), directory, prefix=location.prefix,
-                         lease_timeout=location.lease_timeout)
-    if before.key is not None and got.key == before.key:
-        echo(f"Nothing to push: {directory} equals the current snapshot {got.generation} of {location.url}.")
-        return
+                         lease_timeout=location.lease_timeout, preview=preview)
     echo(f"Pushed {directory} to {location.url}: current snapshot {got.generation}, {got.files} files, "
          f"{human_size(got.size)} (older snapshots stay restorable).")
+
+
+#: Lines of a list (changes, files left out) shown before "… and N more".
+_LISTED = 50
+
+
+def _more(count: int) -> None:
+    if count > _LISTED:
+        echo(f"  … and {count - _LISTED} more")
 
 
 @state_aws_lambda.command(name="history", epilog="""\b

@@ -447,6 +447,23 @@ class AWSClient:
                         Value=str(getattr(value, "value", value)), Type="SecureString", Overwrite=True)
         return int(put.get("Version") or 0)
 
+    def describe_parameters(self, path: str) -> list[dict[str, Any]]:
+        """The parameters directly below ``path`` (names, types, versions, last change; never values),
+        sorted by name. Needs ssm:DescribeParameters only: no decryption."""
+        found = [parameter
+                 for page in self.pages("ssm", "DescribeParameters", where=f"Listing SSM parameters below {path}",
+                                        ParameterFilters=[{"Key": "Path", "Option": "OneLevel",
+                                                           "Values": [path.rstrip("/") or "/"]}],
+                                        MaxResults=50)
+                 for parameter in page.get("Parameters", [])]
+        return sorted(found, key=lambda parameter: str(parameter.get("Name")))
+
+    def delete_parameter(self, name: str) -> bool:
+        """Delete one parameter (every version); False when it did not exist."""
+        deleted = self.call("ssm", "DeleteParameter", where=f"Deleting SSM parameter {name}",
+                            missing=("ParameterNotFound",), Name=name)
+        return deleted is not None
+
     # --- CloudWatch Logs -----------------------------------------------------------------
 
     def log_group(self, name: str) -> LogGroup | None:

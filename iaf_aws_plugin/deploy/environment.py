@@ -21,6 +21,8 @@ __all__ = [
     "place_variables",
     "secret_value_reason",
     "RESERVED_ENV_NAMES",
+    "SECRET_NAME_MARKERS",
+    "TOKEN_MIN_LENGTH",
     "is_secret_name",
     "merge_env",
     "read_dotenv",
@@ -54,61 +56,8 @@ RESERVED_ENV_NAMES = frozenset({
     "TZ",
 })
 _ENV_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSPHRASE", "PASSWD", "PWD", "CREDENTIAL", "AUTH",
-                   "PRIVATE", "COOKIE", "SESSION", "DSN", "WEBHOOK")
-#: A URL with a password in it: ``scheme://user:password@host``.
-_URL_WITH_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
-#: A URL whose query carries a credential (``?token=...``, ``&sig=...``, ``api_key=...``).
-_URL_QUERY_CREDENTIAL = re.compile(
-    r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^?#\s]*\?(?:[^#\s]*&)?"
-    r"(?:[^=&#\s]*(?:key|token|secret|sig|signature|password|passwd|pwd|auth|credential|session)[^=&#\s]*)=[^&#\s]+",
-    re.IGNORECASE)
-_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_.~-]+$")
-#: Shortest value the token heuristic looks at (API keys are 20+ characters; shorter ones stay plain).
-TOKEN_MIN_LENGTH = 20
-
-
-def _entropy(value: str) -> float:
-    """Shannon entropy in bits per character."""
-    import math
-    from collections import Counter
-
-    counts = Counter(value)
-    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-
-
-def _looks_random(text: str) -> bool:
-    """Hex of 32+ characters (UUIDs, hex keys), or upper case, lower case and digits mixed with high
-    entropy, or a digit-heavy token; not words joined by separators (``europe-west1-production``)."""
-    letters = sum(c.isalpha() for c in text)
-    digits = sum(c.isdigit() for c in text)
-    if not digits or not letters or text.startswith(("/", ".")):
-        return False
-    if re.fullmatch(r"[0-9a-fA-F-]{32,}", text):
-        return True
-    if any(c.isupper() for c in text) and any(c.islower() for c in text) and _entropy(text) >= 3.5:
-        return True
-    return digits / len(text) >= 0.3 and _entropy(text) >= 3.0
-
-
-def secret_value_reason(value: str) -> str | None:
-    """Why ``value`` looks like a credential whatever its name, or None.
-
-    A URL with a password (``postgres://u:pw@h/db``) or a credential in its query, a PEM
-    private key block, or a long random-looking token (20+ characters of a key alphabet,
-    letters and digits mixed, high entropy: API keys, UUIDs, base64 secrets).
-    """
-    text = value.strip()
-    if _URL_WITH_PASSWORD.match(text):
-        return "value is a URL with a password"
-    if _URL_QUERY_CREDENTIAL.match(text):
-        return "value is a URL with a credential in its query"
-    if _PRIVATE_KEY_BLOCK.search(text):
-        return "value is a private key"
-    if len(text) >= TOKEN_MIN_LENGTH and _TOKEN_CHARS.match(text) and _looks_random(text):
-        return "value looks like a random token"
-    return None
+# Which variables are secrets (markers in names, credential-looking values): one documented module.
+from ..secret_detection import SECRET_NAME_MARKERS, TOKEN_MIN_LENGTH, classify, name_marker, secret_value_reason
 
 
 @dataclass(frozen=True)
@@ -128,20 +77,9 @@ def place_variables(env: Mapping[str, str], *, secret_names: Iterable[str] = (),
     """Decide for each variable whether it is a secret: ``--secret``/``--plain`` first, then its
     name, then its value. Sorted by name."""
     forced_secret, forced_plain = set(secret_names), set(plain_names)
-    placements = []
-    for name in sorted(env):
-        if name in forced_secret:
-            placements.append(Placement(name, True, "--secret"))
-        elif name in forced_plain:
-            placements.append(Placement(name, False, "--plain"))
-        elif is_secret_name(name):
-            marker = next(m for m in _SECRET_MARKERS if m in name.upper())
-            placements.append(Placement(name, True, f"name contains {marker}"))
-        else:
-            reason = secret_value_reason(env[name])
-            placements.append(Placement(name, reason is not None, reason or "no secret marker in name or value"))
-    return placements
-
+    return [Placement(d.name, d.secret, d.reason)
+            for d in (classify(name, env[name], secret_names=forced_secret, plain_names=forced_plain)
+                      for name in sorted(env))]
 
 
 def read_dotenv(project_dir: Path) -> dict[str, str]:
@@ -200,11 +138,9 @@ def validate_env_name(name: str) -> str:
 
 
 def is_secret_name(name: str) -> bool:
-    """True when ``name`` looks like it holds a secret (KEY, SECRET, TOKEN, PASSWORD,
-    PASSPHRASE, PASSWD, PWD, CREDENTIAL, AUTH, PRIVATE, COOKIE, SESSION, DSN, WEBHOOK anywhere
-    in it, any case): such values go to SSM, never into plain Lambda environment variables."""
-    upper = name.upper()
-    return any(marker in upper for marker in _SECRET_MARKERS)
+    """True when ``name`` holds one of :data:`~iaf_aws_plugin.secret_detection.SECRET_NAME_MARKERS`
+    (any case, anywhere in it): such values go to SSM, never into plain Lambda environment variables."""
+    return name_marker(name) is not None
 
 
 def split_secrets(env: Mapping[str, str], placements: Iterable[Placement] | None = None
@@ -262,6 +198,11 @@ class Masker:
         self._values.update({value, escaped})
         ordered = sorted(self._values, key=lambda item: (-len(item), item))
         self._pattern = re.compile("|".join(re.escape(item) for item in ordered))
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Every spelling masked (each value and its JSON-escaped form), longest first."""
+        return tuple(sorted(self._values, key=lambda item: (-len(item), item)))
 
     def mask(self, text: str) -> str:
         """``text`` with every occurrence of every secret value replaced by ``****``."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .awsclient import AWSClient
     from .cost import CostEstimate
     from .desired import DesiredState, Names
-    from .environment import Placement
+    from .environment import Masker, Placement
     from .planner import Plan
     from .remote import LiveState
 
@@ -190,6 +190,50 @@ def _cost(client: AWSClient, desired: DesiredState, live: LiveState, expression:
                     provisioned=settings.provisioned_concurrency)
 
 
+def _stored_secrets(settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
+                    placements: tuple[Placement, ...], live: LiveState, names: Names, masker: Masker | None,
+                    warn: Echo) -> tuple[tuple[str, ...], tuple[Placement, ...]]:
+    """The names whose value only SSM holds (saved in the settings, never the values), and the placements
+    with those kept from earlier deploys. A secret given with ``-e`` is stored now; one given earlier is
+    kept with its SSM value (added to ``secrets``); ``-e NAME ""`` forgets it (its parameter stays)."""
+    from .environment import Placement
+
+    forgotten = {k for k, v in settings.env_overrides.items() if not v}
+    given = {k for k, v in settings.env_overrides.items() if v and k in secrets}
+    stored = (set(settings.stored_secrets) | given) - forgotten - set(plain)  # a plain one is no secret now
+    extra = []
+    for name in sorted(stored - set(secrets) - set(plain)):
+        parameter = live.parameters.get(f"{names.ssm_path}{name}")
+        if parameter is None:
+            warn(f"{name} is recorded in {settings_module.SETTINGS_FILE} as a secret kept in SSM, but "
+                 f"{names.ssm_path}{name} does not exist: it is not deployed. Set it with "
+                 f"`secrets-aws-lambda set {name}` (or -e {name} VALUE).")
+            stored.discard(name)
+            continue
+        secrets[name] = parameter.value
+        if masker is not None:
+            masker.add(parameter.value)
+        extra.append(Placement(name, True, "kept in SSM: given earlier with -e or secrets-aws-lambda set"))
+    return tuple(sorted(stored)), tuple(sorted((*placements, *extra), key=lambda p: p.name))
+
+
+def _unsaved_overrides(settings: DeploySettings, plain: dict[str, str], placements: tuple[Placement, ...],
+                       warn: Echo) -> set[str]:
+    """Names of ``-e`` values the settings file must not hold: every secret, and a ``--plain`` one whose
+    value looks like a credential (deployed plain as asked, but never written to a file meant for git)."""
+    from ..secret_detection import secret_value_reason
+
+    unsaved = {p.name for p in placements if p.secret} | {
+        k for k, v in settings.env_overrides.items() if v and k not in plain}
+    for name, value in sorted(settings.env_overrides.items()):
+        if value and name in plain and name not in unsaved and secret_value_reason(value):
+            warn(f"-e {name} is deployed as a plain variable (--plain), but its value looks like a credential: "
+                 f"it is not saved in {settings_module.SETTINGS_FILE}; pass it again with -e on the next deploy "
+                 "(or drop --plain to keep it in SSM).")
+            unsaved.add(name)
+    return unsaved
+
+
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
            sleep: Callable[[float], None] = time.sleep,
@@ -225,14 +269,15 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
             caution(f"--secret/--plain {name}: no such variable in .env or -e (kept in the settings).")
         plain, secrets = split_secrets(env, placements)
         return _deploy(options, settings, plain, secrets, tuple(placements), say, caution, confirm, session,
-                       sleep, on_call)
+                       sleep, on_call, masker=masker)
     except PluginError as exc:
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
 
 
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
-            sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None) -> DeployResult:
+            sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None, *,
+            masker: Masker | None = None) -> DeployResult:
     from .awsclient import AWSClient
     from .alerts import desired_alerts
     from .desired import ALIAS
@@ -287,6 +332,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
+    stored, placements = _stored_secrets(settings, plain, secrets, placements, live, names, masker, warn)
     desired = build_desired(
         names, memory_size=settings.memory_size, timeout=settings.timeout, architecture=settings.architecture,
         plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
@@ -304,9 +350,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    result = DeployResult(replace(settings, schedule=saved_schedule), plan, False, names)
-    secret_override_names = {p.name for p in placements if p.secret} | {
-        k for k, v in settings.env_overrides.items() if v and k not in plain}  # only plain -e values are saved
+    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names)
+    secret_override_names = _unsaved_overrides(settings, plain, placements, warn)
     if options.dry_run:
         echo("Dry run: nothing was changed.")
         return result

@@ -43,7 +43,7 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
-               "alert_email", "provisioned_concurrency", "base_image", "output")
+               "alert_email", "provisioned_concurrency", "base_image", "output", "stored_secrets")
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,9 @@ class DeploySettings:
     alert_email: str | None = None  # None or "none": no alerts
     provisioned_concurrency: int = 0
     provisioned_known: bool = False  # given now or saved before: the live setting must be read
+    # Variables whose value only SSM holds (given once with -e, or set with secrets-aws-lambda): their
+    # names are saved, never their values; a later deploy keeps them.
+    stored_secrets: tuple[str, ...] = ()
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -111,6 +114,7 @@ class DeploySettings:
         data["env"] = {k: v for k, v in sorted(self.env_overrides.items()) if k not in secret_names}
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
+        data["stored_secrets"] = sorted(self.stored_secrets)
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
         if not self.provisioned_known:  # never chosen: not managed, not saved
             saved.pop("provisioned_concurrency", None)
@@ -352,6 +356,7 @@ def resolve(options: DeployOptions) -> DeploySettings:
         provisioned_concurrency=validate_provisioned_concurrency(
             int(pick(options.provisioned_concurrency, "provisioned_concurrency", 0))),
         provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
+        stored_secrets=_names(saved.get("stored_secrets", []), "stored_secrets", project),
     )
     return settings
 

@@ -17,6 +17,7 @@ class StateLocation:
     bucket: str
     prefix: str
     lease_timeout: int
+    ephemeral_storage: int = 512  # MB of /tmp the function has (where a run puts the state)
 
     @property
     def url(self) -> str:
@@ -32,7 +33,8 @@ def state_location(target: Target) -> StateLocation:
     env = config.get("Environment", {}).get("Variables", {})
     timeout = int(config.get("Timeout") or 900)
     return StateLocation(str(env.get(STATE_BUCKET_ENV) or target.names.bucket),
-                         str(env.get(STATE_PREFIX_ENV, STATE_PREFIX) or ""), max(timeout, 1))
+                         str(env.get(STATE_PREFIX_ENV, STATE_PREFIX) or ""), max(timeout, 1),
+                         int((config.get("EphemeralStorage") or {}).get("Size") or 512))
 
 
 @contextlib.contextmanager
@@ -46,6 +48,22 @@ def state_errors(target: Target) -> Iterator[None]:
         raise PluginError(target.masker.mask(f"refused: another run holds the state. {exc}")) from None
     except StateError as exc:
         raise PluginError(target.masker.mask(str(exc))) from None
+
+
+def storage_warning(size: int, ephemeral_mb: int) -> str | None:
+    """A warning when ``size`` bytes of state exceed the function's ``/tmp`` (ephemeral storage)."""
+    import math
+
+    from ..deploy.settings import EPHEMERAL_STORAGE_RANGE
+
+    if size <= ephemeral_mb * 1024 * 1024:
+        return None
+    low, high = EPHEMERAL_STORAGE_RANGE
+    wanted = math.ceil(size * 1.25 / (1024 * 1024) / 256) * 256  # room for the run's own files
+    fix = (f"raise it with deploy-aws-lambda --ephemeral-storage {min(max(wanted, low), high)}" if wanted <= high
+           else f"that is more than Lambda's maximum --ephemeral-storage of {high} MB: make the state smaller")
+    return (f"the state is {human_size(size)}, more than the function's {ephemeral_mb} MB of /tmp (ephemeral "
+            f"storage), where a run loads it: the run would fail; {fix}.")
 
 
 def human_size(size: int | None) -> str:

@@ -26,8 +26,20 @@ from .s3 import S3Store
 from .snapshots import SnapshotInfo, list_snapshots, read_manifest, restore_snapshot
 from .sync import RemoteFile, apply_snapshot
 
-__all__ = ["CurrentState", "LeaseStatus", "PruneResult", "SnapshotRow", "current_state", "history",
-           "lease_status", "prune", "pull", "push", "restore"]
+__all__ = ["NEVER_PUSHED", "CurrentState", "LeaseStatus", "PruneResult", "PushPreview", "SnapshotRow",
+           "current_state", "history", "lease_status", "preview_push", "prune", "pull", "push", "restore"]
+
+#: File names ``push`` never uploads (shell patterns on the name, at any depth): local secrets and keys.
+NEVER_PUSHED: tuple[tuple[str, str], ...] = (
+    (".env", "a local secrets file"), (".env.*", "a local secrets file"), ("*.pem", "a key file"),
+    ("*.key", "a key file"), ("*.p12", "a key file"), ("*.pfx", "a key file"), ("id_*", "a key file"),
+)
+#: Files at the top of a bot's project folder (never of its state).
+PROJECT_MARKERS = ("aws_function.py", "iaf-aws-lambda.json")
+#: What a bot's state holds: the framework's databases.
+STATE_DATABASES = "databases/*.sqlite3"
+#: Shorter secret values are not looked for in the files (``x`` would be in every file).
+SECRET_SCAN_MIN_LENGTH = 6
 
 
 @dataclass(frozen=True)
@@ -130,9 +142,124 @@ def pull(bucket: str, client: Any, directory: str, *, prefix: str = "", replace:
                         len(manifest.files), sum(e.size for e in manifest.files.values()))
 
 
-def push(bucket: str, client: Any, directory: str, *, prefix: str = "", lease_timeout: int = 900) -> CurrentState:
+@dataclass(frozen=True)
+class PushPreview:
+    """What ``push`` of a folder would store, against the current snapshot; nothing changed yet."""
+
+    source: str
+    files: dict[str, int]  # relative path -> size: what would be uploaded
+    left_out: list[tuple[str, str]]  # (relative path, why): never uploaded
+    added: list[tuple[str, int]]
+    removed: list[tuple[str, int]]
+    changed: list[tuple[str, int, int]]  # (path, size now stored, size pushed)
+    current: CurrentState
+    not_state: list[str]  # why the folder does not look like a bot's state (push refuses unless forced)
+
+    @property
+    def size(self) -> int:
+        return sum(self.files.values())
+
+    @property
+    def unchanged(self) -> bool:
+        return self.current.key is not None and not (self.added or self.removed or self.changed)
+
+
+def _never_pushed(name: str) -> str | None:
+    import fnmatch
+
+    return next((why for pattern, why in NEVER_PUSHED if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def _contains(path: str, needles: list[bytes]) -> bool:
+    """True when the file holds one of ``needles`` (read in chunks that overlap by the longest one)."""
+    if not needles:
+        return False
+    overlap = max(len(n) for n in needles) - 1
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(8 << 20)
+            if not chunk:
+                return False
+            window = tail + chunk
+            if any(needle in window for needle in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def preview_push(bucket: str, client: Any, directory: str, *, prefix: str = "",
+                 secret_values: Any = ()) -> PushPreview:
+    """Which files of ``directory`` a push would store, which it leaves out and why (:data:`NEVER_PUSHED`,
+    or a file holding one of ``secret_values``), the changes against the current snapshot, and why the
+    folder may not be a bot's state. Raises when nothing would be left to push: an empty state would
+    make the next run start from a fresh portfolio."""
+    import fnmatch
+
+    source = os.path.abspath(directory)
+    if not os.path.isdir(source):
+        raise StateError(f"{source} is not a folder. Fix: pass the folder holding the state to push.")
+    needles = sorted({v.encode("utf-8") for v in secret_values
+                      if isinstance(v, str) and len(v) >= SECRET_SCAN_MIN_LENGTH}, key=len)
+    files: dict[str, int] = {}
+    left_out: list[tuple[str, str]] = []
+    for root, dirs, names in os.walk(source):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, source).replace(os.sep, "/")
+            if not os.path.isfile(path):
+                continue
+            why = _never_pushed(name)
+            if why is None and _contains(path, needles):
+                why = "it contains one of the bot's secret values"
+            if why is not None:
+                left_out.append((rel, why))
+            else:
+                files[rel] = os.path.getsize(path)
+    where = f"s3://{bucket}/{normalize_prefix(prefix)}"
+    if not files:
+        skipped = f" ({len(left_out)} left out: {', '.join(rel for rel, _ in left_out[:5])})" if left_out else ""
+        raise StateError(f"{source} holds no file to push{skipped}: an empty state would make the next run start "
+                         f"from a fresh portfolio. Nothing was changed in {where}. Fix: push the folder that holds "
+                         f"the bot's state (its {STATE_DATABASES}), e.g. one made with `state-aws-lambda pull`.")
+    current = current_state(bucket, client, prefix=prefix)
+    stored: dict[str, Any] = {}
+    if current.key is not None:
+        store, layout = _store(bucket, client), Layout(normalize_prefix(prefix))
+        _, manifest, _ = _manifest_of(store, layout)
+        stored = dict(manifest.files) if manifest is not None else {}
+    added = [(rel, size) for rel, size in files.items() if rel not in stored]
+    removed = [(rel, entry.size) for rel, entry in sorted(stored.items()) if rel not in files]
+    changed = [(rel, stored[rel].size, size) for rel, size in files.items() if rel in stored and (
+        size != stored[rel].size or _sha256(os.path.join(source, rel)) != stored[rel].sha256)]
+    not_state = []
+    markers = [name for name in PROJECT_MARKERS if os.path.isfile(os.path.join(source, name))]
+    if markers:
+        not_state.append(f"it is a bot's project folder ({', '.join(markers)}), not its state")
+    has_databases = any(fnmatch.fnmatchcase(rel, STATE_DATABASES) for rel in files)
+    stored_databases = sorted(rel for rel in stored if fnmatch.fnmatchcase(rel, STATE_DATABASES))
+    if stored_databases and not has_databases:
+        not_state.append(f"it has no {STATE_DATABASES}, where the current snapshot has {', '.join(stored_databases)}")
+    elif current.key is None and not has_databases:
+        not_state.append(f"it has no {STATE_DATABASES} (the framework's databases)")
+    return PushPreview(source, files, left_out, added, removed, changed, current, not_state)
+
+
+def push(bucket: str, client: Any, directory: str, *, prefix: str = "", lease_timeout: int = 900,
+         preview: PushPreview | None = None) -> CurrentState:
     """Store ``directory`` as the new current snapshot, as a run would: take the lease (refused
-    while a run holds it), save, release. Nothing older is deleted."""
+    while a run holds it), save, release. Nothing older is deleted. With ``preview``, only its
+    ``files`` are stored (what it left out never is)."""
     from .handler import AWSS3StorageStateHandler
 
     source = os.path.abspath(directory)
@@ -147,7 +274,13 @@ def push(bucket: str, client: Any, directory: str, *, prefix: str = "", lease_ti
         for name in os.listdir(staging):
             path = os.path.join(staging, name)
             shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if preview is None:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+        else:
+            for root, _dirs, _names in os.walk(source):  # the folders, so empty ones survive
+                os.makedirs(os.path.join(staging, os.path.relpath(root, source)), exist_ok=True)
+            for rel in preview.files:
+                shutil.copy2(os.path.join(source, *rel.split("/")), os.path.join(staging, *rel.split("/")))
         handler.save(staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -508,11 +508,11 @@ def test_secrets_by_name_and_value_and_the_plan_says_where_each_went(host_cli, a
     for secret in secrets:
         assert secret not in output
     for line in ("DB_URL: SSM SecureString (value is a URL with a password)",
-                 "MY_PASSWD: SSM SecureString (name contains PASSWD)",
+                 "MY_PASSWD: SSM SecureString (name contains PASS)",
                  "WEBHOOK: SSM SecureString (name contains WEBHOOK)",
                  "API_CLIENT: SSM SecureString (value looks like a random token)",
                  "REGION_NAME: SSM SecureString (--secret)",
-                 "PUBLIC_KEY_ID: plain variable (--plain)",
+                 "PUBLIC_KEY_ID: plain variable (--plain; name contains KEY)",
                  "LOG_LEVEL: plain variable (no secret marker in name or value)"):
         assert line in result.stdout, result.stdout
     env = lambda_env(unique_name)
