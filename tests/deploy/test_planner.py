@@ -203,8 +203,11 @@ def test_schedule_change_updates_expression_and_timezone():
     plan = plan_deploy(desired_state(schedule="cron(0 9 * * ? *)", timezone="Europe/Amsterdam"), live_matching(want))
     assert methods(plan) == ["put_schedule"]
     call = plan.steps[-1].calls[0]
-    assert call.params["timezone"] == "Europe/Amsterdam" and call.params["exists"] is True
-    assert call.params["target_arn"].endswith(":function:bot:live")
+    schedule = call.params["schedule"]
+    assert schedule.timezone == "Europe/Amsterdam" and call.params["exists"] is True
+    assert schedule.target_arn.endswith(":function:bot:live")
+    assert (schedule.retries, schedule.max_event_age) == (0, 60)  # the document put_schedule sends
+    assert schedule.input["scheduled_time"] == "<aws.scheduler.scheduled-time>"
 
 
 def test_bring_your_own_role_plans_no_role():
