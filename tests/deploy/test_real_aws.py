@@ -255,6 +255,9 @@ def test_preflight_asks_for_exactly_what_the_deploys_call(versioned_env, bot_pro
     session = boto3.Session(region_name=REGION)
     session.events.register("before-send", lambda event_name, **_: operations.append(
         tuple(event_name.split(".", 2)[1:])))
+    roles_read: set[str] = set()
+    session.events.register("provide-client-params.iam.GetRole",
+                            lambda params, **_: roles_read.add(params.get("RoleName")))
     asked: list[set[str]] = []
     check = preflight.check_permissions
 
@@ -278,6 +281,8 @@ def test_preflight_asks_for_exactly_what_the_deploys_call(versioned_env, bot_pro
         used_all |= used
     wanted = set().union(*asked)
     assert wanted - used_all == DRIFT_ONLY | PUSH | conditional
+    scheduler_role = f"{unique_name}-iaf-scheduler"
+    assert (scheduler_role in roles_read) == (variant != "no schedule")  # read only with a schedule
     if variant != "full":  # nothing of the feature left out is asked for beyond reading it
         feature = {"no schedule": "scheduler:CreateSchedule", "no alerts": "sns:CreateTopic"}[variant]
         assert feature not in wanted
