@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ...function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
 from ..models import (CREATE, DELETE, MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS, UNCHANGED, UPDATE, ActionGroup,
                       Call, DesiredState, LiveState, PlanContext, Schedule, Spec, Step)
-from ..names import SCHEDULE_GROUP, Names
+from ..names import ALIAS, SCHEDULE_GROUP, Names
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..awsclient import AWSClient
@@ -62,7 +62,7 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
             return [] if want_state is None else [Step(RESOURCE, names.schedule, UNCHANGED, ("none",))]
         return [Step(RESOURCE, have.name, DELETE, (f"was {have.expression}",) if want_state is not None else (),
                      (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
-    target = f"{names.function}:{want_state.alias if want_state else ''}"
+    target = f"{names.function}:{ALIAS}"
     changes = schedule_changes(want, have, target) if have is not None else []
     if have is not None and not changes:
         return [Step(RESOURCE, want.name, UNCHANGED, (f"{want.expression} {want.timezone}",))]
