@@ -263,13 +263,15 @@ def block_function_environment() -> list[str]:
 
 
 def block_deployer_permissions() -> list[str]:
-    from iaf_aws_plugin.deploy.preflight import required_actions
+    from iaf_aws_plugin.deploy.models import Spec
+    from iaf_aws_plugin.deploy.preflight import actions_for
 
     n = _names()
-    groups = required_actions(n, manage_role=True, build=True, schedule=True, alerts=True)
-    rows = ["| resource | actions |", "| --- | --- |"]
+    groups = actions_for(Spec(n, builds=True, schedule="rate(1 hour)", alert_email="me@example.com"))
+    rows = ["| resource | actions | only when |", "| --- | --- | --- |"]
     for group in groups:
-        rows.append(f"| `{group.resource}` | {', '.join(f'`{a}`' for a in group.actions)} |")
+        condition = ", ".join(f"`{key}` = `{value}`" for key, value in group.context.items())
+        rows.append(f"| `{group.resource}` | {', '.join(f'`{a}`' for a in group.actions)} | {condition} |")
     return rows
 
 

@@ -1,5 +1,6 @@
-"""iaf-aws-plugin's own hook implementations: a built-in plugin, registered directly by the
-plugin manager (``BUILTIN_PLUGINS``) through the same hooks as any outside plugin.
+"""iaf-aws-plugin's own hook implementations: a built-in plugin, registered first by our plugin
+manager (``BUILTIN_PLUGINS``) through the same hooks as any outside plugin, and declared in the
+``investing_algorithm_framework`` entry point group for hosts that load that group themselves.
 
 Only click is imported here; each command imports its library code when it runs.
 """

@@ -30,6 +30,7 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "LOAD_PLUGINS_ENV",
+    "OWN_ENTRY_POINT",
     "call_each",
     "collect_app_types",
     "collect_builders",
@@ -41,8 +42,11 @@ __all__ = [
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 LOAD_PLUGINS_ENV = "IAF_LOAD_PLUGINS"
-#: Our own hook implementations: registered directly, first, whatever entry points exist.
+#: Our own hook implementations: registered directly, first, whatever entry points exist. The wheel
+#: also declares them as the entry point :data:`OWN_ENTRY_POINT` of the group (for hosts that load
+#: the group themselves); here that entry point finds the module registered and is skipped.
 BUILTIN_PLUGINS = ("iaf_aws_plugin.plugin",)
+OWN_ENTRY_POINT = "iaf_aws_plugin"
 
 
 def warn(message: str) -> None:

@@ -178,6 +178,7 @@ def _run_deploy(project: Path, region: str, *, session: Any = None, contract: Se
                 **options: Any) -> tuple[Any, Recorder]:
     import boto3
 
+    from iaf_aws_plugin.commands.deploy import installed_builders
     from iaf_aws_plugin.deploy.pipeline import deploy
     from iaf_aws_plugin.deploy.settings import DeployOptions
 
@@ -188,7 +189,8 @@ def _run_deploy(project: Path, region: str, *, session: Any = None, contract: Se
     session.events.register("before-send", recorder.before_send)
     options.setdefault("yes", True)
     result = deploy(DeployOptions(project_dir=project, **options), echo=recorder.lines.append,
-                    warn=recorder.warnings.append, confirm=None, session=session, sleep=lambda s: None)
+                    warn=recorder.warnings.append, confirm=None, session=session, sleep=lambda s: None,
+                    builders=installed_builders())
     return result, recorder
 
 

@@ -5,9 +5,14 @@ library masks secrets in everything it prints or raises).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import click
 
 from . import handle_errors
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..builders import Builder
 
 
 def _confirm(question: str) -> bool:
@@ -94,4 +99,18 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
                       provisioned_concurrency=provisioned_concurrency)
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
-           confirm=_confirm)
+           confirm=_confirm, builders=installed_builders())
+
+
+def installed_builders() -> dict[str, Callable[[], Builder]]:
+    """The image builders the plugins register (``--builder`` names), passed to the deploy."""
+    from ..plugin_manager import collect_builders, get_plugin_manager
+
+    return collect_builders(get_plugin_manager())
+
+
+def builder_factory(name: str) -> Callable[[], Builder]:
+    """The installed builder ``name``, or one line naming the known ones."""
+    from ..deploy.pipeline import builder_factory as lookup
+
+    return lookup(name, installed_builders())

@@ -1,4 +1,4 @@
-"""The one deploy-side module that talks to AWS (boto3/botocore).
+"""The one module that talks to AWS (boto3/botocore), for the deploy and the operate commands.
 
 Every call goes through :meth:`AWSClient.call`, which translates a botocore failure ONCE into
 a :class:`~iaf_aws_plugin.errors.PluginError` saying where it failed, what AWS said and how
@@ -14,16 +14,14 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import PluginError
-from ..function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
-from .models import (AccountConcurrency, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
+from .models import (AccountConcurrency, Alerts, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
                      RegistryScanning, Repository, Role, Schedule)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
 
-    from .alerts import Alerts
-    from .desired import Names
-
+#: Lambda's answer when the function has no such alias or version, etc.
+MISSING_LAMBDA = ("ResourceNotFoundException",)
 #: Lambda's answer while a new execution role has not propagated through IAM yet.
 ROLE_NOT_ASSUMABLE = "cannot be assumed by Lambda"
 
@@ -35,6 +33,12 @@ _BAD_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "Sign
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
            "UnauthorizedException"}
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+#: The manifest types an image reference may name: single images, and indexes of images (one per platform).
+INDEX_MEDIA_TYPES = ("application/vnd.oci.image.index.v1+json",
+                     "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_MEDIA_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.v2+json") + INDEX_MEDIA_TYPES
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Simulate")
 
@@ -259,8 +263,8 @@ class AWSClient:
         self.call("iam", "PutRolePolicy", where=f"Writing inline policy {policy} of IAM role {role}",
                   RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(document))
 
-    def simulate_principal_policy_for(self, principal_arn: str, actions: list[str],
-                                      resource: str) -> list[dict[str, Any]]:
+    def simulate_principal_policy_for(self, principal_arn: str, actions: list[str], resource: str, *,
+                                      context: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Raw simulation results; raises the botocore error untranslated (preflight decides).
 
         Uses a client without retries: an unsupported or denied simulation answers at once.
@@ -272,8 +276,10 @@ class AWSClient:
         iam = self.session.client("iam", region_name=self.region,
                                   config=Config(retries={"max_attempts": 1, "mode": "standard"}))
         results: list[dict[str, Any]] = []
+        entries: list[Any] = [{"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+                   for key, value in (context or {}).items()]
         for page in iam.get_paginator("simulate_principal_policy").paginate(
-                PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource]):
+                PolicySourceArn=principal_arn, ActionNames=actions, ResourceArns=[resource], ContextEntries=entries):
             results.extend(dict(result) for result in page.get("EvaluationResults", []))
         return results
 
@@ -335,9 +341,9 @@ class AWSClient:
         self.call("s3", "PutBucketEncryption", where=f"Turning on default encryption of S3 bucket {bucket}",
                   Bucket=bucket, ExpectedBucketOwner=account, ServerSideEncryptionConfiguration=configuration)
 
-    def put_bucket_versioning(self, bucket: str, account: str) -> None:
+    def put_bucket_versioning(self, bucket: str, account: str, status: str = "Enabled") -> None:
         self.call("s3", "PutBucketVersioning", where=f"Turning on versioning of S3 bucket {bucket}",
-                  Bucket=bucket, ExpectedBucketOwner=account, VersioningConfiguration={"Status": "Enabled"})
+                  Bucket=bucket, ExpectedBucketOwner=account, VersioningConfiguration={"Status": status})
 
     def put_bucket_policy(self, bucket: str, account: str, policy: Mapping[str, Any]) -> None:
         self.call("s3", "PutBucketPolicy", where=f"Writing the TLS-only policy of S3 bucket {bucket}",
@@ -391,10 +397,10 @@ class AWSClient:
         self.call("ecr", "SetRepositoryPolicy", where=f"Letting Lambda pull from ECR repository {name}",
                   repositoryName=name, policyText=json.dumps(policy))
 
-    def create_repository(self, name: str) -> str:
+    def create_repository(self, name: str, scan_on_push: bool = True) -> str:
         created = self.call("ecr", "CreateRepository", where=f"Creating ECR repository {name}",
                             missing=("RepositoryAlreadyExistsException",), repositoryName=name,
-                            imageScanningConfiguration={"scanOnPush": True},
+                            imageScanningConfiguration={"scanOnPush": scan_on_push},
                             encryptionConfiguration={"encryptionType": "AES256"},
                             tags=[{"Key": "managed-by", "Value": "iaf-aws-plugin"}])
         if created is None:
@@ -403,9 +409,9 @@ class AWSClient:
             return state.uri
         return str(created["repository"]["repositoryUri"])
 
-    def put_image_scanning(self, name: str) -> None:
+    def put_image_scanning(self, name: str, scan_on_push: bool = True) -> None:
         self.call("ecr", "PutImageScanningConfiguration", where=f"Turning on scan on push of ECR repository {name}",
-                  repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+                  repositoryName=name, imageScanningConfiguration={"scanOnPush": scan_on_push})
 
     def put_lifecycle_policy(self, name: str, policy: Mapping[str, Any]) -> None:
         self.call("ecr", "PutLifecyclePolicy", where=f"Writing the lifecycle policy of ECR repository {name}",
@@ -421,6 +427,24 @@ class AWSClient:
         if not found or not found.get("imageDetails"):
             return None
         return str(found["imageDetails"][0]["imageDigest"])
+
+    def image_manifest(self, repository: str, registry_id: str, digest: str) -> tuple[str, str] | None:
+        """(media type, manifest text) of an image by digest, an index included; None when missing."""
+        found = self.call("ecr", "BatchGetImage", where=f"Reading the manifest of {digest} in ECR repository "
+                          f"{repository}", missing=("RepositoryNotFoundException",), repositoryName=repository,
+                          registryId=registry_id, imageIds=[{"imageDigest": digest}],
+                          acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))
+        images = (found or {}).get("images") or []
+        if not images:
+            return None
+        manifest = str(images[0].get("imageManifest") or "")
+        media_type = str(images[0].get("imageManifestMediaType") or "")
+        if not media_type:
+            try:
+                media_type = str(json.loads(manifest).get("mediaType") or "")
+            except ValueError:
+                media_type = ""
+        return media_type, manifest
 
     def registry_credentials(self, registry_id: str) -> tuple[str, str, str]:
         """(registry host, username, password) for pushing images, from ecr:GetAuthorizationToken."""
@@ -695,18 +719,20 @@ class AWSClient:
                         retries=_int_or_none(retry.get("MaximumRetryAttempts")),
                         max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")))
 
-    def put_schedule(self, name: str, group: str, expression: str, timezone: str, target_arn: str,
-                     role_arn: str, exists: bool) -> None:
+    def put_schedule(self, schedule: Schedule, exists: bool) -> None:
+        """Create or update ``schedule`` as given: its expression, time zone, target, retry policy and input."""
+        name = schedule.name
         where = f"{'Updating' if exists else 'Creating'} schedule {name}"
-        params = dict(Name=name, GroupName=group, ScheduleExpression=expression,
-                      ScheduleExpressionTimezone=timezone, State="ENABLED",
-                      FlexibleTimeWindow={"Mode": "OFF"},
-                      Target={"Arn": target_arn, "RoleArn": role_arn,
-                              # The run knows the minute it was scheduled for, also when it starts late.
-                              "Input": json.dumps({"source": SCHEDULE_EVENT_SOURCE, "schedule": name,
-                                                   SCHEDULED_TIME_FIELD: "<aws.scheduler.scheduled-time>"}),
-                              "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}},
-                      Description="Runs one trading iteration (managed by deploy-aws-lambda).")
+        target: dict[str, Any] = {"Arn": schedule.target_arn, "RoleArn": schedule.role_arn}
+        if schedule.input is not None:
+            target["Input"] = json.dumps(schedule.input)
+        if schedule.retries is not None or schedule.max_event_age is not None:
+            target["RetryPolicy"] = {key: value for key, value in (("MaximumRetryAttempts", schedule.retries),
+                                                                   ("MaximumEventAgeInSeconds", schedule.max_event_age))
+                                     if value is not None}
+        params: dict[str, Any] = dict(Name=name, GroupName=schedule.group, ScheduleExpression=schedule.expression,
+                      ScheduleExpressionTimezone=schedule.timezone, State="ENABLED" if schedule.enabled else "DISABLED",
+                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target, Description=schedule.description)
         role_pending = lambda exc: "role" in _error_message(exc).lower() and _error_code(exc) == "ValidationException"  # noqa: E731
         if not exists:
             created = self.call("scheduler", "CreateSchedule", where=where, missing=("ConflictException",),
@@ -723,31 +749,33 @@ class AWSClient:
 
     # --- Alerts: SNS topic and CloudWatch alarms (issue 10; kept together at the end) --------
 
-    def live_alerts(self, names: Names) -> Alerts | None:
-        """The bot's alert topic (with its e-mail subscriptions) and alarms; None when neither exists."""
-        from .alerts import Alerts, topic_name
-
-        name = topic_name(names)
-        arn = names.arn("sns", name)
-        found = self.call("sns", "GetTopicAttributes", where=f"Reading SNS topic {name}", missing=("NotFound",),
-                          TopicArn=arn)
+    def live_alerts(self, topic_name: str, topic_arn: str, alarm_prefix: str) -> Alerts | None:
+        """The alert topic (with its e-mail subscriptions) and the alarms named ``alarm_prefix…``;
+        None when neither exists."""
+        found = self.call("sns", "GetTopicAttributes", where=f"Reading SNS topic {topic_name}", missing=("NotFound",),
+                          TopicArn=topic_arn)
         emails: list[str] = []
         pending: list[str] = []
-        subscriptions = self.pages("sns", "ListSubscriptionsByTopic", where=f"Reading the subscriptions of {name}",
-                                   TopicArn=arn) if found is not None else iter(())
-        for page in subscriptions:
+        subscriptions: dict[str, str] = {}
+        pages = self.pages("sns", "ListSubscriptionsByTopic", where=f"Reading the subscriptions of {topic_name}",
+                           TopicArn=topic_arn) if found is not None else iter(())
+        for page in pages:
             for sub in page.get("Subscriptions", []):
                 if sub.get("Protocol") == "email":
-                    pending_sub = str(sub.get("SubscriptionArn", "")) == "PendingConfirmation"
-                    (pending if pending_sub else emails).append(str(sub.get("Endpoint")))
+                    arn, endpoint = str(sub.get("SubscriptionArn", "")), str(sub.get("Endpoint"))
+                    if arn == "PendingConfirmation":
+                        pending.append(endpoint)
+                    else:
+                        emails.append(endpoint)
+                        subscriptions[endpoint] = arn
         alarms = {str(alarm["AlarmName"]): dict(alarm)
-                  for page in self.pages("cloudwatch", "DescribeAlarms", where=f"Reading the alarms of {names.function}",
-                                         AlarmNamePrefix=f"{names.function}-iaf-", AlarmTypes=["MetricAlarm"])
+                  for page in self.pages("cloudwatch", "DescribeAlarms", where=f"Reading the alarms {alarm_prefix}*",
+                                         AlarmNamePrefix=alarm_prefix, AlarmTypes=["MetricAlarm"])
                   for alarm in page.get("MetricAlarms", [])}
         if found is None and not alarms:
             return None
-        return Alerts(topic_name=name, topic_arn=arn if found is not None else None, emails=tuple(emails),
-                      pending=tuple(pending), alarms=alarms)
+        return Alerts(topic_name=topic_name, topic_arn=topic_arn if found is not None else None, emails=tuple(emails),
+                      pending=tuple(pending), alarms=alarms, subscriptions=subscriptions)
 
     def create_topic(self, name: str) -> str:
         created = self.call("sns", "CreateTopic", where=f"Creating SNS topic {name}", Name=name,
@@ -757,6 +785,10 @@ class AWSClient:
     def subscribe_email(self, topic_arn: str, email: str) -> None:
         self.call("sns", "Subscribe", where=f"Subscribing {email} to {topic_arn}", TopicArn=topic_arn,
                   Protocol="email", Endpoint=email)
+
+    def unsubscribe(self, subscription_arn: str) -> None:
+        self.call("sns", "Unsubscribe", where=f"Unsubscribing {subscription_arn}", missing=("NotFound",),
+                  SubscriptionArn=subscription_arn)
 
     def delete_topic(self, arn: str) -> None:
         """Deletes the topic and its subscriptions."""
@@ -807,6 +839,219 @@ class AWSClient:
         for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
             self.call("cloudwatch", "DeleteAlarms", where=f"Removing CloudWatch alarms {', '.join(names)}",
                       AlarmNames=names[start:start + 100])
+
+    # === The operate commands: their reads, invocations and deletions ======================
+
+    # --- Lambda -----------------------------------------------------------------------------
+
+    def list_versions(self, function: str) -> list[dict[str, Any]]:
+        """Every published version (not $LATEST), oldest first; [] when the function is missing."""
+        found = [version
+                 for page in self.pages("lambda", "ListVersionsByFunction", where=f"Listing the versions of Lambda "
+                                        f"function {function}", token=("Marker", "NextMarker"), missing=MISSING_LAMBDA,
+                                        FunctionName=function, MaxItems=50)
+                 for version in page.get("Versions", []) if str(version.get("Version", "")).isdigit()]
+        return sorted(found, key=lambda v: int(v["Version"]))
+
+    def update_alias(self, function: str, alias: str, version: str) -> None:
+        self.call("lambda", "UpdateAlias", where=f"Pointing alias {alias} of {function} at version {version}",
+                  FunctionName=function, Name=alias, FunctionVersion=version)
+
+    def delete_alias(self, function: str, alias: str) -> None:
+        self.call("lambda", "DeleteAlias", where=f"Removing alias {alias} of Lambda function {function}",
+                  missing=MISSING_LAMBDA, FunctionName=function, Name=alias)
+
+    def delete_function(self, function: str) -> None:
+        """Deletes the function with every version and its event invoke configs."""
+        self.call("lambda", "DeleteFunction", where=f"Removing Lambda function {function}", missing=MISSING_LAMBDA,
+                  FunctionName=function)
+
+    def invoke(self, function: str, qualifier: str, payload: bytes, timeout: int) -> dict[str, Any]:
+        """One synchronous invocation with the last 4 KB of its log.
+
+        Never retried: a retried trading run is a second trade. The read timeout outlasts the
+        function's own timeout, so a long run is not cut off (and re-sent) by the SDK.
+        """
+        import botocore.exceptions as bx
+        from botocore.config import Config
+
+        where = f"Invoking Lambda function {function}:{qualifier}"
+        try:
+            client = self.session.client("lambda", region_name=self.region, config=Config(
+                retries={"total_max_attempts": 1}, read_timeout=timeout + 60, connect_timeout=10,
+                user_agent_extra="iaf-aws-plugin"))
+        except Exception as exc:
+            raise translate_error(exc, where, region=self.region) from None
+        if self._on_call is not None:
+            self._on_call("lambda", "Invoke")
+        try:
+            response: dict[str, Any] = dict(client.invoke(FunctionName=function, Qualifier=qualifier,
+                                                     InvocationType="RequestResponse", LogType="Tail",
+                                                     Payload=payload))
+        except bx.ReadTimeoutError:
+            raise PluginError(f"{where}: no answer within {timeout + 60} s; the run may still be going on "
+                              "(it was not retried).",
+                              fix="Watch it with logs-aws-lambda --follow; do not invoke again before it ends.") \
+                from None
+        except bx.ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500:  # the service failed: the run may or may not have happened
+                code = str(exc.response.get("Error", {}).get("Code", "")) or str(status)
+                raise PluginError(f"{where} failed: Lambda answered HTTP {status} ({code}, a service error); "
+                                  "whether the run happened is unknown and it was not retried.",
+                                  fix="Look at logs-aws-lambda and status-aws-lambda before invoking again.") from None
+            raise translate_error(exc, where, region=self.region) from None
+        except bx.BotoCoreError as exc:
+            raise translate_error(exc, where, region=self.region) from None
+        body = response.get("Payload")
+        response["Payload"] = body.read() if body is not None else b""
+        return response
+
+    # --- IAM --------------------------------------------------------------------------------
+
+    def role_policy_names(self, role: str) -> tuple[list[str], list[str]]:
+        """(inline policy names, attached managed policy ARNs) of a role."""
+        where = f"Listing the policies of IAM role {role}"
+        inline = self.call("iam", "ListRolePolicies", where=where, missing=("NoSuchEntity",), RoleName=role)
+        attached = self.call("iam", "ListAttachedRolePolicies", where=where, missing=("NoSuchEntity",),
+                             RoleName=role)
+        return (list((inline or {}).get("PolicyNames", [])),
+                [p["PolicyArn"] for p in (attached or {}).get("AttachedPolicies", [])])
+
+    def delete_role(self, name: str) -> None:
+        """Removes the role's inline policies, detaches managed ones, then removes the role."""
+        inline, attached = self.role_policy_names(name)
+        for policy in inline:
+            self.call("iam", "DeleteRolePolicy", where=f"Removing inline policy {policy} of IAM role {name}",
+                      missing=("NoSuchEntity",), RoleName=name, PolicyName=policy)
+        for arn in attached:
+            self.call("iam", "DetachRolePolicy", where=f"Detaching {arn} from IAM role {name}",
+                      missing=("NoSuchEntity",), RoleName=name, PolicyArn=arn)
+        self.call("iam", "DeleteRole", where=f"Removing IAM role {name}", missing=("NoSuchEntity",), RoleName=name)
+
+    # --- ECR --------------------------------------------------------------------------------
+
+    def repository_exists(self, name: str) -> bool:
+        found = self.call("ecr", "DescribeRepositories", where=f"Reading ECR repository {name}",
+                          missing=("RepositoryNotFoundException",), repositoryNames=[name])
+        return bool(found and found.get("repositories"))
+
+    def delete_repository(self, name: str) -> None:
+        self.call("ecr", "DeleteRepository", where=f"Removing ECR repository {name} and its images",
+                  missing=("RepositoryNotFoundException",), repositoryName=name, force=True)
+
+    # --- CloudWatch Logs --------------------------------------------------------------------
+
+    def log_group_exists(self, name: str) -> bool:
+        found = self.call("logs", "DescribeLogGroups", where=f"Reading log group {name}",
+                          logGroupNamePrefix=name, limit=50)
+        return any(group.get("logGroupName") == name for group in (found or {}).get("logGroups", []))
+
+    def log_events(self, group: str, *, start_ms: int, end_ms: int | None = None, pattern: str | None = None,
+                   streams: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every event of ``group`` from ``start_ms`` (all streams or ``streams``, all pages); none when
+        it is missing."""
+        extra: dict[str, Any] = {}
+        if streams:
+            extra["logStreamNames"] = streams[:100]  # FilterLogEvents takes at most 100
+        if end_ms is not None:
+            extra["endTime"] = end_ms
+        if pattern:
+            extra["filterPattern"] = pattern
+        for page in self.pages("logs", "FilterLogEvents", where=f"Reading log group {group}",
+                               token=("nextToken", "nextToken"), missing=MISSING_LAMBDA, logGroupName=group,
+                               startTime=start_ms, **extra):
+            yield from page.get("events", [])
+
+    def delete_log_group(self, name: str) -> None:
+        self.call("logs", "DeleteLogGroup", where=f"Removing log group {name}", missing=MISSING_LAMBDA,
+                  logGroupName=name)
+
+    # --- SSM --------------------------------------------------------------------------------
+
+    def parameter_names(self, path: str) -> list[str]:
+        """Names of the parameters directly below ``path`` (values are not read)."""
+        return sorted(parameter["Name"]
+                      for page in self.pages("ssm", "GetParametersByPath", where=f"Listing SSM parameters below {path}",
+                                             Path=path, Recursive=False, WithDecryption=False)
+                      for parameter in page.get("Parameters", []))
+
+    def delete_parameters(self, names: list[str]) -> None:
+        for start in range(0, len(names), 10):  # DeleteParameters takes at most 10 names
+            batch = names[start:start + 10]
+            self.call("ssm", "DeleteParameters", where=f"Removing SSM parameters {', '.join(batch)}", Names=batch)
+
+    # --- EventBridge Scheduler --------------------------------------------------------------
+
+    def describe_schedule(self, name: str, group: str) -> dict[str, Any] | None:
+        """The whole GetSchedule answer (with CreationDate/StartDate), or None."""
+        found: dict[str, Any] | None = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
+                                                 missing=("ResourceNotFoundException",), Name=name, GroupName=group)
+        return found
+
+    # --- S3 (the state bucket, deleted only on --delete-state) ------------------------------
+
+    def bucket_exists(self, bucket: str, account: str) -> bool:
+        head = self.call("s3", "HeadBucket", where=f"Reading S3 bucket {bucket}",
+                         missing=("404", "NoSuchBucket", "NotFound"), Bucket=bucket, ExpectedBucketOwner=account)
+        return head is not None
+
+    def count_object_versions(self, bucket: str) -> tuple[int, int]:
+        """(object versions and delete markers, bytes) in a bucket."""
+        count = size = 0
+        for version in self._object_versions(bucket):
+            count += 1
+            size += int(version.get("Size", 0))
+        return count, size
+
+    def _object_versions(self, bucket: str) -> Iterator[dict[str, Any]]:
+        where = f"Listing the objects of S3 bucket {bucket}"
+        key_marker: str | None = None
+        version_marker: str | None = None
+        while True:
+            extra: dict[str, Any] = {}
+            if key_marker:
+                extra["KeyMarker"] = key_marker
+            if version_marker:
+                extra["VersionIdMarker"] = version_marker
+            page = self.call("s3", "ListObjectVersions", where=where, missing=("NoSuchBucket",), Bucket=bucket,
+                             **extra)
+            if page is None:
+                return
+            yield from page.get("Versions", [])
+            yield from page.get("DeleteMarkers", [])
+            if not page.get("IsTruncated"):
+                return
+            key_marker, version_marker = page.get("NextKeyMarker"), page.get("NextVersionIdMarker")
+
+    def delete_bucket(self, bucket: str, account: str) -> None:
+        """Every version of every object, then the bucket (its TLS-only policy first, so that an
+        endpoint without TLS, such as a local emulator, can still empty it)."""
+        where = f"Removing S3 bucket {bucket}"
+        self.call("s3", "DeleteBucketPolicy", where=where, missing=("NoSuchBucket",), Bucket=bucket,
+                  ExpectedBucketOwner=account)
+        batch: list[dict[str, str]] = []
+        for version in list(self._object_versions(bucket)):
+            batch.append({"Key": version["Key"], "VersionId": version.get("VersionId") or "null"})
+            if len(batch) == 1000:
+                self._delete_objects(bucket, batch)
+                batch = []
+        if batch:
+            self._delete_objects(bucket, batch)
+        self.call("s3", "DeleteBucket", where=where, missing=("NoSuchBucket",), Bucket=bucket,
+                  ExpectedBucketOwner=account)
+
+    def _delete_objects(self, bucket: str, objects: list[dict[str, str]]) -> None:
+        answer = self.call("s3", "DeleteObjects", where=f"Emptying S3 bucket {bucket}", Bucket=bucket,
+                           Delete={"Objects": objects, "Quiet": True})
+        errors = (answer or {}).get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise PluginError(f"Emptying S3 bucket {bucket} failed for {len(errors)} objects (first: {first.get('Key')}: "
+                              f"{first.get('Code')} {first.get('Message')}).",
+                              fix="Check s3:DeleteObject and s3:DeleteObjectVersion on the bucket, then run "
+                                  "destroy-aws-lambda --delete-state again.")
+
 
 def _snake(operation: str) -> str:
     import re

@@ -95,8 +95,8 @@ def runs_per_month(expression: str | None, zone: str, now: datetime | None = Non
     """How often a schedule runs in a month (rate: exactly; cron: counted over four weeks)."""
     if not expression:
         return 0.0
-    from ..operate.nextrun import next_run
-    from .schedule import schedule_period_seconds
+    from ..schedules.nextrun import next_run
+    from ..schedules.expressions import schedule_period_seconds
 
     if expression.startswith("rate("):
         period = schedule_period_seconds(expression)

@@ -1,4 +1,4 @@
-"""Run a :class:`~iaf_aws_plugin.deploy.planner.Plan`: one progress line per step.
+"""Run a :class:`~iaf_aws_plugin.deploy.models.Plan`: one progress line per step.
 
 :func:`display` is the display-only path (``--dry-run``): it prints the plan and never
 touches the client, so a dry run makes no write call at all.
@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import PluginError
 from .awsclient import DeferredChange
-from .planner import Call, Plan, Ref, SecretsDigest
+from .models import Call, Plan, Ref, SecretsDigest
 
 _PAST = {"create": "created", "update": "updated", "delete": "deleted", "build": "built"}
 Echo = Callable[[str], None]

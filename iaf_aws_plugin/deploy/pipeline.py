@@ -10,10 +10,11 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..errors import PluginError
 from . import settings as settings_module
+from .awsclient import INDEX_MEDIA_TYPES
 from .settings import DeployOptions, DeploySettings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -22,12 +23,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..builders import Builder
     from .awsclient import AWSClient
     from .cost import CostEstimate
-    from .desired import DesiredState, Names
     from .environment import Masker, Placement
-    from .planner import Plan
-    from .remote import LiveState
+    from .models import DesiredState, LiveState, Plan
+    from .names import Names
 
 Echo = Callable[[str], None]
+#: Builder name -> factory: the registry the command collects from the plugins and passes in.
+Builders = Mapping[str, Callable[[], "Builder"]]
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repository>[a-z0-9._/-]+?)(?::(?P<tag>[\w.-]{1,128}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
@@ -41,8 +43,11 @@ class DeployResult:
     names: Names
 
 
-def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
-    """``--image-uri`` verified to exist in ECR, returned by digest (``repo@sha256:…``)."""
+def resolve_image(client: AWSClient, image_uri: str, region: str, architecture: str = "x86_64",
+                  echo: Echo | None = None) -> str:
+    """``--image-uri`` verified to exist in ECR, returned by digest (``repo@sha256:…``). A
+    multi-architecture index (what buildx pushes by default) is resolved to its image for the
+    function's architecture: Lambda refuses an index."""
     match = _ECR_IMAGE.match(image_uri.strip())
     if not match:
         raise PluginError(f"--image-uri {image_uri!r} is not an Amazon ECR image "
@@ -54,11 +59,50 @@ def resolve_image(client: AWSClient, image_uri: str, region: str) -> str:
     repository_uri = image_uri.strip().split("@")[0]
     repository_uri = repository_uri.rsplit(":", 1)[0] if match["tag"] else repository_uri
     digest = client.image_digest(match["repository"], match["account"], tag=match["tag"], digest=match["digest"])
+    what = match["digest"] or f"tag {match['tag'] or 'latest'}"
     if digest is None:
-        what = match["digest"] or f"tag {match['tag'] or 'latest'}"
         raise PluginError(f"--image-uri: image {what} does not exist in ECR repository {match['repository']}.",
                           fix="Push the image first, or check the repository, tag and region.")
+    found = client.image_manifest(match["repository"], match["account"], digest)
+    if found is not None and found[0] in INDEX_MEDIA_TYPES:
+        child, platforms = image_for_architecture(found[1], architecture)
+        if child is None:
+            raise PluginError(f"--image-uri: {what} is a multi-architecture index with no linux/"
+                              f"{_PLATFORM_ARCHITECTURE.get(architecture, architecture)} image "
+                              f"(it has: {', '.join(platforms) or 'none'}).",
+                              fix="Push an image for the function's --architecture, or pass the --architecture "
+                                  "the index has.")
+        if echo is not None:
+            echo(f"--image-uri {what} is a multi-architecture index: deploying its linux/"
+                 f"{_PLATFORM_ARCHITECTURE.get(architecture, architecture)} image {child}.")
+        digest = child
     return f"{repository_uri}@{digest}"
+
+
+#: Lambda's architecture names -> the OCI platform's.
+_PLATFORM_ARCHITECTURE = {"x86_64": "amd64", "arm64": "arm64"}
+
+
+def image_for_architecture(index_text: str, architecture: str) -> tuple[str | None, list[str]]:
+    """(the digest of the index's linux image for ``architecture`` or None, the platforms it has).
+    Attestation manifests (platform unknown/unknown) are not images."""
+    import json
+
+    try:
+        manifests = json.loads(index_text).get("manifests") or []
+    except (ValueError, AttributeError):
+        return None, []
+    wanted = _PLATFORM_ARCHITECTURE.get(architecture, architecture)
+    platforms, child = [], None
+    for manifest in manifests:
+        platform = manifest.get("platform") or {}
+        os_name, arch = str(platform.get("os", "unknown")), str(platform.get("architecture", "unknown"))
+        if os_name == "unknown" or (manifest.get("annotations") or {}).get("vnd.docker.reference.type"):
+            continue
+        platforms.append(f"{os_name}/{arch}" + (f"/{platform['variant']}" if platform.get("variant") else ""))
+        if child is None and os_name == "linux" and arch == wanted:
+            child = str(manifest.get("digest"))
+    return child, platforms
 
 
 def pushed_image(client: AWSClient, names: Names, repository_uri: str, tag: str, reported: str) -> str:
@@ -76,20 +120,10 @@ def pushed_image(client: AWSClient, names: Names, repository_uri: str, tag: str,
 
 
 def prune(client: AWSClient, names: Names, keep: int, echo: Echo) -> None:
-    """After a successful apply: delete published versions beyond the rollback window and their
-    images in the bot's own repository, keeping every image a kept version (or $LATEST) uses."""
-    from .desired import ALIAS
-    from .planner import plan_prune
-    from .remote import read_versions
+    """After a successful apply: versions beyond the rollback window go (see the function kind)."""
+    from .resources.function import prune as prune_versions
 
-    doomed = plan_prune(read_versions(client, names), keep=keep, alias=ALIAS)
-    if not doomed.versions:
-        return
-    for version in doomed.versions:
-        client.delete_function_version(names.function, version)
-    deleted = client.delete_images(names.repository, names.account, list(doomed.digests)) if doomed.digests else []
-    echo(f"Pruned version(s) {', '.join(doomed.versions)} and {len(deleted)} image(s); kept version(s) "
-         f"{', '.join(doomed.kept)} (rollback window {keep}).")
+    prune_versions(client, names, keep, echo)
 
 
 def _repository_arn(image_uri: str | None, names: Names) -> str | None:
@@ -116,8 +150,8 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
     A cron derived from 9.x schedules is in UTC, the host's time: with another
     ``--schedule-timezone`` it would fire at other times, so that is refused.
     """
-    from .schedule import parse_schedule, validate_timezone
-    from .strategy_scan import derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning
+    from ..schedules.expressions import parse_schedule, validate_timezone
+    from ..schedules.strategy_scan import derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
@@ -163,11 +197,8 @@ _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Un
                         "Greenwich", "Etc/Greenwich"})
 
 
-def builder_factory(name: str) -> Callable[[], Builder]:
+def builder_factory(name: str, builders: Builders) -> Callable[[], Builder]:
     """The factory of the builder registered under ``name``, or one line naming the known ones."""
-    from ..plugin_manager import collect_builders, get_plugin_manager
-
-    builders = collect_builders(get_plugin_manager())
     if name not in builders:
         raise PluginError(f"unknown --builder {name!r}.",
                           fix=f"Choose one of: {', '.join(sorted(builders)) or '(none installed)'}, "
@@ -237,8 +268,10 @@ def _unsaved_overrides(settings: DeploySettings, plain: dict[str, str], placemen
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
            sleep: Callable[[float], None] = time.sleep,
-           on_call: Callable[[str, str], None] | None = None) -> DeployResult:
-    """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``."""
+           on_call: Callable[[str, str], None] | None = None, builders: Builders | None = None) -> DeployResult:
+    """Deploy (or with ``options.dry_run`` only plan) the bot in ``options.project_dir``.
+
+    ``builders``: the image builders by name (the command collects them from the plugins)."""
     from ..function_env import MANAGED_ENV_NAMES
     from .environment import Masker, merge_env, place_variables, read_dotenv, split_secrets, validate_env_name
 
@@ -269,24 +302,22 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
             caution(f"--secret/--plain {name}: no such variable in .env or -e (kept in the settings).")
         plain, secrets = split_secrets(env, placements)
         return _deploy(options, settings, plain, secrets, tuple(placements), say, caution, confirm, session,
-                       sleep, on_call, masker=masker)
+                       sleep, on_call, builders or {}, masker=masker)
     except PluginError as exc:
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
 
 
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
-            sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None, *,
-            masker: Masker | None = None) -> DeployResult:
+            sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None,
+            builders: Builders, *, masker: Masker | None = None) -> DeployResult:
+    from ..schedules.expressions import validate_timezone
     from .awsclient import AWSClient
-    from .alerts import desired_alerts
-    from .desired import ALIAS
-    from .desired import Names, build_desired
     from .executor import Executor, display
-    from .planner import plan_deploy
-    from .preflight import check_permissions, required_actions
-    from .remote import read_live_state
-    from .schedule import validate_timezone
+    from .models import Spec
+    from .names import Names
+    from .planner import desired_state, plan_deploy, read_live_state
+    from .preflight import actions_for, check_permissions
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
@@ -295,9 +326,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     if not settings.image_uri:
         from .image import choose_builder
 
-        choice = choose_builder(settings, builder_factory)
+        choice = choose_builder(settings, lambda name: builder_factory(name, builders))
         build_with = choice.name
-        builder = builder_factory(build_with)()
+        builder = builder_factory(build_with, builders)()
         echo(f"Builder: {choice.name} ({choice.reason}).")
 
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
@@ -306,13 +337,18 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     names = Names.derive(str(identity["Account"]), settings.region, settings.function_name)
     echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
          f"as {identity['Arn']}.")
-    image_uri = resolve_image(client, settings.image_uri, settings.region) if settings.image_uri else None
+    image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
+                              echo) if settings.image_uri else None
 
-    check_permissions(client, str(identity["Arn"]),
-                      required_actions(names, manage_role=settings.role_arn is None, build=builder is not None,
-                                       schedule=expression is not None, role_arn=settings.role_arn,
-                                       image_repository=_repository_arn(image_uri, names),
-                                       alerts=settings.alert_email not in (None, "none")), warn)
+    spec = Spec(names, memory_size=settings.memory_size, timeout=settings.timeout,
+                architecture=settings.architecture, plain_env=plain, secrets=secrets, image_uri=image_uri,
+                role_arn=settings.role_arn, schedule=expression, timezone=timezone_name, builder=build_with,
+                log_retention_days=settings.log_retention_days, rollback_window=settings.rollback_window,
+                placements=placements, ephemeral_storage=settings.ephemeral_storage,
+                alert_email=settings.alert_email,
+                provisioned_concurrency=settings.provisioned_concurrency if settings.provisioned_known else None,
+                builds=builder is not None, image_repository=_repository_arn(image_uri, names))
+    check_permissions(client, str(identity["Arn"]), actions_for(spec), warn)
     # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
     tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")
     prebuilt = None
@@ -325,24 +361,15 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                                                                       digest=digest) is not None)
         if prebuilt is not None and prebuilt.existing:
             image_uri, build_with = prebuilt.image_uri, None
-    live = read_live_state(client, names, manage_role=settings.role_arn is None)
-    if settings.provisioned_known and live.alias_version is not None:  # only read when the settings manage it
-        live = replace(live, provisioned_concurrency=client.provisioned_concurrency(names.function, ALIAS))
+    live = read_live_state(client, spec)
     if live.function is not None and live.function.package_type != "Image":
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
     stored, placements = _stored_secrets(settings, plain, secrets, placements, live, names, masker, warn)
-    desired = build_desired(
-        names, memory_size=settings.memory_size, timeout=settings.timeout, architecture=settings.architecture,
-        plain_env=plain, secrets=secrets, image_uri=image_uri, role_arn=settings.role_arn,
-        schedule=expression, timezone=timezone_name, builder=build_with,
-        with_secrets=bool(secrets) or bool(live.parameters), log_retention_days=settings.log_retention_days,
-        rollback_window=settings.rollback_window, placements=placements,
-        ephemeral_storage=settings.ephemeral_storage,
-        alerts=desired_alerts(names, settings.alert_email, expression, timezone_name))
-    if settings.provisioned_known:
-        desired = replace(desired, provisioned_concurrency=settings.provisioned_concurrency)
+    spec = replace(spec, image_uri=image_uri, builder=build_with, secrets=dict(secrets), placements=placements,
+                   with_secrets=bool(secrets) or bool(live.parameters))
+    desired = desired_state(spec)
     plan = plan_deploy(desired, live)
     echo("Plan:")
     display(plan, echo)

@@ -1,29 +1,28 @@
 """Permission preflight: simulate every action the deploy will use before changing anything.
 
-Works for IAM users and for assumed-role / SSO sessions (the session ARN is mapped to its
-role, with the role's path when ``iam:GetRole`` tells it). When the simulation itself is
-denied or unsupported, it warns once and the deploy continues; missing actions are listed
-in one message.
+The actions are those the kinds of :mod:`.resources` will call for the given settings
+(:func:`actions_for`), simulated in the context AWS evaluates them in: ``aws:RequestedRegion``,
+and ``iam:PassedToService`` for each role passed to a service. Works for IAM users and for
+assumed-role / SSO sessions (the session ARN is mapped to its role, with the role's path when
+``iam:GetRole`` tells it). When the simulation itself is denied or unsupported, it warns once
+and the deploy continues. A result that depends on context the simulation cannot have (MFA,
+source IP...) is reported as "cannot tell in advance" and the deploy continues; actions
+certainly denied are listed in one message.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import PluginError
-from .desired import ALIAS, SCHEDULE_GROUP, Names
+from .models import ActionGroup, Spec
+from .names import ALIAS, Names
+from .resources import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .awsclient import AWSClient
 
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$")
-
-
-@dataclass(frozen=True)
-class ActionGroup:
-    resource: str
-    actions: tuple[str, ...]
 
 
 def principal_arn(caller_arn: str, client: AWSClient | None = None) -> str | None:
@@ -44,74 +43,32 @@ def principal_arn(caller_arn: str, client: AWSClient | None = None) -> str | Non
     return None
 
 
+def actions_for(spec: Spec) -> list[ActionGroup]:
+    """Every IAM action the kinds will call for these settings (a deploy, or with ``spec.destroy``
+    a destroy), grouped by the resource it acts on."""
+    groups: list[ActionGroup] = []
+    for kind in KINDS:
+        groups += kind.actions(spec)
+    return groups
+
+
 def required_actions(names: Names, *, manage_role: bool, build: bool, schedule: bool,
                      role_arn: str | None = None, image_repository: str | None = None,
-                     alerts: bool = False) -> list[ActionGroup]:
-    """Every action the deploy uses, grouped by the resource it acts on."""
-    bucket = f"arn:{names.partition}:s3:::{names.bucket}"
-    repository = names.arn("ecr", f"repository/{names.repository}")
-    groups = [
-        ActionGroup(bucket, ("s3:CreateBucket", "s3:ListBucket", "s3:PutBucketOwnershipControls",
-                             "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
-                             "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
-                             "s3:GetBucketVersioning", "s3:PutBucketVersioning",
-                             "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                             "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration")),
-        ActionGroup(repository, ("ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:TagResource",
-                                 "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
-                                 "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy",
-                                 "ecr:PutImageScanningConfiguration", "ecr:DescribeImages", "ecr:BatchDeleteImage")
-                    # a push checks which layers and manifests exist, then uploads
-                    + (("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                        "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer") if build else ())),
-        # Account-wide reads: registry scanning rules, the Lambda concurrency quota.
-        ActionGroup("*", ("ecr:GetRegistryScanningConfiguration", "lambda:GetAccountSettings")
-                    + (("ecr:GetAuthorizationToken",) if build else ())),
-        ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
-                    ("logs:DescribeLogGroups", "logs:CreateLogGroup", "logs:TagResource", "logs:PutRetentionPolicy")),
-        ActionGroup(names.arn("ssm", f"parameter{names.ssm_path.rstrip('/')}/*"),
-                    ("ssm:GetParametersByPath", "ssm:PutParameter")),
-        ActionGroup(names.function_arn, ("lambda:GetFunction", "lambda:CreateFunction", "lambda:TagResource",
-                                         "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-                                         "lambda:PublishVersion", "lambda:ListVersionsByFunction",
-                                         "lambda:ListAliases", "lambda:GetAlias", "lambda:CreateAlias",
-                                         "lambda:UpdateAlias", "lambda:GetFunctionConcurrency",
-                                         "lambda:PutFunctionConcurrency",
-                                         # pruning: versions beyond the rollback window
-                                         "lambda:DeleteFunction")),
-        ActionGroup(names.alias_arn, ("lambda:GetFunctionEventInvokeConfig", "lambda:PutFunctionEventInvokeConfig")),
-        ActionGroup(names.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{names.schedule}"),
-                    ("scheduler:GetSchedule",) + (("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
-                                                  if schedule else ("scheduler:DeleteSchedule",))),
-    ]
-    if image_repository and image_repository != repository:  # a prebuilt image in another repository
-        groups.append(ActionGroup(image_repository, ("ecr:DescribeImages", "ecr:BatchGetImage",
-                                                     "ecr:GetDownloadUrlForLayer")))
-    if manage_role:
-        groups.append(ActionGroup(names.role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
-                                                   "iam:GetRolePolicy", "iam:PutRolePolicy",
-                                                   "iam:UpdateAssumeRolePolicy", "iam:PassRole")))
-    elif role_arn:
-        groups.append(ActionGroup(role_arn, ("iam:PassRole",)))
-    if schedule:
-        groups.append(ActionGroup(names.scheduler_role_arn, ("iam:GetRole", "iam:CreateRole", "iam:TagRole",
-                                                             "iam:GetRolePolicy", "iam:PutRolePolicy",
-                                                             "iam:UpdateAssumeRolePolicy", "iam:PassRole")))
-    # Alerts (alerts.py): read always (an existing topic or alarms are removed with --alert-email none).
-    groups.append(ActionGroup(names.arn("sns", f"{names.function}-iaf-alerts"),
-                              ("sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:DeleteTopic")
-                              + (("sns:CreateTopic", "sns:TagResource", "sns:Subscribe") if alerts else ())))
-    groups.append(ActionGroup(names.alias_arn, ("lambda:GetProvisionedConcurrencyConfig",
-                                                "lambda:PutProvisionedConcurrencyConfig",
-                                                "lambda:DeleteProvisionedConcurrencyConfig")))
-    # The cost estimate reads the durations of the last runs from the log group.
-    groups.append(ActionGroup(names.arn("logs", f"log-group:{names.log_group}:*"),
-                              ("logs:DescribeLogStreams", "logs:GetLogEvents")))
-    groups.append(ActionGroup(names.arn("cloudwatch", f"alarm:{names.function}-iaf-*"),
-                              ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
-                              + (("cloudwatch:PutMetricAlarm",) if alerts else ())))
-    return groups
+                     alerts: bool = False, provisioned: int | None = None) -> list[ActionGroup]:
+    """:func:`actions_for` of a deploy described by flags (kept for old callers): ``alerts`` False
+    means they are being removed, ``schedule`` True any schedule."""
+    return actions_for(Spec(names, role_arn=None if manage_role else (role_arn or "?"), builds=build,
+                            schedule="rate(1 hour)" if schedule else None, image_repository=image_repository,
+                            alert_email="alerts@example.com" if alerts else "none",
+                            provisioned_concurrency=provisioned))
+
+
+def _missing_context(result: Mapping[str, Any]) -> list[str]:
+    """The context keys a simulation result says it lacked (for the action, or per resource)."""
+    keys = list(result.get("MissingContextValues") or [])
+    for specific in result.get("ResourceSpecificResults") or []:
+        keys += list(specific.get("MissingContextValues") or [])
+    return sorted(set(keys))
 
 
 def check_permissions(client: AWSClient, caller_arn: str, groups: list[ActionGroup],
@@ -127,9 +84,12 @@ def check_permissions(client: AWSClient, caller_arn: str, groups: list[ActionGro
         return []
     missing: list[str] = []
     checked: list[str] = []
+    uncertain: dict[str, list[str]] = {}
     for group in groups:
+        context = {"aws:RequestedRegion": client.region, **group.context}
         try:
-            results = client.simulate_principal_policy_for(principal, list(group.actions), group.resource)
+            results = client.simulate_principal_policy_for(principal, list(group.actions), group.resource,
+                                                           context=context)
         except Exception as exc:  # denied, unsupported (moto: HTTP 500), throttled...
             reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
             warn(f"Could not check your permissions up front (iam:SimulatePrincipalPolicy: {reason}); "
@@ -139,8 +99,14 @@ def check_permissions(client: AWSClient, caller_arn: str, groups: list[ActionGro
             action = result.get("EvalActionName", "?")
             if result.get("EvalDecision") == "allowed":
                 checked.append(action)
+            elif _missing_context(result):  # denied only for want of context the simulation lacks
+                uncertain.setdefault(action, []).extend(_missing_context(result))
             elif action not in missing:
                 missing.append(action)
+    if uncertain:
+        warn("Permission preflight: cannot tell in advance: "
+             + "; ".join(f"{action} (depends on {', '.join(sorted(set(keys)))})" for action, keys in uncertain.items())
+             + "; continuing: if one is denied, the deploy stops at the step that needs it.")
     if missing:
         raise PluginError(
             f"Permission preflight: {principal} may not call {len(missing)} action(s) the deploy needs: "
@@ -149,4 +115,4 @@ def check_permissions(client: AWSClient, caller_arn: str, groups: list[ActionGro
     return checked
 
 
-__all__ = ["ALIAS", "ActionGroup", "check_permissions", "principal_arn", "required_actions"]
+__all__ = ["ALIAS", "ActionGroup", "actions_for", "check_permissions", "principal_arn", "required_actions"]

@@ -211,12 +211,22 @@ def validate_provisioned_concurrency(value: int) -> int:
     return value
 
 
-def _alert_email(value: Any) -> str | None:
-    if value is None:
-        return None
-    from .alerts import validate_alert_email
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-    return validate_alert_email(str(value))
+
+def validate_alert_email(value: str) -> str:
+    """An e-mail address, or ``none`` (remove the alerts)."""
+    text = value.strip()
+    if text.lower() == "none":
+        return "none"
+    if not _EMAIL.match(text) or len(text) > 254:
+        raise PluginError(f"invalid --alert-email {value!r}: expected an e-mail address or 'none'.",
+                          fix="For example: --alert-email me@example.com (or --alert-email none to remove alerts).")
+    return text
+
+
+def _alert_email(value: Any) -> str | None:
+    return None if value is None else validate_alert_email(str(value))
 
 
 def validate_architecture(value: str) -> str:

@@ -80,7 +80,7 @@ def _outcome_of_error(error: dict[str, Any] | None, log: str) -> str:
 
 
 def invoke_remote(target: Target, event: bytes, *, echo: Echo) -> InvokeResult:
-    from ..deploy.desired import ALIAS
+    from ..deploy.names import ALIAS
     from .awsclient import payload_json
 
     target.mask_deployed_secrets(echo)
@@ -171,7 +171,7 @@ def local_environment(target: Target, config: dict[str, Any], resources: str) ->
 
 def invoke_local(target: Target, event: bytes, *, echo: Echo, handler: str | None = None,
                  python: str = sys.executable) -> InvokeResult:
-    from ..deploy.desired import ALIAS
+    from ..deploy.names import ALIAS
 
     if target.project_dir is None or not target.project_dir.is_dir():
         raise PluginError("--local runs the project's handler, but no project folder was found.",

@@ -113,38 +113,61 @@ def parse_report(message: str) -> dict[str, str]:
 
 
 def group_invocations(events: Iterable[dict[str, Any]]) -> list[Invocation]:
-    """Invocations from log events of any streams (sorted by start); unmatched lines are dropped."""
+    """Invocations from log events of any streams (sorted by start); see :func:`split_events`."""
+    return split_events(events)[0]
+
+
+def split_events(events: Iterable[dict[str, Any]]) -> tuple[list[Invocation], list[tuple[int, str, str]]]:
+    """(invocations sorted by start, lines outside any invocation as (time, stream, message)).
+
+    The lines before a stream's first ``START`` are that invocation's cold start. Lines between a
+    ``REPORT`` and the next ``START`` of the same stream, or after its last ``REPORT``, belong to no
+    invocation (a background thread, an extension): they are returned on their own, never dropped
+    and never pinned on the next run."""
     by_stream: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         by_stream.setdefault(str(event.get("logStreamName", "")), []).append(event)
     found: list[Invocation] = []
+    outside: list[tuple[int, str, str]] = []
     for stream, stream_events in by_stream.items():
         stream_events.sort(key=lambda e: (int(e.get("timestamp", 0)), str(e.get("eventId", ""))))
         current: Invocation | None = None
-        pending: list[tuple[int, str]] = []  # lines before a START: the cold start of the next one
+        pending: list[tuple[int, str]] = []  # lines before a START: the cold start of the stream's first one
+        ran = False  # the stream has had an invocation: lines between runs are outside any
+
+        def claim() -> list[tuple[int, str]]:
+            """The pending lines: the cold start of the stream's first run, else outside any run."""
+            nonlocal pending
+            lines, pending = pending, []
+            if ran:
+                outside.extend((when, stream, message) for when, message in lines)
+                return []
+            return lines
+
         for event in stream_events:
             when, message = int(event.get("timestamp", 0)), str(event.get("message", "")).rstrip("\n")
             start = _START.match(message)
             if start:
-                current = Invocation(start["id"], stream, when, pending + [(when, message)])
-                pending = []
+                current = Invocation(start["id"], stream, when, claim() + [(when, message)])
+                ran = True
                 found.append(current)
                 continue
             report = _REPORT.match(message)
             if report:
                 if current is None or current.request_id != report["id"]:
-                    current = Invocation(report["id"], stream, when, pending)
-                    pending = []
+                    current = Invocation(report["id"], stream, when, claim())
                     found.append(current)
                 current.lines.append((when, message))
                 current.report = parse_report(message)
                 current = None
+                ran = True
                 continue
             if current is None:
                 pending.append((when, message))
             else:
                 current.lines.append((when, message))
-    return sorted(found, key=lambda i: (i.started_ms, i.request_id))
+        outside.extend((when, stream, message) for when, message in pending)
+    return sorted(found, key=lambda i: (i.started_ms, i.request_id)), sorted(outside)
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -190,6 +213,19 @@ def render_invocation(invocation: Invocation, filter_text: str | None = None) ->
     return lines
 
 
+def render_outside(lines: list[tuple[int, str, str]], filter_text: str | None = None) -> list[str]:
+    """The lines outside any invocation, under their own heading (none: nothing)."""
+    kept = [(when, stream, message) for when, stream, message in lines if not filter_text or filter_text in message]
+    if not kept:
+        return []
+    rendered = [f"=== outside any invocation ({len(kept)} line(s): background threads, extensions, shutdown)"]
+    for when, stream, message in kept:
+        first, *rest = message.split("\n")
+        rendered.append(f"{_clock(when)}  {first}  [{stream}]")
+        rendered += [f"              {more}" for more in rest]
+    return rendered
+
+
 def show_logs(target: Target, *, since: str = "1h", filter_text: str | None = None, echo: Echo,
               follow: bool = False, poll_seconds: float = 2.0,
               sleep: Callable[[float], None] = time.sleep, stop: Callable[[], bool] | None = None) -> int:
@@ -208,12 +244,15 @@ def show_logs(target: Target, *, since: str = "1h", filter_text: str | None = No
                           "logs were deleted).", fix="Run it with invoke-aws-lambda, or wait for its schedule.")
     events = list(target.client.log_events(group, start_ms=start_ms))
     shown = 0
-    for invocation in group_invocations(events):
+    invocations, outside = split_events(events)
+    for invocation in invocations:
         if filter_text and not any(filter_text in message for _, message in invocation.lines):
             continue
         for line in render_invocation(invocation, filter_text):
             echo(mask(line))
         shown += 1
+    for line in render_outside(outside, filter_text):
+        echo(mask(line))
     if not follow:
         if not shown:
             echo(f"No invocations in {group} since {format_time(start_ms)}"

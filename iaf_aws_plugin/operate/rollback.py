@@ -36,7 +36,7 @@ def _digest(uri: str) -> str:
 
 
 def plan_rollback(target: Target, to: str | None = None) -> RollbackPlan:
-    from ..deploy.desired import ALIAS
+    from ..deploy.names import ALIAS
 
     client, function = target.client, target.function
     alias = client.get_alias(function, ALIAS)
@@ -83,6 +83,6 @@ def plan_rollback(target: Target, to: str | None = None) -> RollbackPlan:
 
 
 def apply_rollback(target: Target, plan: RollbackPlan) -> None:
-    from ..deploy.desired import ALIAS
+    from ..deploy.names import ALIAS
 
     target.client.update_alias(plan.function, ALIAS, plan.target)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import PluginError
+from ..files import human_size as human_size  # kept here for old imports
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .target import Target
@@ -64,17 +65,6 @@ def storage_warning(size: int, ephemeral_mb: int) -> str | None:
            else f"that is more than Lambda's maximum --ephemeral-storage of {high} MB: make the state smaller")
     return (f"the state is {human_size(size)}, more than the function's {ephemeral_mb} MB of /tmp (ephemeral "
             f"storage), where a run loads it: the run would fail; {fix}.")
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 def as_json(value: Any) -> Any:

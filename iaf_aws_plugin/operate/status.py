@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 Echo = Callable[[str], None]
 #: How far back status looks for invocations in the log group.
 LOOKBACK_DAYS = 7
+#: CloudWatch Logs filter pattern of Lambda's REPORT lines: one per finished run.
+REPORT_PATTERN = '"REPORT RequestId"'
 
 
 def _part(read: Callable[[], Any]) -> Any:
@@ -34,9 +36,10 @@ def _digest(image_uri: str) -> str | None:
 
 def collect_status(target: Target, *, invocations: int = 5, now: datetime | None = None) -> dict[str, Any]:
     """The status as plain data (what ``--json`` prints)."""
-    from ..deploy.desired import ALIAS, RESERVED_CONCURRENCY, SCHEDULE_GROUP
+    from ..deploy.models import RESERVED_CONCURRENCY
+    from ..deploy.names import ALIAS, SCHEDULE_GROUP
+    from ..schedules.nextrun import next_run
     from .logs import group_invocations
-    from .nextrun import next_run
     from .state import as_json, state_location
 
     now = now or datetime.now(timezone.utc)
@@ -44,31 +47,37 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
     status: dict[str, Any] = {"function_name": names.function, "region": names.region, "account": names.account}
 
     def function() -> dict[str, Any] | None:
-        found = client.get_function(names.function)
-        if found is None:
+        """The configuration and image of the version the alias runs (``$LATEST`` without an alias)."""
+        latest = client.get_function(names.function)
+        if latest is None:
             return None
-        config, code = found["Configuration"], found.get("Code", {})
+        alias = client.get_alias(names.function, ALIAS)
+        version = str(alias["FunctionVersion"]) if alias else "$LATEST"
+        found = client.get_function(names.function, version) if version != "$LATEST" else latest
+        config, code = (found or latest)["Configuration"], (found or latest).get("Code", {})
         image = str(code.get("ImageUri", ""))
+        latest_config = latest["Configuration"]
         return {"state": config.get("State"), "state_reason": config.get("StateReason"),
-                "last_update_status": config.get("LastUpdateStatus"),
-                "last_update_reason": config.get("LastUpdateStatusReason"),
-                "last_modified": config.get("LastModified"),
+                "last_update_status": latest_config.get("LastUpdateStatus"),
+                "last_update_reason": latest_config.get("LastUpdateStatusReason"),
+                "last_modified": config.get("LastModified"), "version": version,
                 "image_uri": image, "image_digest": _digest(image),
                 "memory_mb": config.get("MemorySize"), "timeout_s": config.get("Timeout"),
-                "architecture": (config.get("Architectures") or ["x86_64"])[0]}
+                "architecture": (config.get("Architectures") or ["x86_64"])[0],
+                "alias": alias, "versions": [str(v["Version"]) for v in client.list_versions(names.function)]
+                if alias else []}
 
     status["function"] = _part(function)
     exists = isinstance(status["function"], dict) and "error" not in status["function"]
 
     def alias() -> dict[str, Any] | None:
-        found = client.get_alias(names.function, ALIAS) if exists else None
+        fn = status["function"]
+        found = fn.pop("alias", None) if exists else None
+        versions = fn.pop("versions", []) if exists else []
         if found is None:
             return None
-        versions = [v["Version"] for v in client.list_versions(names.function)]
-        version = str(found["FunctionVersion"])
-        pointed = client.get_function(names.function, version) if version != "$LATEST" else None
-        image = str((pointed or {}).get("Code", {}).get("ImageUri", ""))
-        return {"name": ALIAS, "version": version, "kept_versions": versions, "image_digest": _digest(image)}
+        return {"name": ALIAS, "version": str(found["FunctionVersion"]), "kept_versions": versions,
+                "image_digest": fn["image_digest"]}
 
     status["alias"] = _part(alias)
 
@@ -97,12 +106,26 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
     status["schedule"] = _part(schedule)
 
     def recent() -> list[dict[str, Any]] | dict[str, Any]:
+        """The last runs: found by their REPORT lines (a filter pattern: only those are read over
+        the look-back), then only the lines of their own streams around them."""
         if not client.log_group_exists(names.log_group):
             return {"error": f"log group {names.log_group} does not exist (the function has not run yet)"}
+        if invocations <= 0:
+            return []
         start_ms = int((now.timestamp() - LOOKBACK_DAYS * 86400) * 1000)
-        events = client.log_events(names.log_group, start_ms=start_ms)
-        found = group_invocations(events)
-        return [i.as_json() for i in found[-invocations:]] if invocations > 0 else []
+        reports = sorted((e for e in client.log_events(names.log_group, start_ms=start_ms, pattern=REPORT_PATTERN)
+                          if str(e.get("message", "")).startswith("REPORT RequestId:")),
+                         key=lambda e: int(e.get("timestamp", 0)))[-invocations:]
+        if not reports:
+            return []
+        fn = status["function"]
+        timeout_s = int(fn.get("timeout_s") or 900) if exists else 900
+        first, last = int(reports[0]["timestamp"]), int(reports[-1]["timestamp"])
+        streams = sorted({str(e.get("logStreamName")) for e in reports})
+        events = client.log_events(names.log_group, start_ms=max(start_ms, first - (timeout_s + 60) * 1000),
+                                   end_ms=last + 1, streams=streams)
+        wanted = {str(e["message"]).split()[2] for e in reports}
+        return [i.as_json() for i in group_invocations(events) if i.request_id in wanted][-invocations:]
 
     status["invocations"] = _part(recent)
 
@@ -119,7 +142,7 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
     status["state"] = _part(state)
 
     def alerts() -> dict[str, Any] | None:
-        found = client.live_alerts(names)
+        found = client.live_alerts(names.alert_topic, names.arn("sns", names.alert_topic), names.alarm_prefix)
         if found is None:
             return None
         return {"topic": found.topic_arn, "emails": list(found.emails), "pending": list(found.pending),
@@ -150,7 +173,8 @@ def render_status(status: dict[str, Any]) -> list[str]:
         reason = fn.get("state_reason") or fn.get("last_update_reason")
         lines.append(f"Function     {state}" + (f" ({reason})" if reason and fn['state'] != "Active" else "")
                      + f", modified {fn['last_modified']}")
-        lines.append(f"Image        {fn['image_uri']}")
+        runs = f" (version {fn['version']}, the one the alias runs)" if fn.get("version", "$LATEST") != "$LATEST" else ""
+        lines.append(f"Image        {fn['image_uri']}{runs}")
         lines.append(f"Config       memory {fn['memory_mb']} MB, timeout {fn['timeout_s']} s, {fn['architecture']}")
     alias = status["alias"]
     problem = missing(alias, "no alias: the schedule has nothing to run")

@@ -15,9 +15,9 @@ from ..errors import PluginError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
 
-    from ..deploy.desired import Names
+    from ..deploy.awsclient import AWSClient
     from ..deploy.environment import Masker
-    from .awsclient import OperateClient
+    from ..deploy.names import Names
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Target:
     project_dir: Path | None  # the project folder, when there is one
     saved: dict[str, Any]
     names: Names
-    client: OperateClient
+    client: AWSClient
     session: boto3.Session
     masker: Masker
     profile: str | None
@@ -90,10 +90,10 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     import boto3
     import botocore.exceptions
 
-    from ..deploy.desired import Names
+    from ..deploy.awsclient import AWSClient
     from ..deploy.environment import Masker, place_variables, read_dotenv
+    from ..deploy.names import Names
     from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
-    from .awsclient import OperateClient
 
     project, saved = _project(options)
     function = options.function_name or saved.get("function_name")
@@ -114,7 +114,7 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
         except botocore.exceptions.ProfileNotFound:
             raise PluginError(f"the AWS profile {profile!r} does not exist.",
                               fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
-    client = OperateClient(session, str(region), sleep=sleep or time.sleep)
+    client = AWSClient(session, str(region), sleep=sleep or time.sleep)
     account = str(client.caller_identity()["Account"])
     saved_account = saved.get("account_id")
     same_function = saved.get("function_name") == function

@@ -224,7 +224,7 @@ def test_check_with_the_real_client_and_no_daemon(tmp_path: Path, monkeypatch: p
 
 
 def test_builder_interface_and_registry() -> None:
-    from iaf_aws_plugin.deploy.pipeline import builder_factory
+    from iaf_aws_plugin.commands.deploy import builder_factory
 
     builder = builder_factory("docker")()
     assert isinstance(builder, DockerBuilder) and isinstance(builder, Builder) and builder.name == "docker"

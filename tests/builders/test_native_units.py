@@ -100,7 +100,7 @@ def test_the_plugin_wheel_rebuilt_from_the_installation_is_stable_and_installabl
 
 def test_auto_picks_native_for_the_scaffold_and_refuses_when_docker_is_needed_but_missing(tmp_path, monkeypatch):
     from iaf_aws_plugin.deploy.image import choose_builder
-    from iaf_aws_plugin.deploy.pipeline import builder_factory
+    from iaf_aws_plugin.commands.deploy import builder_factory
     from iaf_aws_plugin.deploy.settings import DeploySettings
     from iaf_aws_plugin.scaffold import scaffold
 

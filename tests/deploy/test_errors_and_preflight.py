@@ -143,21 +143,45 @@ def _pushed_image(unique_name: str) -> str:
 # --- preflight on in-memory simulation answers ------------------------------------------------
 
 class SimulatingClient:
-    """Stands in for AWSClient's two preflight methods; answers from a set of denied actions."""
+    """Stands in for AWSClient's two preflight methods; answers from a set of denied actions.
 
-    def __init__(self, denied=(), error: Exception | None = None, role_arn: str | None = None):
+    ``pass_role_to``: like AWS's managed policy AWSLambda_FullAccess, iam:PassRole is allowed only
+    with ``iam:PassedToService`` equal to that service (without the key: denied, key listed missing).
+    ``needs_mfa``: these actions are allowed only with ``aws:MultiFactorAuthPresent``, which a
+    simulation never has (AWS lists the key in MissingContextValues)."""
+
+    region = "eu-west-1"
+
+    def __init__(self, denied=(), error: Exception | None = None, role_arn: str | None = None,
+                 pass_role_to: str | None = None, needs_mfa=()):
         self.denied, self.error, self.role_arn = set(denied), error, role_arn
+        self.pass_role_to, self.needs_mfa = pass_role_to, set(needs_mfa)
         self.principals: list[str] = []
+        self.contexts: list[tuple[str, tuple[str, ...], dict]] = []
 
     def get_role(self, name):
         return {"Arn": self.role_arn} if self.role_arn else None
 
-    def simulate_principal_policy_for(self, principal, actions, resource):
+    def simulate_principal_policy_for(self, principal, actions, resource, *, context=None):
         self.principals.append(principal)
+        self.contexts.append((resource, tuple(actions), dict(context or {})))
         if self.error:
             raise self.error
-        return [{"EvalActionName": a, "EvalDecision": "implicitDeny" if a in self.denied else "allowed"}
-                for a in actions]
+        results = []
+        for action in actions:
+            result = {"EvalActionName": action, "EvalDecision": "implicitDeny" if action in self.denied else "allowed"}
+            if action == "iam:PassRole" and self.pass_role_to:
+                passed = (context or {}).get("iam:PassedToService")
+                if passed != self.pass_role_to:
+                    result["EvalDecision"] = "implicitDeny"
+                    if passed is None:
+                        result["MissingContextValues"] = ["iam:PassedToService"]
+            if action in self.needs_mfa:
+                result = {"EvalActionName": action, "EvalDecision": "implicitDeny", "ResourceSpecificResults": [
+                    {"EvalResourceName": resource, "EvalResourceDecision": "implicitDeny",
+                     "MissingContextValues": ["aws:MultiFactorAuthPresent"]}]}
+            results.append(result)
+        return results
 
 
 NAMES = Names.derive("123456789012", "eu-west-1", "bot")
@@ -192,6 +216,44 @@ def test_all_allowed_passes_and_checks_every_action():
     assert set(checked) == wanted
     assert {"lambda:CreateFunction", "iam:PassRole", "s3:PutBucketPolicy", "ssm:PutParameter",
             "scheduler:CreateSchedule", "ecr:GetAuthorizationToken"} <= wanted
+
+
+def test_the_simulation_gets_the_region_and_the_service_each_role_is_passed_to():
+    client = SimulatingClient()
+    check_permissions(client, "arn:aws:iam::123456789012:user/alice", GROUPS, warn=pytest.fail)
+    assert all(context["aws:RequestedRegion"] == "eu-west-1" for _, _, context in client.contexts)
+    passed = {resource: context.get("iam:PassedToService") for resource, actions, context in client.contexts
+              if "iam:PassRole" in actions}
+    assert passed == {NAMES.role_arn: "lambda.amazonaws.com", NAMES.scheduler_role_arn: "scheduler.amazonaws.com"}
+
+
+def test_a_pass_role_allowed_only_for_lambda_passes_the_preflight():
+    """AWSLambda_FullAccess allows iam:PassRole only when iam:PassedToService is lambda.amazonaws.com."""
+    own_role = required_actions(NAMES, manage_role=False, role_arn="arn:aws:iam::123456789012:role/mine",
+                                build=False, schedule=False)
+    client = SimulatingClient(pass_role_to="lambda.amazonaws.com")
+    checked = check_permissions(client, "arn:aws:iam::123456789012:user/alice", own_role, warn=pytest.fail)
+    assert "iam:PassRole" in checked
+
+
+def test_a_result_that_needs_context_the_simulation_lacks_warns_and_continues():
+    warnings: list[str] = []
+    client = SimulatingClient(needs_mfa={"lambda:CreateFunction", "iam:CreateRole"})
+    checked = check_permissions(client, "arn:aws:iam::123456789012:user/alice", GROUPS, warn=warnings.append)
+    assert "lambda:CreateFunction" not in checked and "s3:CreateBucket" in checked
+    [warning] = warnings
+    assert warning.startswith("Permission preflight: cannot tell in advance: ")
+    assert "lambda:CreateFunction (depends on aws:MultiFactorAuthPresent)" in warning
+    assert "iam:CreateRole (depends on aws:MultiFactorAuthPresent)" in warning
+    assert "; continuing" in warning and "\n" not in warning
+
+
+def test_a_certain_denial_still_refuses_next_to_an_uncertain_one():
+    warnings: list[str] = []
+    client = SimulatingClient(needs_mfa={"lambda:CreateFunction"}, denied={"ssm:PutParameter"})
+    with pytest.raises(PluginError, match=r"may not call 1 action\(s\) the deploy needs: ssm:PutParameter\."):
+        check_permissions(client, "arn:aws:iam::123456789012:user/alice", GROUPS, warn=warnings.append)
+    assert len(warnings) == 1 and "lambda:CreateFunction" in warnings[0]
 
 
 def test_simulation_unavailable_warns_once_and_continues():

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from iaf_aws_plugin.deploy.strategy_scan import derive_schedule
+from iaf_aws_plugin.schedules.strategy_scan import derive_schedule
 from iaf_aws_plugin.errors import PluginError
 
 iaf = pytest.importorskip("investing_algorithm_framework")

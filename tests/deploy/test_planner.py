@@ -205,8 +205,11 @@ def test_schedule_change_updates_expression_and_timezone():
     plan = plan_deploy(desired_state(schedule="cron(0 9 * * ? *)", timezone="Europe/Amsterdam"), live_matching(want))
     assert methods(plan) == ["put_schedule"]
     call = plan.steps[-1].calls[0]
-    assert call.params["timezone"] == "Europe/Amsterdam" and call.params["exists"] is True
-    assert call.params["target_arn"].endswith(":function:bot:live")
+    schedule = call.params["schedule"]
+    assert schedule.timezone == "Europe/Amsterdam" and call.params["exists"] is True
+    assert schedule.target_arn.endswith(":function:bot:live")
+    assert (schedule.retries, schedule.max_event_age) == (0, 60)  # the document put_schedule sends
+    assert schedule.input["scheduled_time"] == "<aws.scheduler.scheduled-time>"
 
 
 def test_bring_your_own_role_plans_no_role():
@@ -280,3 +283,24 @@ def test_function_policy_is_least_privilege():
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions  # what the state handler needs
     assert d.scheduler_policy(names)["Statement"][0]["Resource"] == [names.alias_arn]
     assert d.scheduler_policy(names)["Statement"][0]["Action"] == ["lambda:InvokeFunction"]
+
+
+def test_destroy_plans_every_kind_backwards_with_delete_steps():
+    from iaf_aws_plugin.deploy.models import Bucket, Repository, Role
+    from iaf_aws_plugin.deploy.planner import plan_destroy
+
+    want = desired_state()
+    names = want.names
+    live = replace(live_matching(want), versions=("1", "2", "3"), repository=Repository(names.repository),
+                   role=Role(names.role, names.role_arn, None, names.role_policy, None),
+                   scheduler_role=Role(names.scheduler_role, names.scheduler_role_arn, None, "p", None),
+                   bucket=Bucket(names.bucket), state_objects=(4, 2048))
+    kept = plan_destroy(live, names, delete_state=False)
+    assert [(s.resource, s.action) for s in kept.steps] == [
+        ("Schedule", DELETE), ("Lambda alias", DELETE), ("Lambda function", DELETE), ("SSM secrets", DELETE),
+        ("Log group", DELETE), ("Scheduler IAM role", DELETE), ("IAM role", DELETE), ("ECR repository", DELETE),
+        ("S3 state bucket", "unchanged")]
+    assert next(s for s in kept.steps if s.resource == "Lambda function").changes == ("versions 1, 2, 3",)
+    gone = plan_destroy(live, names, delete_state=True)
+    assert gone.steps[-1].action == DELETE and "TRADING STATE: 4 object versions, 2.0 KB" in gone.steps[-1].changes
+    assert plan_destroy(LiveState(), names, delete_state=True).steps == ()

@@ -12,7 +12,6 @@ import boto3
 import pytest
 
 from iaf_aws_plugin.deploy import desired as d
-from iaf_aws_plugin.deploy.preflight import required_actions
 from iaf_aws_plugin.errors import PluginError
 from iaf_aws_plugin.function_env import SECRETS_DIGEST_ENV
 
@@ -218,45 +217,98 @@ def iam_actions(operations: list[tuple[str, str]]) -> set[str]:
     return actions
 
 
-def test_preflight_lists_every_action_a_full_deploy_makes(versioned_env, bot_project, deploy_inprocess, api_builder,
-                                                         unique_name):
-    """Record every operation of a full lifecycle (first deploy with a build and a schedule, a
-    secret and configuration change with a rebuild and pruning, a schedule change with alerts, their
-    removal)
-    and compare with the preflight's list, both ways."""
+#: Per variant: the deploys of its lifecycle (options of each in-process deploy) and the actions its
+#: preflight asks for that the lifecycle never calls, because they depend on what exists: deleting
+#: what the settings no longer want, and drift repairs. Every variant also asks for a registry
+#: push (the builder pushes through the registry API, outside this recording) and, with a log
+#: group that has runs, for its log events (the cost estimate; no run here).
+LIFECYCLES: dict[str, tuple[list[dict[str, Any]], set[str]]] = {
+    # With a schedule and alerts: created, changed (a new address, another schedule), removed.
+    "full": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "rate(1 hour)", "alert_email": "ops@example.com"},
+              {"memory_size": 1024, "rotate": True},
+              {"schedule": "rate(2 hours)", "alert_email": "desk@example.com"},
+              {"schedule": "none", "alert_email": "none"}],
+             set()),
+    # Never a schedule: the preflight asks to remove one, should it exist.
+    "no schedule": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "none"},
+                     {"memory_size": 1024, "rotate": True}],
+                    {"scheduler:DeleteSchedule", "sns:ListSubscriptionsByTopic"}),  # nor alerts (below)
+    # Never alerts (and never provisioned concurrency: moto has no such API, every variant is without).
+    "no alerts": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "rate(1 hour)"},
+                   {"memory_size": 1024, "rotate": True, "schedule": "rate(2 hours)"}],
+                  {"sns:ListSubscriptionsByTopic"}),  # read once a topic exists
+}
+DRIFT_ONLY = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy", "logs:GetLogEvents"}
+PUSH = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+
+@pytest.mark.parametrize("variant", sorted(LIFECYCLES))
+def test_preflight_asks_for_exactly_what_the_deploys_call(versioned_env, bot_project, deploy_inprocess, api_builder,
+                                                          unique_name, monkeypatch, variant):
+    """Record every operation of each deploy of a lifecycle and what its preflight asked for: each
+    deploy calls nothing it did not ask for, and over the lifecycle it asked for nothing else but
+    the variant's conditional actions, a push and drift repairs."""
+    from iaf_aws_plugin.deploy import preflight
+
     operations: list[tuple[str, str]] = []
     session = boto3.Session(region_name=REGION)
     session.events.register("before-send", lambda event_name, **_: operations.append(
         tuple(event_name.split(".", 2)[1:])))
+    roles_read: set[str] = set()
+    session.events.register("provide-client-params.iam.GetRole",
+                            lambda params, **_: roles_read.add(params.get("RoleName")))
+    asked: list[set[str]] = []
+    check = preflight.check_permissions
 
-    def run(**options: Any) -> Any:
-        return deploy_inprocess(bot_project, session=session, **options)[0]
+    def recording(client: Any, caller: str, groups: list[Any], warn: Any) -> list[str]:
+        asked.append({action for group in groups for action in group.actions})
+        return check(client, caller, groups, warn)
 
-    first = run(function_name=unique_name, builder="ecr-api", rollback_window=1)
-    (bot_project / ".env").write_text("BITVAVO_API_KEY=rotated-key-456\nLOG_LEVEL=DEBUG\n")
-    run(memory_size=1024)
-    run(schedule="rate(2 hours)", alert_email="ops@example.com")
-    run(schedule="none", alert_email="none")
-    names = first.names
-    wanted = set()
-    for schedule in (True, False):
-        for alerts in (True, False):
-            for group in required_actions(names, manage_role=True, build=True, schedule=schedule, alerts=alerts):
-                wanted.update(group.actions)
-    used = iam_actions(operations)
-    assert {"lambda:DeleteFunction", "ecr:BatchDeleteImage", "scheduler:DeleteSchedule",
-            "ecr:SetRepositoryPolicy", "logs:CreateLogGroup"} <= used  # the lifecycle covered them
-    assert used - wanted == set(), f"the preflight misses {sorted(used - wanted)}"
-    # ...and lists nothing else: only what drift repairs need, and what a registry push needs (the
-    # builder pushes through the registry API, outside this recording).
-    # The cost estimate reads log events only once a run has logged (no run here); moto has no
-    # provisioned concurrency API (404), so --provisioned-concurrency is not in the recording.
-    drift_only = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy", "logs:GetLogEvents",
-                  "lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig",
-                  "lambda:DeleteProvisionedConcurrencyConfig"}
-    push = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-            "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
-    assert wanted - used == drift_only | push
+    monkeypatch.setattr(preflight, "check_permissions", recording)
+    runs, conditional = LIFECYCLES[variant]
+    used_all: set[str] = set()
+    for index, options in enumerate(runs):
+        options = dict(options)
+        if options.pop("rotate", False):
+            (bot_project / ".env").write_text("BITVAVO_API_KEY=rotated-key-456\nLOG_LEVEL=DEBUG\n")
+        operations.clear()
+        result = deploy_inprocess(bot_project, session=session,
+                                  **({"function_name": unique_name} if index == 0 else {}), **options)[0]
+        assert result.applied
+        used = iam_actions(operations)
+        assert used - asked[index] == set(), f"run {index}: the preflight misses {sorted(used - asked[index])}"
+        used_all |= used
+    wanted = set().union(*asked)
+    assert wanted - used_all == DRIFT_ONLY | PUSH | conditional
+    scheduler_role = f"{unique_name}-iaf-scheduler"
+    assert (scheduler_role in roles_read) == (variant != "no schedule")  # read only with a schedule
+    if variant != "full":  # nothing of the feature left out is asked for beyond reading it
+        feature = {"no schedule": "scheduler:CreateSchedule", "no alerts": "sns:CreateTopic"}[variant]
+        assert feature not in wanted
+    assert not any("ProvisionedConcurrency" in action for action in wanted)
+
+
+def test_preflight_asks_for_provisioned_concurrency_only_when_the_settings_manage_it():
+    from iaf_aws_plugin.deploy.models import Spec
+    from iaf_aws_plugin.deploy.preflight import actions_for
+
+    names = d.Names.derive(ACCOUNT, REGION, "bot")
+
+    def asked(**settings: Any) -> set[str]:
+        return {action for group in actions_for(Spec(names, **settings)) for action in group.actions}
+
+    assert not {a for a in asked() if "ProvisionedConcurrency" in a}
+    assert {a for a in asked(provisioned_concurrency=1) if "ProvisionedConcurrency" in a} == {
+        "lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig"}
+    assert {a for a in asked(provisioned_concurrency=0) if "ProvisionedConcurrency" in a} == {
+        "lambda:GetProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig"}
+    # Without a schedule the scheduler role is neither read nor passed.
+    assert "iam:GetRole" in asked(schedule="rate(1 hour)")
+    scheduler_role_groups = [g for g in actions_for(Spec(names)) if g.resource == names.scheduler_role_arn]
+    assert scheduler_role_groups == []
+    assert not {"sns:DeleteTopic", "cloudwatch:DeleteAlarms"} & asked()
+    assert {"sns:DeleteTopic", "cloudwatch:DeleteAlarms"} <= asked(alert_email="none")
 
 
 # --- 3. new accounts: the concurrency quota -----------------------------------------------------------

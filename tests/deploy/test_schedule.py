@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from iaf_aws_plugin.errors import PluginError
-from iaf_aws_plugin.deploy.schedule import parse_schedule, schedule_period_seconds, validate_timezone
+from iaf_aws_plugin.schedules.expressions import parse_schedule, schedule_period_seconds, validate_timezone
 
 pytestmark = pytest.mark.anyhost  # the result does not depend on the host version: CI runs it in one leg
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from iaf_aws_plugin.deploy.schedule import parse_schedule
-from iaf_aws_plugin.deploy.strategy_scan import (DerivedSchedule, derive_schedule, every_strategy_runs_warning,
-                                                faster_than_strategies_warning)
+from iaf_aws_plugin.schedules.expressions import parse_schedule
+from iaf_aws_plugin.schedules.strategy_scan import (DerivedSchedule, derive_schedule, every_strategy_runs_warning,
+                                                   faster_than_strategies_warning)
 from iaf_aws_plugin.errors import PluginError
 
 def write(project: Path, relative: str, source: str) -> None:

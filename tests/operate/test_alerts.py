@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from iaf_aws_plugin.deploy.alerts import missed_run_period, schedule_gap_seconds
+from iaf_aws_plugin.deploy.resources.alerts import missed_run_period, schedule_gap_seconds
 
 
 def alarms_of(function: str) -> dict[str, dict]:
@@ -47,6 +47,35 @@ def test_alerts_are_created_kept_and_removed(bot_project, ecr_image, unique_name
     assert json.loads((bot_project / "iaf-aws-lambda.json").read_text())["alert_email"] == "none"
     quiet, recorder = deploy_inprocess(bot_project)
     assert quiet.plan.is_noop and recorder.writes == []
+
+
+def test_a_changed_alert_email_unsubscribes_the_old_address(bot_project, ecr_image, unique_name, deploy_inprocess):
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"), alert_email="me@example.com")
+    topic_arn = f"arn:aws:sns:eu-west-1:123456789012:{unique_name}-iaf-alerts"
+    changed, recorder = deploy_inprocess(bot_project, alert_email="desk@example.com")
+    topic = next(s for s in changed.plan.steps if s.resource == "Alert topic")
+    assert topic.changes == ("e-mail desk@example.com (confirm the message AWS sends)", "unsubscribe me@example.com")
+    assert recorder.writes == ["Subscribe", "Unsubscribe"]
+    subs = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert [s["Endpoint"] for s in subs] == ["desk@example.com"]
+
+
+@pytest.mark.anyhost
+def test_an_old_address_pending_confirmation_is_reported_not_removed():
+    from iaf_aws_plugin.deploy.models import Alerts
+    from iaf_aws_plugin.deploy.names import Names
+    from iaf_aws_plugin.deploy.resources.alerts import desired_alerts, plan_alerts
+
+    names = Names.derive("123456789012", "eu-west-1", "bot")
+    want = desired_alerts(names, "desk@example.com", None, "UTC")
+    assert want is not None
+    live = Alerts(want.topic_name, want.topic_arn, emails=("desk@example.com",), pending=("me@example.com",),
+                  alarms=want.alarms, subscriptions={"desk@example.com": f"{want.topic_arn}:1"})
+    [topic, *alarms] = plan_alerts(want, live, names=names)
+    assert topic.action == "unchanged" and topic.calls == ()
+    assert topic.changes == ("me@example.com is still pending confirmation and cannot be removed (it gets no alert "
+                             "unless its link is clicked; then the next deploy unsubscribes it)",)
+    assert all(step.action == "unchanged" for step in alarms)
 
 
 def test_missed_run_alarm_metric_math_on_the_emulator(bot_project, ecr_image, unique_name, deploy_inprocess):

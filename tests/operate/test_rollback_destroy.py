@@ -32,6 +32,13 @@ def test_rollback_to_the_previous_and_a_given_version(host_cli, deployed_bot, op
     print(back.stdout)
     assert "Rolled back: the live alias runs version 1 (was 2)" in back.stdout
     assert alias_version(bot.function) == "1"
+    # status shows what the alias runs (version 1: 3000 MB), not $LATEST (1024 MB)
+    from iaf_aws_plugin.operate.status import collect_status, render_status
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    status = collect_status(resolve_target(TargetOptions(project_dir=bot.project)), invocations=0)
+    assert (status["function"]["version"], status["function"]["memory_mb"]) == ("1", 3000)
+    assert "(version 1, the one the alias runs)" in "\n".join(render_status(status))
 
     nothing = op.cli(host_cli, bot, "rollback-aws-lambda", "--yes")
     assert nothing.returncode == 1 and "nothing to roll back to: version 1 is the oldest" in nothing.stderr

@@ -1,0 +1,79 @@
+"""The EventBridge Scheduler schedule that invokes the ``live`` alias (its role is in :mod:`.roles`).
+Without a schedule in the settings, an existing one is removed."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
+from ..models import (CREATE, DELETE, MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS, UNCHANGED, UPDATE, ActionGroup,
+                      Call, DesiredState, LiveState, PlanContext, Schedule, Spec, Step)
+from ..names import ALIAS, SCHEDULE_GROUP, Names
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..awsclient import AWSClient
+
+RESOURCE = "Schedule"
+
+
+def schedule_input(names: Names) -> dict[str, Any]:
+    """The event each run gets: the run knows the minute it was scheduled for, also when it starts late."""
+    return {"source": SCHEDULE_EVENT_SOURCE, "schedule": names.schedule,
+            SCHEDULED_TIME_FIELD: "<aws.scheduler.scheduled-time>"}
+
+
+def desired_schedule(spec: Spec) -> Schedule | None:
+    names = spec.names
+    if not spec.schedule:
+        return None
+    return Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=spec.schedule, timezone=spec.timezone,
+                    target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=True,
+                    retries=MAX_RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE_SECONDS, input=schedule_input(names),
+                    description="Runs one trading iteration (managed by deploy-aws-lambda).")
+
+
+def desired(spec: Spec) -> dict[str, Any]:
+    return {"schedule": desired_schedule(spec)}
+
+
+def read(client: AWSClient, spec: Spec, live: LiveState) -> dict[str, Any]:
+    return {"schedule": client.schedule(spec.names.schedule, SCHEDULE_GROUP)}
+
+
+def schedule_changes(want: Schedule, have: Schedule, target: str) -> list[str]:
+    changes = []
+    if have.expression != want.expression:
+        changes.append(f"{have.expression} -> {want.expression}")
+    if have.timezone != want.timezone:
+        changes.append(f"time zone {have.timezone} -> {want.timezone}")
+    if have.target_arn != want.target_arn or have.role_arn != want.role_arn:
+        changes.append(f"target -> {target}")
+    if have.enabled != want.enabled:
+        changes.append("enable" if want.enabled else "disable")
+    if (have.retries, have.max_event_age) != (want.retries, want.max_event_age):
+        changes.append("no retries")
+    return changes
+
+
+def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> list[Step]:
+    names = ctx.names
+    want, have = (None if want_state is None else want_state.schedule), live.schedule
+    if want is None:
+        if have is None:
+            return [] if want_state is None else [Step(RESOURCE, names.schedule, UNCHANGED, ("none",))]
+        return [Step(RESOURCE, have.name, DELETE, (f"was {have.expression}",) if want_state is not None else (),
+                     (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
+    target = f"{names.function}:{ALIAS}"
+    changes = schedule_changes(want, have, target) if have is not None else []
+    if have is not None and not changes:
+        return [Step(RESOURCE, want.name, UNCHANGED, (f"{want.expression} {want.timezone}",))]
+    return [Step(RESOURCE, want.name, CREATE if have is None else UPDATE,
+                 tuple(changes) or (f"{want.expression} {want.timezone} -> {target}",),
+                 (Call("put_schedule", {"schedule": want, "exists": have is not None}),))]
+
+
+def actions(spec: Spec) -> list[ActionGroup]:
+    schedule = spec.names.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{spec.names.schedule}")
+    if spec.schedule and not spec.destroy:
+        return [ActionGroup(schedule, ("scheduler:GetSchedule", "scheduler:CreateSchedule",
+                                       "scheduler:UpdateSchedule"))]
+    return [ActionGroup(schedule, ("scheduler:GetSchedule", "scheduler:DeleteSchedule"))]
