@@ -66,6 +66,7 @@ def paper_project(bot, tmp_path: Path) -> dict[str, str]:
 
     install_offline_runner(bot.project)
     shutil.copy(Path(__file__).parent / "e2e" / "paper_function.py", bot.project / "paper_function.py")
+    shutil.copy(Path(__file__).parent / "e2e" / "paper_scheduled.py", bot.project / "paper_scheduled.py")
     return {}
 
 
@@ -110,3 +111,33 @@ def test_invoke_local_locked_out_by_the_lease_is_reported_as_skipped(host_cli, d
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr
     assert result.stderr.startswith("Error: skipped: another run holds the state"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.anyhost
+def test_invoke_local_with_scheduled_times_10_10_11_trades_twice_and_leaves_two_snapshots(
+        host_cli, deployed_bot, op, tmp_path):
+    """The issue's measurement: the same scheduled time delivered twice runs once (the scaffolded
+    handler answers the duplicate "already ran", a success); a manual run is never deduplicated."""
+    from iaf_aws_plugin.state.snapshots import list_snapshots
+
+    bot = deployed_bot
+    bot.env.update(paper_project(bot, tmp_path))
+
+    def at(moment: str | None) -> tuple[int, str]:
+        scheduled = {"source": "iaf-aws-plugin.schedule", "schedule": bot.function,
+                     "scheduled_time": moment} if moment else {"source": "manual"}
+        result = op.cli(host_cli, bot, "invoke-aws-lambda", "--local", "--yes", "--handler",
+                        "paper_scheduled.lambda_handler", "--event", json.dumps(scheduled))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        body = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("Result ("))
+                          .split(": ", 1)[1])["body"]
+        return result.stdout.count("E2E-REPORT "), body
+
+    assert at("2026-12-06T10:00:00Z") == (1, "Trading iteration completed.")
+    iterations, body = at("2026-12-06T10:00:00Z")
+    assert iterations == 0 and body.startswith("already ran for 2026-12-06 10:00 UTC"), body
+    assert at("2026-12-06T11:00:00Z") == (1, "Trading iteration completed.")
+    snapshots = list_snapshots(bot.bucket, client=boto3.client("s3"))
+    assert len(snapshots) == 2, snapshots
+    assert at(None) == (1, "Trading iteration completed.")  # manual: runs even right after
+    assert len(list_snapshots(bot.bucket, client=boto3.client("s3"))) == 3
