@@ -35,8 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 Echo = Callable[[str], None]
 OK, ERROR, SKIPPED, TIMEOUT, BUSY, INITIALIZING = "ok", "error", "skipped", "timeout", "busy", "initializing"
 SKIPPED_MESSAGE = "skipped: another run holds the state (the state lease); this run did not trade"
-BUSY_MESSAGE = "skipped: a run is in progress (one at a time); Lambda did not run this invocation"
-INITIALIZING_MESSAGE = "the function is initializing; Lambda did not run this invocation"
 LOCKED_ERROR = "StateLockedError"
 #: Raised by handlers scaffolded before the duplicate was answered as a success.
 DUPLICATE_ERROR = "DuplicateRunError"
@@ -274,10 +272,11 @@ def failure(result: InvokeResult, target: Target) -> PluginError | None:
     error = result.error or {}
     said = mask(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip(": "))
     if result.outcome == BUSY:
-        return PluginError(f"{BUSY_MESSAGE} ({said}).",
+        return PluginError(f"skipped: a run is in progress (one at a time); Lambda did not run this invocation "
+                           f"({said}).",
                            fix="Wait for that run to end (logs-aws-lambda --follow shows it), then invoke again.")
     if result.outcome == INITIALIZING:
-        return PluginError(f"{INITIALIZING_MESSAGE} ({said}).",
+        return PluginError(f"the function is initializing; Lambda did not run this invocation ({said}).",
                            fix="Wait a minute and invoke again (status-aws-lambda shows its state).")
     if result.outcome == SKIPPED:
         return PluginError(f"{SKIPPED_MESSAGE} ({said}).",
