@@ -69,28 +69,8 @@ def _items(app: Any, kind: str) -> Iterable[Any]:
     return ()
 
 
-def scheduled_minute(event: Any, now: datetime | None = None) -> datetime:
-    """The whole UTC minute this run was scheduled for: the event's ``scheduled_time``, else now's minute."""
-    value = event.get(SCHEDULED_TIME_FIELD) if isinstance(event, Mapping) else None
-    moment: datetime | None = None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-    if moment is None:
-        moment = now or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
-
-
-def scheduled_time(event: Any) -> datetime | None:
-    """The minute a delivery of deploy-aws-lambda's schedule was scheduled for; None for any
-    other invocation (manual runs) and for a schedule event without a readable time."""
-    if not (isinstance(event, Mapping) and event.get("source") == SCHEDULE_EVENT_SOURCE):
-        return None
-    value = event.get(SCHEDULED_TIME_FIELD)
+def _minute_of(value: Any) -> datetime | None:
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as its whole UTC minute, else None."""
     if not isinstance(value, str):
         return None
     try:
@@ -100,6 +80,22 @@ def scheduled_time(event: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def scheduled_minute(event: Any, now: datetime | None = None) -> datetime:
+    """The whole UTC minute this run was scheduled for: the event's ``scheduled_time``, else now's minute."""
+    found = _minute_of(event.get(SCHEDULED_TIME_FIELD)) if isinstance(event, Mapping) else None
+    if found is not None:
+        return found
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def scheduled_time(event: Any) -> datetime | None:
+    """The minute a delivery of deploy-aws-lambda's schedule was scheduled for; None for any
+    other invocation (manual runs) and for a schedule event without a readable time."""
+    if not (isinstance(event, Mapping) and event.get("source") == SCHEDULE_EVENT_SOURCE):
+        return None
+    return _minute_of(event.get(SCHEDULED_TIME_FIELD))
 
 
 def not_due(app: Any, event: Any, now: datetime | None = None) -> str | None:
