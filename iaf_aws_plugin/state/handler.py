@@ -161,10 +161,7 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
         pointer = self._pointer
         try:
             head = store.get(self._layout.head, if_none_match=self._head_etag if self._manifest else None)
-            if head is not None:
-                pointer = Pointer.from_json(head.body, where=f"s3://{store.bucket}/{self._layout.head}")
-            elif not self._unsaved:
-                pointer = None
+            pointer = Pointer.from_json(head.body, where=f"s3://{store.bucket}/{self._layout.head}") if head else None
         except PreconditionFailed:  # 304: the pointer this instance knows is current
             pass
         if pointer is None or not pointer.ran(self._scheduled_for):

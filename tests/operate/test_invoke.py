@@ -123,12 +123,15 @@ def test_invoke_local_with_scheduled_times_10_10_11_trades_twice_and_leaves_two_
     bot = deployed_bot
     bot.env.update(paper_project(bot, tmp_path))
 
+    logged: list[str] = []
+
     def at(moment: str | None) -> tuple[int, str]:
         scheduled = {"source": "iaf-aws-plugin.schedule", "schedule": bot.function,
                      "scheduled_time": moment} if moment else {"source": "manual"}
         result = op.cli(host_cli, bot, "invoke-aws-lambda", "--local", "--yes", "--handler",
                         "paper_scheduled.lambda_handler", "--event", json.dumps(scheduled))
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        logged.extend(x for x in result.stdout.splitlines() if "already ran" in x and not x.startswith("Result ("))
         body = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("Result ("))
                           .split(": ", 1)[1])["body"]
         return result.stdout.count("E2E-REPORT "), body
@@ -136,6 +139,7 @@ def test_invoke_local_with_scheduled_times_10_10_11_trades_twice_and_leaves_two_
     assert at("2026-12-06T10:00:00Z") == (1, "Trading iteration completed.")
     iterations, body = at("2026-12-06T10:00:00Z")
     assert iterations == 0 and body.startswith("already ran for 2026-12-06 10:00 UTC"), body
+    assert len(logged) == 1 and "INFO" in logged[0], logged  # one INFO line in the function's log
     assert at("2026-12-06T11:00:00Z") == (1, "Trading iteration completed.")
     snapshots = list_snapshots(bot.bucket, client=boto3.client("s3"))
     assert len(snapshots) == 2, snapshots
