@@ -211,7 +211,8 @@ def test_invoke_refusals_have_their_own_line_and_the_wait_keeps_its_connection_a
             armed: list[bool] = []
             proxy.clear()
             proxy.add("answer", lambda request: request.method == "POST" and request.path.endswith("/invocations"),
-                      status=status, headers=[("Content-Type", "application/json"), ("x-amzn-ErrorType", code)],
+                      times=None, status=status,
+                      headers=[("Content-Type", "application/json"), ("x-amzn-ErrorType", code)],
                       body=json.dumps({"Type": "User", "message": message}).encode(),
                       inspect=lambda conn: armed.append(keepalive_timer_armed(conn.client_address[1],
                                                                               proxy.server.server_address[1])))
@@ -224,5 +225,15 @@ def test_invoke_refusals_have_their_own_line_and_the_wait_keeps_its_connection_a
             assert problem is not None and problem.message == expected
             assert armed == [True], "the invocation's connection has TCP keep-alive on"
             assert len([s for s in proxy.seen[sent:] if s[1].endswith("/invocations")]) == 1, "never retried"
+            if status == 429:  # the command: one line, exit status 3 (skipped), as a run locked out by the lease
+                from click.testing import CliRunner
+
+                from iaf_aws_plugin.commands.invoke import invoke_aws_lambda
+
+                shown = CliRunner().invoke(invoke_aws_lambda, ["--project-dir", str(deployed_bot.project)],
+                                           catch_exceptions=False)
+                assert shown.exit_code == 3, shown.output
+                assert f"Error: {expected} Wait for that run to end" in shown.output
+                assert "Traceback" not in shown.output
     finally:
         proxy.close()
