@@ -7,17 +7,19 @@ all (not even ``typing``). Public names that need the host or boto3 load on firs
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError", "__version__"]
+__all__ = ["AWSS3StorageStateHandler", "DuplicateRunError", "StateConflictError", "StateLockedError",
+           "__version__"]
 
 _LAZY = {
     "AWSS3StorageStateHandler": "iaf_aws_plugin.state.handler",
     "StateLockedError": "iaf_aws_plugin.state.handler",
     "StateConflictError": "iaf_aws_plugin.state.handler",
+    "DuplicateRunError": "iaf_aws_plugin.state.handler",
 }
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .state.handler import AWSS3StorageStateHandler, StateConflictError, StateLockedError
+    from .state.handler import AWSS3StorageStateHandler, DuplicateRunError, StateConflictError, StateLockedError
 
 
 def __getattr__(name: str) -> object:

@@ -12,6 +12,13 @@ minute)`` (EventBridge fires on whole minutes). On 8.x hosts (strategies with
 ``time_unit``/``interval``, no ``Schedule``) and for invocations that are not the
 schedule's (a manual ``aws lambda invoke``), every run goes ahead.
 
+Scheduler delivers at least once: :func:`not_due` also tells the app's state handler (ours,
+``set_scheduled_time``) which scheduled time this delivery is for. A time whose run is already
+committed is skipped here ("already ran for …", one read of the state pointer); a duplicate
+that finds the same time's run in progress is stopped by the state handler's ``load``
+(``DuplicateRunError``, which the scaffolded handler answers as a success). Manual invocations
+carry no scheduled time and are never deduplicated.
+
 Standard library only at import time: this runs at every cold start.
 """
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from .function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
 
-__all__ = ["SCHEDULE_EVENT_SOURCE", "not_due", "schedules_of"]
+__all__ = ["SCHEDULE_EVENT_SOURCE", "not_due", "scheduled_time", "schedules_of"]
 
 
 logger = logging.getLogger("iaf_aws_plugin.schedule_gate")
@@ -62,31 +69,56 @@ def _items(app: Any, kind: str) -> Iterable[Any]:
     return ()
 
 
-def scheduled_minute(event: Any, now: datetime | None = None) -> datetime:
-    """The whole UTC minute this run was scheduled for: the event's ``scheduled_time``, else now's minute."""
-    value = event.get(SCHEDULED_TIME_FIELD) if isinstance(event, Mapping) else None
-    moment: datetime | None = None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-    if moment is None:
-        moment = now or datetime.now(timezone.utc)
+def _minute_of(value: Any) -> datetime | None:
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as its whole UTC minute, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
 
 
+def scheduled_minute(event: Any, now: datetime | None = None) -> datetime:
+    """The whole UTC minute this run was scheduled for: the event's ``scheduled_time``, else now's minute."""
+    found = _minute_of(event.get(SCHEDULED_TIME_FIELD)) if isinstance(event, Mapping) else None
+    if found is not None:
+        return found
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def scheduled_time(event: Any) -> datetime | None:
+    """The minute a delivery of deploy-aws-lambda's schedule was scheduled for; None for any
+    other invocation (manual runs) and for a schedule event without a readable time."""
+    if not (isinstance(event, Mapping) and event.get("source") == SCHEDULE_EVENT_SOURCE):
+        return None
+    return _minute_of(event.get(SCHEDULED_TIME_FIELD))
+
+
 def not_due(app: Any, event: Any, now: datetime | None = None) -> str | None:
-    """None when this run goes ahead; otherwise one line saying why it is skipped ("not due: …").
+    """None when this run goes ahead; otherwise one line saying why it is skipped ("not due: …",
+    or "already ran for …" when this scheduled time's run is already committed).
 
     Only runs started by deploy-aws-lambda's schedule (event ``source``
-    :data:`SCHEDULE_EVENT_SOURCE`) are ever skipped, and only when the app has host
-    schedules and none of them ``is_due`` in the scheduled minute. A schedule whose
-    ``is_due`` raises (e.g. a market-relative rule without a trading calendar) counts as
-    due: when in doubt, run.
+    :data:`SCHEDULE_EVENT_SOURCE`) are ever skipped: when the app has host schedules and
+    none of them ``is_due`` in the scheduled minute, or when the state handler has that
+    minute's run committed. A schedule whose ``is_due`` raises (e.g. a market-relative rule
+    without a trading calendar) counts as due: when in doubt, run.
     """
+    reason = _not_scheduled(app, event, now)
+    handler = getattr(app, "_state_handler", None)
+    set_scheduled_time = getattr(handler, "set_scheduled_time", None)
+    if callable(set_scheduled_time):
+        ran = set_scheduled_time(None if reason else scheduled_time(event))
+        if reason is None and isinstance(ran, str):
+            return ran
+    return reason
+
+
+def _not_scheduled(app: Any, event: Any, now: datetime | None) -> str | None:
     if not (isinstance(event, Mapping) and event.get("source") == SCHEDULE_EVENT_SOURCE):
         return None
     schedules = schedules_of(app)

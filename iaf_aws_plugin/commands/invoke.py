@@ -29,7 +29,7 @@ def invoke_aws_lambda(function_name: str | None, region: str | None, profile: st
                       event: str | None, local: bool, handler: str | None, yes: bool) -> None:
     """Run one trading iteration now and print its result and log."""
     from ..errors import PluginError
-    from ..operate.invoke import SKIPPED, failure, invoke_local, invoke_remote, parse_event, report
+    from ..operate.invoke import BUSY, SKIPPED, failure, invoke_local, invoke_remote, parse_event, report
 
     target = make_target(function_name, region, profile, project_dir)
     payload = parse_event(event, target.project_dir)
@@ -52,4 +52,4 @@ def invoke_aws_lambda(function_name: str | None, region: str | None, profile: st
     problem = failure(result, target)
     if problem is not None:
         click.echo(f"Error: {problem}", err=True)
-        raise SystemExit(EXIT_SKIPPED if result.outcome == SKIPPED else 1)
+        raise SystemExit(EXIT_SKIPPED if result.outcome in (SKIPPED, BUSY) else 1)

@@ -870,7 +870,10 @@ class AWSClient:
         """One synchronous invocation with the last 4 KB of its log.
 
         Never retried: a retried trading run is a second trade. The read timeout outlasts the
-        function's own timeout, so a long run is not cut off (and re-sent) by the SDK.
+        function's own timeout, so a long run is not cut off (and re-sent) by the SDK, and TCP
+        keep-alive is on: NAT gateways and load balancers drop connections idle for 350 s, and a
+        run may last 900 s without a byte on the connection. Raises :class:`InvokeRefused` when
+        Lambda did not run it (a run in progress, or the function initializing).
         """
         import botocore.exceptions as bx
         from botocore.config import Config
@@ -879,7 +882,7 @@ class AWSClient:
         try:
             client = self.session.client("lambda", region_name=self.region, config=Config(
                 retries={"total_max_attempts": 1}, read_timeout=timeout + 60, connect_timeout=10,
-                user_agent_extra="iaf-aws-plugin"))
+                tcp_keepalive=True, user_agent_extra="iaf-aws-plugin"))
         except Exception as exc:
             raise translate_error(exc, where, region=self.region) from None
         if self._on_call is not None:
@@ -895,6 +898,9 @@ class AWSClient:
                 from None
         except bx.ClientError as exc:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            refused = _refusal(exc, status, where)
+            if refused is not None:
+                raise refused from None
             if status >= 500:  # the service failed: the run may or may not have happened
                 code = str(exc.response.get("Error", {}).get("Code", "")) or str(status)
                 raise PluginError(f"{where} failed: Lambda answered HTTP {status} ({code}, a service error); "
@@ -1071,3 +1077,31 @@ def _as_document(value: Any) -> dict[str, Any]:
 
     document: dict[str, Any] = json.loads(unquote(str(value)))
     return document
+
+
+#: Lambda's answers to an invocation while the function (or its image) is being prepared.
+_INITIALIZING = ("ResourceNotReadyException", "CodeArtifactUserPendingException")
+
+
+class InvokeRefused(PluginError):
+    """Lambda refused the invocation before running it: ``busy`` (HTTP 429, the function's one
+    run at a time is in progress) or ``initializing``. ``code``/``detail`` are Lambda's answer."""
+
+    def __init__(self, kind: str, code: str, detail: str, message: str, *, fix: str) -> None:
+        super().__init__(message, fix=fix)
+        self.kind, self.code, self.detail = kind, code, detail
+
+
+def _refusal(exc: Any, status: int, where: str) -> InvokeRefused | None:
+    """Lambda's answers that mean "not run": a run in progress (429) or the function initializing."""
+    code = str(exc.response.get("Error", {}).get("Code", "")) or str(status)
+    message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:300]
+    said = f"{code}: {message}".rstrip(": ")
+    if status == 429 or code == "TooManyRequestsException":
+        kind = "busy"  # the function's one run at a time (reserved concurrency) is in progress
+    elif code in _INITIALIZING or (code == "ResourceConflictException" and "Pending" in message):
+        kind = "initializing"
+    else:
+        return None
+    return InvokeRefused(kind, code, message, f"{where}: Lambda did not run it ({said}).",
+                         fix="Invoke again later (status-aws-lambda shows the function's state).")

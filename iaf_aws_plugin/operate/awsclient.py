@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["payload_json"]
+from ..deploy.awsclient import InvokeRefused as InvokeRefused  # where the invoke command looks for it
+
+__all__ = ["InvokeRefused", "payload_json"]
 
 
 def payload_json(payload: bytes) -> Any:
@@ -13,3 +15,4 @@ def payload_json(payload: bytes) -> Any:
         return json.loads(payload.decode("utf-8")) if payload else None
     except (UnicodeDecodeError, ValueError):
         return payload.decode("utf-8", "replace")
+

@@ -2,7 +2,9 @@
 
 On Lambda: one synchronous invocation, never retried (a retried trading run is a second trade),
 with the result and the last 4 KB of its log. A run the state lease locked out raised
-``StateLockedError``: that is reported as "skipped", not as success.
+``StateLockedError``: that is reported as "skipped", not as success; so is an invocation Lambda
+refused because a run is in progress (HTTP 429: one at a time). A function that is initializing
+gets its own line.
 
 ``--local``: the project's handler in a child process with the deployed configuration: the
 function's environment (state bucket and prefix, SSM path), its SSM secrets (put into the
@@ -31,9 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .target import Target
 
 Echo = Callable[[str], None]
-OK, ERROR, SKIPPED, TIMEOUT = "ok", "error", "skipped", "timeout"
+OK, ERROR, SKIPPED, TIMEOUT, BUSY, INITIALIZING = "ok", "error", "skipped", "timeout", "busy", "initializing"
 SKIPPED_MESSAGE = "skipped: another run holds the state (the state lease); this run did not trade"
 LOCKED_ERROR = "StateLockedError"
+#: Raised by handlers scaffolded before the duplicate was answered as a success.
+DUPLICATE_ERROR = "DuplicateRunError"
 DEFAULT_HANDLER = "aws_function.lambda_handler"
 _CMD = re.compile(r'^\s*CMD\s*\[\s*"([\w.]+)"\s*\]', re.MULTILINE)
 
@@ -72,7 +76,7 @@ def parse_event(value: str | None, cwd: Path | None = None) -> bytes:
 
 def _outcome_of_error(error: dict[str, Any] | None, log: str) -> str:
     text = json.dumps(error or {}) + log
-    if LOCKED_ERROR in text:
+    if LOCKED_ERROR in text or DUPLICATE_ERROR in text:
         return SKIPPED
     if "Task timed out" in text:
         return TIMEOUT
@@ -81,7 +85,7 @@ def _outcome_of_error(error: dict[str, Any] | None, log: str) -> str:
 
 def invoke_remote(target: Target, event: bytes, *, echo: Echo) -> InvokeResult:
     from ..deploy.names import ALIAS
-    from .awsclient import payload_json
+    from .awsclient import InvokeRefused, payload_json
 
     target.mask_deployed_secrets(echo)
     client, mask = target.client, target.masker.mask
@@ -96,7 +100,11 @@ def invoke_remote(target: Target, event: bytes, *, echo: Echo) -> InvokeResult:
     timeout = int((config or {}).get("Configuration", {}).get("Timeout") or 900)
     echo(f"Invoking {target.function}:{ALIAS} (version {version}, timeout {timeout} s) and waiting for the result...")
     started = time.monotonic()
-    response = client.invoke(target.function, ALIAS, event, timeout)
+    try:
+        response = client.invoke(target.function, ALIAS, event, timeout)
+    except InvokeRefused as refused:
+        return InvokeResult(BUSY if refused.kind == "busy" else INITIALIZING, version, time.monotonic() - started,
+                            error={"errorType": refused.code, "errorMessage": refused.detail})
     seconds = time.monotonic() - started
     log = base64.b64decode(response.get("LogResult") or b"").decode("utf-8", "replace")
     answer = payload_json(response["Payload"])
@@ -263,6 +271,13 @@ def failure(result: InvokeResult, target: Target) -> PluginError | None:
         return None
     error = result.error or {}
     said = mask(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip(": "))
+    if result.outcome == BUSY:
+        return PluginError(f"skipped: a run is in progress (one at a time); Lambda did not run this invocation "
+                           f"({said}).",
+                           fix="Wait for that run to end (logs-aws-lambda --follow shows it), then invoke again.")
+    if result.outcome == INITIALIZING:
+        return PluginError(f"the function is initializing; Lambda did not run this invocation ({said}).",
+                           fix="Wait a minute and invoke again (status-aws-lambda shows its state).")
     if result.outcome == SKIPPED:
         return PluginError(f"{SKIPPED_MESSAGE} ({said}).",
                            fix="Wait for the other run to end (status-aws-lambda shows the lease holder), then "

@@ -18,3 +18,9 @@ class StateConflictError(StateError):
 
 class UnsafePathError(StateError):
     """A key or file name would land outside the state folder."""
+
+
+class DuplicateRunError(StateError):
+    """This delivery's scheduled time already ran (its commit is in ``HEAD.json``) or is running
+    now (the lease holder runs for it): nothing was traded, nothing changed, and the invocation
+    is a success. The scaffolded handler answers ``str(error)``."""

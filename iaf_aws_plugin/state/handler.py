@@ -14,21 +14,27 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from investing_algorithm_framework.domain import AWS_S3_STATE_BUCKET_NAME, StateHandler
 
 from ..function_env import FUNCTION_TIMEOUT_ENV
-from .errors import StateConflictError, StateError, StateLockedError
+from .errors import DuplicateRunError, StateConflictError, StateError, StateLockedError
 from .lease import LAMBDA_MAX_TIMEOUT, LEASE_MARGIN, Lease, LeaseManager
-from .manifest import FileEntry, Layout, Manifest, Pointer, normalize_prefix
+from .manifest import (FileEntry, Layout, Manifest, Pointer, describe_scheduled_time, normalize_prefix,
+                       scheduled_time_id)
 from .paths import check_relpath, remove_staging_leftovers, scan_tree
 from .s3 import PreconditionFailed, S3Store, make_client
-from .snapshots import read_manifest, switch_head, write_manifest
+from .snapshots import put_pointer, read_manifest, switch_head, write_manifest
 from .sync import CacheEntry, RemoteFile, apply_snapshot, hash_tree, store_new_content
 
-__all__ = ["AWSS3StorageStateHandler", "StateConflictError", "StateLockedError"]
+__all__ = ["AWSS3StorageStateHandler", "DuplicateRunError", "StateConflictError", "StateLockedError"]
 
 logger = logging.getLogger("iaf_aws_plugin.state")
+# The host's AWS_LAMBDA_LOGGING_CONFIG leaves the root logger at WARNING: "already ran" is INFO and
+# must still reach the function's log.
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
 
 #: Parallel transfers on cold paths (Lambda gives at least one vCPU; S3 calls are I/O bound).
 MAX_WORKERS = 16
@@ -116,6 +122,7 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
         self._fresh = False
         self._own_snapshots: dict[str, Manifest] = {}  # manifests written by saves that did not commit
         self._refused: tuple[str, str | None] | None = None  # (HEAD ETag a load refused, stash key)
+        self._scheduled_for: str | None = None  # the scheduled time of this invocation (None: manual)
 
     # -- StateHandler --------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -138,10 +145,43 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
         timeout was changed without a redeploy."""
         self._time_limit = float(seconds)
 
+    def set_scheduled_time(self, scheduled_for: datetime | None) -> str | None:
+        """This invocation is the schedule's delivery for ``scheduled_for`` (None: a manual run,
+        never deduplicated). Its commit records that time in ``HEAD.json``, its lease carries it.
+
+        Returns "already ran for <time>" (and logs it at INFO) when that time's run is already
+        committed, decided with one read of ``HEAD.json`` and no lease: the caller answers
+        success and does not run. Otherwise None; ``load`` then raises ``DuplicateRunError``
+        if a run for the same time holds the lease (or committed meanwhile).
+        """
+        self._scheduled_for = None if scheduled_for is None else scheduled_time_id(scheduled_for)
+        if self._scheduled_for is None:
+            return None
+        store, _ = self._ready()
+        pointer = self._pointer
+        try:
+            head = store.get(self._layout.head, if_none_match=self._head_etag if self._manifest else None)
+            pointer = Pointer.from_json(head.body, where=f"s3://{store.bucket}/{self._layout.head}") if head else None
+        except PreconditionFailed:  # 304: the pointer this instance knows is current
+            pass
+        if pointer is None or not pointer.ran(self._scheduled_for):
+            return None
+        return self._already_ran(store)
+
+    def _already_ran(self, store: S3Store) -> str:
+        assert self._scheduled_for is not None
+        reason = (f"already ran for {describe_scheduled_time(self._scheduled_for)} (committed in "
+                  f"s3://{store.bucket}/{self._layout.head}): duplicate delivery, nothing done")
+        self._scheduled_for = None
+        logger.info(reason)
+        return reason
+
     def load(self, target_directory: str) -> None:
         """Take the lease, then make ``target_directory`` equal to the current snapshot.
 
-        Raises ``StateLockedError`` (touching nothing) while another run holds the lease. With
+        Raises ``StateLockedError`` (touching nothing) while another run holds the lease, and
+        ``DuplicateRunError`` (touching nothing) when the scheduled time given to
+        ``set_scheduled_time`` is being run or already committed. With
         no state in S3 at all (first run) the folder is left as it is, to be saved by ``save``.
         A folder holding changes of a failed save is kept as it is (the next save stores it) when
         the snapshot did not move, and refused (``StateConflictError``) when it did.
@@ -155,7 +195,11 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
         self._stop_renewal()
         leases.timeout = self._lease_seconds()
         fresh, self._fresh = self._fresh, False
-        self._lease = leases.acquire(self._lease)
+        try:
+            self._lease = leases.acquire(self._lease, self._scheduled_for)
+        except BaseException:
+            self._scheduled_for = None
+            raise
         try:
             os.makedirs(root, exist_ok=True)
             removed = remove_staging_leftovers(root)
@@ -167,7 +211,10 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
                 self._apply(store, root, self._manifest)
             else:
                 self._load(store, root)
+            if self._pointer is not None and self._pointer.ran(self._scheduled_for):
+                raise DuplicateRunError(self._already_ran(store))  # committed since set_scheduled_time
         except BaseException:
+            self._scheduled_for = None
             if self._unsaved:  # the folder holds the only copy of a run's trades: no one else may trade
                 logger.error("Keeping the state lease %s: this container holds unsaved changes", leases.key)
             else:
@@ -188,6 +235,8 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
             self.last_save_error = exc
             logger.error("Saving the trading state failed: %s", exc)
             raise
+        finally:
+            self._scheduled_for = None
 
     def raise_for_save_error(self) -> None:
         """Raise the error of the last ``save`` (the host's ``App.run`` only logs it)."""
@@ -360,6 +409,11 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
             base = self._manifest
             if (base is not None and base.same_content(files, dirs)) or (
                     base is None and not self._legacy and not files and not dirs):
+                if self._scheduled_for is not None and self._pointer is not None and base is not None:
+                    # Nothing changed, but the run happened (it may have decided not to trade):
+                    # record its scheduled time, or a duplicate delivery would run it again.
+                    self._commit(store, leases, self._pointer.generation, self._pointer.manifest_key, None, base)
+                    return
                 self._unsaved = False
                 self._own_snapshots = {}
                 self._lease = leases.release(self._lease)
@@ -370,8 +424,23 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
         manifest = Manifest(generation, files, dirs, parent=self._pointer.manifest_key if self._pointer else None)
         key, body = write_manifest(store, self._layout, manifest)
         self._own_snapshots[key] = manifest
+        self._commit(store, leases, generation, key, body, manifest)
+
+    def _commit(self, store: S3Store, leases: LeaseManager, generation: int, key: str, body: bytes | None,
+                manifest: Manifest) -> None:
+        """Switch HEAD to ``key`` (recording this run's scheduled time), then release the lease.
+        ``body`` None: HEAD already names ``key`` (a run that changed nothing)."""
+        assert self._lease is not None
+        runs = self._pointer.with_run(self._scheduled_for) if self._pointer is not None else (
+            (self._scheduled_for,) if self._scheduled_for else ())
         self._lease = leases.renew(self._lease)  # raises if another run took the lease over
-        pointer, etag = switch_head(store, self._layout, generation, key, body, self._head_etag)
+        if body is None:
+            assert self._pointer is not None
+            current = self._pointer
+            pointer, etag = put_pointer(store, self._layout, Pointer(
+                current.generation, current.manifest_key, current.manifest_sha256, runs), self._head_etag)
+        else:
+            pointer, etag = switch_head(store, self._layout, generation, key, body, self._head_etag, runs)
         self._adopt(etag, pointer, manifest)
         self._unsaved = False
         self._own_snapshots = {}

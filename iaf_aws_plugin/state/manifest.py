@@ -182,18 +182,40 @@ def _decode_name(encoded: str) -> str:
     return base64.b64decode(encoded.encode("ascii"), validate=True).decode("utf-8", "surrogateescape")
 
 
+#: How many scheduled times HEAD.json remembers (newest first): a duplicate delivery of any of
+#: them is answered "already ran" (EventBridge Scheduler redelivers within minutes, not days).
+RUN_HISTORY = 48
+
+
 @dataclass(frozen=True)
 class Pointer:
-    """Contents of HEAD.json: which manifest is current, and its sha256."""
+    """Contents of HEAD.json: which manifest is current, and its sha256.
+
+    ``runs`` are the scheduled times (``scheduled_time_id`` form) whose runs committed, newest
+    first: recorded by the same conditional write that makes the snapshot current, so a
+    scheduled time is "already ran" exactly when its trades are in the current state."""
 
     generation: int
     manifest_key: str
     manifest_sha256: str
+    runs: tuple[str, ...] = ()
+
+    def ran(self, scheduled_for: str | None) -> bool:
+        return scheduled_for is not None and scheduled_for in self.runs
+
+    def with_run(self, scheduled_for: str | None) -> tuple[str, ...]:
+        """The run history after a commit for ``scheduled_for`` (None: a manual run, kept as is)."""
+        if scheduled_for is None:
+            return self.runs
+        return ((scheduled_for,) + tuple(r for r in self.runs if r != scheduled_for))[:RUN_HISTORY]
 
     def to_json(self) -> bytes:
-        return json.dumps({"format": POINTER_FORMAT, "generation": self.generation,
-                           "manifest": self.manifest_key, "manifest_sha256": self.manifest_sha256,
-                           "updated_at": now_iso()}).encode("utf-8")
+        doc: dict[str, Any] = {"format": POINTER_FORMAT, "generation": self.generation,
+                               "manifest": self.manifest_key, "manifest_sha256": self.manifest_sha256,
+                               "updated_at": now_iso()}
+        if self.runs:
+            doc["runs"] = list(self.runs)
+        return json.dumps(doc).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes, *, where: str) -> "Pointer":
@@ -203,7 +225,10 @@ class Pointer:
                 raise ValueError(f"unknown format {doc.get('format')!r}")
             if not _SHA256.match(doc["manifest_sha256"]):
                 raise ValueError("bad manifest_sha256")
-            return cls(int(doc["generation"]), str(doc["manifest"]), doc["manifest_sha256"])
+            runs = doc.get("runs", [])
+            if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+                raise ValueError("bad runs")
+            return cls(int(doc["generation"]), str(doc["manifest"]), doc["manifest_sha256"], tuple(runs))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise StateError(f"State pointer {where} is not readable ({exc}). Fix: restore a "
                              "snapshot with restore_snapshot.") from exc
@@ -217,12 +242,28 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def lease_document(*, owner: str, holder: str, timeout: int, state: str) -> bytes:
+def lease_document(*, owner: str, holder: str, timeout: int, state: str,
+                   scheduled_for: str | None = None) -> bytes:
     """A lease record; ``owner`` is a fresh random token per run and ``nonce`` one per write, so
-    every record (and its ETag) differs and a write can recognize itself when read back."""
-    return json.dumps({"format": LEASE_FORMAT, "state": state, "owner": owner, "holder": holder,
-                       "timeout_seconds": timeout, "written_at": now_iso(),
-                       "nonce": secrets.token_hex(8)}).encode("utf-8")
+    every record (and its ETag) differs and a write can recognize itself when read back.
+    ``scheduled_for``: the scheduled time the run is for (absent for a manual run)."""
+    doc: dict[str, Any] = {"format": LEASE_FORMAT, "state": state, "owner": owner, "holder": holder,
+                           "timeout_seconds": timeout, "written_at": now_iso(), "nonce": secrets.token_hex(8)}
+    if scheduled_for is not None:
+        doc["scheduled_for"] = scheduled_for
+    return json.dumps(doc).encode("utf-8")
+
+
+def scheduled_time_id(moment: datetime) -> str:
+    """A scheduled time as recorded in HEAD.json and the lease: its whole UTC minute, ISO 8601."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def describe_scheduled_time(scheduled_for: str) -> str:
+    """``2026-12-06T10:00Z`` -> ``2026-12-06 10:00 UTC`` (for messages)."""
+    return scheduled_for.replace("T", " ").replace("Z", " UTC")
 
 
 def parse_lease(data: bytes) -> dict[str, Any]:

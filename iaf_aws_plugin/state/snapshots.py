@@ -49,8 +49,16 @@ def write_manifest(store: S3Store, layout: Layout, manifest: Manifest) -> tuple[
 
 
 def switch_head(store: S3Store, layout: Layout, generation: int, manifest_key: str, manifest_body: bytes,
-                head_etag: str | None) -> tuple[Pointer, str]:
-    pointer = Pointer(generation, manifest_key, sha256_bytes(manifest_body))
+                head_etag: str | None, runs: tuple[str, ...] = ()) -> tuple[Pointer, str]:
+    """Make ``manifest_key`` current, recording ``runs`` (the committed scheduled times) in the
+    same conditional write."""
+    return put_pointer(store, layout, Pointer(generation, manifest_key, sha256_bytes(manifest_body), runs),
+                       head_etag)
+
+
+def put_pointer(store: S3Store, layout: Layout, pointer: Pointer, head_etag: str | None) -> tuple[Pointer, str]:
+    """Write HEAD.json conditionally (``IfMatch`` the ETag loaded, or create it); refuse if it moved."""
+    manifest_key = pointer.manifest_key
     try:
         if head_etag is None:
             etag = store.put(layout.head, pointer.to_json(), if_none_match="*")
@@ -70,7 +78,8 @@ def switch_head(store: S3Store, layout: Layout, generation: int, manifest_key: s
 
 def _pointing_at(store: S3Store, layout: Layout, pointer: Pointer, failed: PreconditionFailed) -> str | None:
     """After a failed conditional switch: the ETag of HEAD if it names this save's manifest
-    (the manifest key carries a random token, so no other save can have written it)."""
+    (the manifest key carries a random token, so no other save can have written it) and its runs
+    (a commit without new content re-points HEAD at the same manifest, recording a run)."""
     for attempt in range(3 if failed.status == 409 else 1):
         if attempt:
             time.sleep(0.2 * attempt)
@@ -81,7 +90,8 @@ def _pointing_at(store: S3Store, layout: Layout, pointer: Pointer, failed: Preco
             found = Pointer.from_json(current.body, where=layout.head)
         except StateError:
             continue
-        if (found.manifest_key, found.manifest_sha256) == (pointer.manifest_key, pointer.manifest_sha256):
+        if (found.manifest_key, found.manifest_sha256, found.runs) == (
+                pointer.manifest_key, pointer.manifest_sha256, pointer.runs):
             return current.etag
     return None
 
@@ -141,7 +151,9 @@ def restore_snapshot(bucket: str, snapshot: str | int, *, prefix: str = "", clie
                             created_at=now_iso())
         key, body = write_manifest(store, layout, restored)
         lease = leases.renew(lease)
-        switch_head(store, layout, generation, key, body, head.etag if head else None)
+        # The runs stay recorded: a restore does not undo their trades on the exchange.
+        switch_head(store, layout, generation, key, body, head.etag if head else None,
+                    pointer.runs if pointer else ())
     except BaseException:
         with contextlib.suppress(Exception):  # the original error matters more
             leases.release(lease)

@@ -10,7 +10,9 @@ rule matches it. Rules act at the HTTP level only (nothing in the code under tes
   ConditionalRequestConflict, which botocore does not retry);
 - ``slow``: forward, then send the answer's body in small pieces with pauses;
 - ``hook``: call a function, then forward (e.g. change a file while its upload starts);
-- ``date``: forward, then replace the answer's ``Date`` header.
+- ``date``: forward, then replace the answer's ``Date`` header;
+- ``answer``: answer ``status`` with ``headers`` and ``body`` without forwarding (a service's
+  refusal, e.g. Lambda's 429); ``inspect(conn)`` is called first, with the client connected.
 
 Each rule applies ``times`` times (None: always). ``proxy.seen`` lists every request as
 ``(method, path, query, action)``.
@@ -129,6 +131,13 @@ class FaultProxy:
         if action == "fail":
             self._answer(conn, 500, [("Content-Type", "application/xml")],
                          b"<Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>")
+            return True
+        if action == "answer":
+            assert rule is not None
+            if "inspect" in rule.options:
+                rule.options["inspect"](conn)
+            self._answer(conn, rule.options.get("status", 500), list(rule.options.get("headers", [])),
+                         rule.options.get("body", b""))
             return True
         if action == "hook":
             assert rule is not None
