@@ -90,8 +90,8 @@ class PreparedImage:
             if deps.phases:
                 built = (f"{len(deps.built)} distributions built now with {deps.installer}"
                          if deps.built else "every distribution from the cache")
-                lines.append("Dependencies: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in deps.phases)
-                             + f" ({built}).")
+                lines.append("Dependencies: " + ", ".join(f"{name} {seconds:.1f} s (CPU {cpu:.1f} s)"
+                                                          for name, seconds, cpu in deps.phases) + f" ({built}).")
         lines.append("Time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items()) + ".")
         return lines
 

@@ -89,33 +89,101 @@ def pins_from_report(report: dict[str, object], *, leave_out: str) -> tuple[Pin,
     return tuple(sorted(pins, key=lambda p: p.name))
 
 
+def requirement_lines(requirements: bytes) -> list[str] | None:
+    """The requirement lines of a ``requirements.txt`` (comments and blanks dropped), or None when
+    it has options (``-r``, ``--index-url``…): those resolve from scratch."""
+    lines = []
+    for raw in requirements.decode("utf-8", "replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-") or line.endswith("\\"):
+            return None
+        lines.append(line)
+    return sorted(set(lines))
+
+
 def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version: str, architecture: str,
             tags: list[str], echo: Callable[[str], None]) -> Resolution:
-    """The pins of ``requirements.txt`` plus the plugin's own requirements (cached)."""
-    from .dependencies import _pip_error, _run_pip, pip_command, wheel_requirements
+    """The pins of ``requirements.txt`` plus the plugin's own requirements (cached).
+
+    When the file only gained lines since the last resolution for this platform and Python, only
+    the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
+    versions); a conflict, or any other change, resolves everything again."""
+    from .dependencies import wheel_requirements
 
     requirements_file = Path(project_dir) / "requirements.txt"
     requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
-    key = resolution_key(requirements, wheel_requirements(wheel), python_version, tags)
+    wanted = wheel_requirements(wheel)
+    key = resolution_key(requirements, wanted, python_version, tags)
     cached = store.record("resolutions", key)
     if cached is not None and isinstance(cached.get("pins"), list):
         return Resolution(tuple(Pin(*p) for p in cached["pins"]), key, True)
-    echo(f"Resolving dependencies for CPython {python_version} {architecture} "
-         f"(manylinux up to {tags[0].split('_', 1)[1].rsplit('_', 1)[0].replace('_', '.')}) with pip")
+    lines = requirement_lines(requirements)
+    base_key = resolution_key(b"", wanted, python_version, tags)
+    base = store.record("resolution-bases", base_key)
+    pins: tuple[Pin, ...] | None = None
+    if lines is not None and base is not None:
+        earlier = store.record("resolutions", str(base.get("key")))
+        before = base.get("lines")
+        if earlier is not None and isinstance(before, list) and set(before) < set(lines):
+            added = sorted(set(lines) - set(before))
+            old = tuple(Pin(*p) for p in earlier["pins"])
+            echo(f"Resolving the {len(added)} new requirement{'s' if len(added) > 1 else ''} "
+                 f"({', '.join(added)}) with the other {len(old)} pins kept")
+            constraints = "".join(f"{p.name}=={p.version}\n" for p in old)
+            new = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
+                              python_version=python_version, architecture=architecture, tags=tags, echo=echo,
+                              quiet_failure=True)
+            if new is not None:
+                merged = {p.name: p for p in old}
+                merged.update({p.name: p for p in new})
+                pins = tuple(sorted(merged.values(), key=lambda p: p.name))
+            else:
+                echo("The new requirements do not fit the earlier pins: resolving everything again")
+    if pins is None:
+        echo(f"Resolving dependencies for CPython {python_version} {architecture} "
+             f"(manylinux up to glibc {_glibc_of(tags)}) with pip")
+        pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
+                           python_version=python_version, architecture=architecture, tags=tags, echo=echo)
+        assert pins is not None
+    store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
+    if lines is not None:
+        store.save_record("resolution-bases", base_key, {"key": key, "lines": lines})
+    return Resolution(pins, key, False)
+
+
+def _glibc_of(tags: list[str]) -> str:
+    match = re.match(r"manylinux_(\d+)_(\d+)_", tags[0])
+    return f"{match[1]}.{match[2]}" if match else tags[0]
+
+
+def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
+                constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
+                echo: Callable[[str], None], quiet_failure: bool = False) -> tuple[Pin, ...] | None:
+    from .dependencies import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
+
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
         report_path = Path(work) / "report.json"
+        if requirements_text is not None:
+            requirements_file = Path(work) / "requirements.txt"
+            requirements_file.write_text(requirements_text, encoding="utf-8")
         command = pip_resolve_command(pip_command(), report_path, Path(work) / "target", python_version, tags,
-                                      requirements_file if requirements else None, wheel)
+                                      requirements_file, wheel)
+        if requirements_text is not None:
+            command.pop()  # the plugin's own requirements are pinned already
+        if constraints is not None:
+            (Path(work) / "constraints.txt").write_text(constraints, encoding="utf-8")
+            command += ["-c", str(Path(work) / "constraints.txt")]
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}
         returncode, output = _run_pip(command, project_dir, env, echo)
+        shown = Path(project_dir) / "requirements.txt"
         if returncode is None:
-            from .dependencies import PIP_TIMEOUT
-
-            raise PluginError(f"pip did not finish resolving {requirements_file} in {PIP_TIMEOUT} s.",
+            raise PluginError(f"pip did not finish resolving {shown} in {PIP_TIMEOUT} s.",
                               fix="Check the network connection to the package index and retry.")
         if returncode != 0:
-            raise _pip_error(output, requirements_file, python_version, architecture, tags)
+            if quiet_failure:
+                return None
+            raise _pip_error(output, shown, python_version, architecture, tags)
         report = json.loads(report_path.read_text(encoding="utf-8"))
-    pins = pins_from_report(report, leave_out=wheel.name.split("-")[0])
-    store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
-    return Resolution(pins, key, False)
+    return pins_from_report(report, leave_out=wheel.name.split("-")[0])
