@@ -178,3 +178,24 @@ def test_the_layer_is_gzip_members_of_one_tar_whose_diff_id_is_its_uncompressed_
         handle = tar.extractfile(pyc[0])
         assert handle is not None
         assert int.from_bytes(handle.read()[4:8], "little") == 0b01  # unchecked hash: valid with mtime 0
+
+
+def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls_back_to_pip(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iaf_aws_plugin.builders.native.install import find_uv
+
+    if find_uv() is None:
+        pytest.skip("uv is not installed (.ci/run installs it)")
+    project = project_with(tmp_path, "fatpkg\nextra-pkg\n")
+    by_uv = build(BlobStore(tmp_path / "uv"), project, index)
+    monkeypatch.setenv("IAF_AWS_NO_UV", "1")
+    by_pip = build(BlobStore(tmp_path / "pip"), project, index)
+    monkeypatch.delenv("IAF_AWS_NO_UV")
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "uv").write_text("#!/bin/sh\necho 'error: unexpected argument' >&2\nexit 2\n")
+    (broken / "uv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{os.environ['PATH']}")
+    fallback = build(BlobStore(tmp_path / "fallback"), project, index)
+    assert (by_uv.installer, by_pip.installer, fallback.installer) == ("uv", "pip", "pip")
+    assert by_uv.layer == by_pip.layer == fallback.layer

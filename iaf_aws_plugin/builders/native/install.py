@@ -69,18 +69,21 @@ def install(pins: list[Pin], staging: Path, *, python_version: str, architecture
         command = [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(staging), "--python-version",
                    python_version, "--python-platform", uv_platform(architecture), "--no-compile", "--link-mode", "copy",
                    "-r", str(requirements)]
-        how = "uv"
-        env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    else:
-        from .dependencies import pip_command
+        returncode, output = run(command, dict(env, UV_PYTHON_DOWNLOADS=env.get("UV_PYTHON_DOWNLOADS", "never")))
+        if returncode == 0:
+            requirements.unlink()
+            return "uv"
+        shutil.rmtree(staging, ignore_errors=True)  # an older uv, say: pip installs the same wheels
+        staging.mkdir(parents=True)
+    from .dependencies import pip_command
 
-        command = [*pip_command(), "install", "--no-deps", "--target", str(staging), "--no-compile", "--no-input",
-                   "--disable-pip-version-check", "--progress-bar", "off", "--no-warn-script-location",
-                   "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
-                   "-r", str(requirements)]
-        for tag in tags:
-            command += ["--platform", tag]
-        how = "pip"
+    command = [*pip_command(), "install", "--no-deps", "--target", str(staging), "--no-compile", "--no-input",
+               "--disable-pip-version-check", "--progress-bar", "off", "--no-warn-script-location",
+               "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
+               "-r", str(requirements)]
+    for tag in tags:
+        command += ["--platform", tag]
+    how = "pip"
     returncode, output = run(command, env)
     requirements.unlink()
     if returncode != 0:
