@@ -170,8 +170,10 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     pruned_note = ""
     if prune_unused:
         left_out = tuple(pruned([p.name for p in resolution.pins], host_major))
+        known = unused(host_major)
         pruned_note = (f"{len(left_out)} distributions never imported on Lambda by {HOST} {host_major}.x"
-                       if unused(host_major) else
+                       if known else f"nothing: {HOST} {host_major}.x declares none of the packages on the list"
+                       if known is not None else
                        f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None

@@ -22,33 +22,34 @@ SOURCE_SUFFIXES = (".pyi", ".c", ".h", ".pyx", ".pxd")
 TEST_FOLDERS = ("tests", "test")
 STRIP_TIMEOUT = 600
 
-# Distributions investing-algorithm-framework declares that a bot on Lambda never imports: the
-# notebook/Jupyter stack (IAF's notebook helpers), the debugger, the Azure management SDKs (IAF's
-# deploy-azure-function command), Babel's locale data (the dashboards). Checked per host major by
-# the stand-in acceptance test: the pruned image imports the framework and runs an iteration.
-_JUPYTER = ("jupyter*", "jupyterlab*", "notebook", "notebook-shim", "ipykernel", "ipython", "ipython-pygments-lexers",
-            "ipywidgets", "widgetsnbextension", "nbformat", "nbconvert", "nbclient", "comm", "debugpy",
-            "jedi", "parso", "prompt-toolkit", "pexpect", "ptyprocess", "stack-data", "executing",
-            "asttokens", "pure-eval", "matplotlib-inline", "traitlets", "terminado", "send2trash",
-            "argon2-cffi", "argon2-cffi-bindings", "mistune", "bleach", "tinycss2", "pandocfilters",
-            "jupyterlab-pygments", "nest-asyncio", "pyzmq", "tornado", "babel", "json5", "async-lru",
-            "overrides", "rfc3339-validator", "rfc3986-validator", "rfc3987-syntax", "fqdn", "isoduration",
-            "uri-template", "webcolors", "webencodings", "defusedxml", "fastjsonschema", "jsonpointer",
-            "arrow", "lark", "types-python-dateutil", "websocket-client", "beautifulsoup4", "soupsieve",
-            "prometheus-client", "decorator", "wcwidth", "pygments")
+# Distributions investing-algorithm-framework 8.x declares that a bot on Lambda never imports: the
+# notebook server and JupyterLab stack (IAF's notebook helpers), the debugger, the Azure management
+# SDKs and identity (IAF's deploy-azure-function command), Babel's locale data. Not in the list:
+# what importing the framework loads (IPython and its dependencies, ipywidgets, comm, traitlets,
+# pygments, wcwidth, azure-core, azure-storage-blob), found with ``sys.modules`` after
+# ``import investing_algorithm_framework``. Checked by the stand-in acceptance test: the pruned
+# image imports the framework and runs an iteration. 9.x declares none of these: nothing to prune.
 UNUSED: dict[int, tuple[str, ...]] = {
-    8: (*_JUPYTER, "azure-mgmt-*", "azure-storage-blob", "azure-functions", "azure-identity", "azure-cli-core"),
-    9: (*_JUPYTER, "azure-mgmt-*", "azure-storage-blob", "azure-functions", "azure-identity", "azure-cli-core"),
+    8: ("jupyter", "jupyter-*", "jupyterlab", "jupyterlab-server", "jupyterlab-pygments", "jupyter-builder",
+        "notebook", "notebook-shim", "ipykernel", "nbformat", "nbconvert", "nbclient", "widgetsnbextension",
+        "debugpy", "terminado", "send2trash", "argon2-cffi", "argon2-cffi-bindings", "mistune", "bleach",
+        "tinycss2", "pandocfilters", "pyzmq", "tornado", "babel", "json5", "async-lru", "overrides",
+        "rfc3339-validator", "rfc3986-validator", "rfc3987-syntax", "fqdn", "isoduration", "uri-template",
+        "webcolors", "fastjsonschema", "jsonpointer", "arrow", "lark", "types-python-dateutil",
+        "websocket-client", "beautifulsoup4", "soupsieve", "prometheus-client",
+        "azure-mgmt-*", "azure-identity", "msal", "msal-extensions"),
+    9: (),
 }
 
 
-def unused(host_major: int | None) -> tuple[str, ...]:
-    return UNUSED.get(host_major, ()) if host_major is not None else ()
+def unused(host_major: int | None) -> tuple[str, ...] | None:
+    """The list for that framework major; None when there is none (nothing is pruned)."""
+    return UNUSED.get(host_major) if host_major is not None else None
 
 
 def pruned(names: list[str], host_major: int | None) -> list[str]:
     """The distributions of ``names`` (canonical) that ``--prune-unused`` leaves out."""
-    patterns = unused(host_major)
+    patterns = unused(host_major) or ()
     return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
