@@ -322,6 +322,10 @@ def main() -> None:
                     "tables": [{"title": "Native builder vs the Dockerfile way, scaffolded bot with its real "
                                          "requirement set, Lambda stand-in (Python 3.11, x86_64)", "rows": rows}],
                     "notes": [*notes,
+                              f"Load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+                              f"{os.cpu_count()} cores. When the machine is shared (other builds and tests running), "
+                              "wall-clock seconds include waiting for the CPU: the CPU seconds in the notes are the "
+                              "work itself, and the ratios compare two ways measured under the same load.",
                               "The host's deploy builds with `docker build`: no Docker engine here; the reference "
                               "is the Dockerfile template's RUN step (`pip install --target` + `compileall`) run "
                               "directly, measured in the same run with its own download cache.",
