@@ -30,7 +30,15 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "wheels"
     folder.mkdir()
     make_wheel(folder, "investing-algorithm-framework", "8.1.0", {"investing_algorithm_framework/__init__.py": "V = 8\n"},
-               requires=("fatpkg>=1", "debugpy", "jupyter-core"))
+               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake"))
+    make_wheel(folder, "azure-mgmt-fake", "1.0", {  # a multi-API client: its default and models' versions load
+        "azure/mgmt/fake/__init__.py": "from ._client import Client\n",
+        "azure/mgmt/fake/_client.py": "class Client:\n    DEFAULT_API_VERSION = '2024-01-01'\n"
+                                      "    def ops(self, v):\n        if v == '2019-01-01':\n"
+                                      "            from .v2019_01_01 import ops\n",
+        "azure/mgmt/fake/models.py": "from .v2016_01_01.models import *\nfrom .v2024_01_01.models import *\n",
+        **{f"azure/mgmt/fake/{v}/{m}.py": "X = 1\n" * 100 for v in ("v2016_01_01", "v2019_01_01", "v2024_01_01")
+           for m in ("__init__", "models", "ops")}})
     make_wheel(folder, "fatpkg", "1.0", {
         "fatpkg/__init__.py": "from . import core\n", "fatpkg/core.py": "X = 1\n",
         "fatpkg/tests/__init__.py": "", "fatpkg/tests/test_core.py": "def test(): pass\n" * 50,
@@ -95,7 +103,7 @@ def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_
     project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\n")
     first = build(store, project, index)
     assert not first.cached and set(first.built) == {"investing-algorithm-framework", "fatpkg", "leafpkg",
-                                                     "debugpy", "jupyter-core"}
+                                                     "debugpy", "jupyter-core", "azure-mgmt-fake"}
     path, executable = os.environ["PATH"], sys.executable
     monkeypatch.setenv("PATH", "")  # no pip (nor uv) could run now: everything must come from the cache
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
@@ -148,15 +156,20 @@ def test_prune_unused_leaves_out_the_listed_packages_of_that_host_major(index: P
     assert pruned.pruned == ("debugpy", "jupyter-core") and "8.x" in pruned.pruned_note
     names = members(store, pruned.layer.digest)
     assert "var/task/fatpkg/__init__.py" in names and not [n for n in names if "debugpy" in n or "jupyter" in n]
+    # azure-mgmt-*: kept (the framework's create_app imports it) without the API versions it never loads.
+    versions = {n.split("/")[5] for n in names if n.startswith("var/task/azure/mgmt/fake/v")}
+    assert versions == {"v2016_01_01", "v2024_01_01"} and "azure-mgmt-fake" in pruned.trimmed_note
     plain = build(store, project, index)
-    assert plain.pruned == () and "var/task/debugpy/__init__.py" in members(store, plain.layer.digest)
+    everything = members(store, plain.layer.digest)
+    assert plain.pruned == () and "var/task/debugpy/__init__.py" in everything
+    assert "var/task/azure/mgmt/fake/v2019_01_01/ops.py" in everything and not plain.trimmed_note
 
 
 def test_prune_unused_prunes_nothing_for_a_host_major_it_has_no_list_for(tmp_path: Path, monkeypatch) -> None:
     from iaf_aws_plugin.builders.native.slim import pruned
 
     assert pruned(["debugpy", "azure-mgmt-web", "numpy", "ipython", "azure-storage-blob"], 8) == \
-        ["debugpy", "azure-mgmt-web"]  # IPython and azure-storage-blob are imported by the framework 8.x
+        ["debugpy"]  # IPython, azure-storage-blob, azure-mgmt-* are imported by the framework 8.x
     assert pruned(["debugpy", "azure-mgmt-web"], 9) == [] and pruned(["debugpy"], 42) == []
     assert pruned(["debugpy"], None) == []
 

@@ -86,7 +86,8 @@ class PreparedImage:
                                      if deps.slim else "off (--no-slim): the dependencies are installed as they are."))
             if deps.pruned_note:
                 lines.append(f"Pruned (--prune-unused): {deps.pruned_note}"
-                             + (f": {', '.join(deps.pruned)}." if deps.pruned else "."))
+                             + (f": {', '.join(deps.pruned)}" if deps.pruned else "")
+                             + (f"; {deps.trimmed_note}." if deps.trimmed_note else "."))
             if deps.phases:
                 built = (f"{len(deps.built)} distributions built now with {deps.installer}"
                          if deps.built else "every distribution from the cache")

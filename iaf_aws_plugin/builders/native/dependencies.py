@@ -115,6 +115,7 @@ class DependencyLayer:
     phases: tuple[tuple[str, float, float], ...] = ()  # (phase, seconds, CPU seconds of all processes)
     built: tuple[str, ...] = ()  # distributions installed and compiled now (the others were cached)
     installer: str = ""
+    trimmed_note: str = ""  # --prune-unused: the API versions left out of the distributions it keeps
 
 
 def wheel_requirements(wheel: Path) -> list[str]:
@@ -177,8 +178,12 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                        f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
+    from .slim import api_versioned, prune_api_versions
+
+    trimmed = {p.name for p in pins if prune_unused and api_versioned(p.name, host_major)}
     keys = {p.name: fragment_key(p.name, p.version, p.sha256 or p.url, python_version=python_version,
-                                 task_root=task_root, slim=slim, compile_version=compile_version) for p in pins}
+                                 task_root=task_root, slim=slim, compile_version=compile_version,
+                                 prune=p.name in trimmed) for p in pins}
     fragments = {p.name: cached_fragment(store, keys[p.name]) for p in pins}
     missing = [p for p in pins if fragments[p.name] is None]
     installer = ""
@@ -205,6 +210,15 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 installed = slimmed
                 _strip_all(staging, to_strip, removed)
                 lap("slim")
+            pruned_bytes: dict[str, int] = {}
+            if trimmed:
+                kept_dists = []
+                for dist in installed:
+                    if dist.pin.name in trimmed:
+                        files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
+                        dist = type(dist)(dist.pin, files)
+                    kept_dists.append(dist)
+                installed = kept_dists
             compiled_tag = ""
             if interpreter.path is not None:
                 echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
@@ -217,7 +231,8 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 largest_first = sorted(finals, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
                 futures = {d.pin.name: pool.submit(
                     make_fragment, store, keys[d.pin.name], d.pin.name, d.pin.version, staging, d.files, task_root,
-                    tuple(removed[d.pin.name].as_list())) for d in largest_first}  # type: ignore[arg-type]
+                    tuple(removed[d.pin.name].as_list()), pruned_bytes.get(d.pin.name, 0))  # type: ignore[arg-type]
+                    for d in largest_first}
                 for name, future in futures.items():
                     fragments[name] = future.result()
             lap("tar + gzip (parallel)")
@@ -232,11 +247,15 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
             sizes[top] = sizes.get(top, 0) + size
         totals = [a + b for a, b in zip(totals, fragment.removed)]
     packages = tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
+    trimmed_bytes = sum(f.pruned for f in ready if f is not None)
+    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load left out of "
+                    f"{', '.join(f.name for f in ready if f is not None and f.pruned)}" if trimmed_bytes else "")
     note = (f"Python {python_version} ({interpreter.found_by})" if interpreter.path
             else "no Python " + python_version + " on this machine")
     return DependencyLayer(layer, resolution.key, packages, interpreter.path is not None, note,
                            resolution.cached and not missing, (totals[0], totals[1], totals[2], totals[3]), slim,
-                           left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer)
+                           left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer,
+                           trimmed_note)
 
 
 def _strip_all(staging: Path, to_strip: list[tuple[str, str]], removed: "dict[str, Any]") -> None:

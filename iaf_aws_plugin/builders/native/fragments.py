@@ -40,24 +40,26 @@ class Fragment:
     installed: int  # bytes of its files
     top_level: tuple[tuple[str, int], ...]  # (top-level entry, bytes)
     removed: tuple[int, int, int, int]  # slimming: tests, sources, debug symbols, files
+    pruned: int = 0  # bytes --prune-unused left out of it (API versions never loaded)
 
     def as_record(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "digest": self.digest, "size": self.size,
                 "uncompressed": self.uncompressed, "installed": self.installed,
-                "top_level": [list(t) for t in self.top_level], "removed": list(self.removed)}
+                "top_level": [list(t) for t in self.top_level], "removed": list(self.removed), "pruned": self.pruned}
 
     @classmethod
     def from_record(cls, key: str, data: dict[str, object]) -> "Fragment":
         return cls(key, str(data["name"]), str(data["version"]), str(data["digest"]), int(data["size"]),  # type: ignore[call-overload]
                    int(data["uncompressed"]), int(data["installed"]),  # type: ignore[call-overload]
                    tuple((str(n), int(s)) for n, s in data["top_level"]),  # type: ignore[attr-defined]
-                   tuple(int(v) for v in data["removed"]))  # type: ignore[arg-type,attr-defined]
+                   tuple(int(v) for v in data["removed"]),  # type: ignore[arg-type,attr-defined]
+                   int(data.get("pruned", 0)))  # type: ignore[call-overload]
 
 
 def fragment_key(name: str, version: str, wheel_hash: str, *, python_version: str, task_root: str, slim: bool,
-                 compile_version: str | None) -> str:
+                 compile_version: str | None, prune: bool = False) -> str:
     parts = [FORMAT, name, version, wheel_hash, python_version, task_root, f"slim={slim}",
-             f"compile={compile_version or 'no'}"]
+             f"compile={compile_version or 'no'}", *(["prune=api-versions"] if prune else [])]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -128,7 +130,7 @@ def gzip_member(store: BlobStore, chunks: Iterator[bytes]) -> tuple[str, int, in
 
 
 def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Path, files: tuple[str, ...],
-                  task_root: str, removed: tuple[int, int, int, int]) -> Fragment:
+                  task_root: str, removed: tuple[int, int, int, int], pruned: int = 0) -> Fragment:
     digest, size, raw = gzip_member(store, tar_entries(root, files, task_root.strip("/")))
     top: dict[str, int] = {}
     installed = 0
@@ -143,7 +145,7 @@ def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Pat
             continue
         top[first] = top.get(first, 0) + length
     fragment = Fragment(key, name, version, digest, size, raw, installed,
-                        tuple(sorted(top.items(), key=lambda item: (-item[1], item[0]))), removed)
+                        tuple(sorted(top.items(), key=lambda item: (-item[1], item[0]))), removed, pruned)
     store.save_record("fragments", key, fragment.as_record())
     return fragment
 

@@ -8,11 +8,13 @@ Slim (the default; ``--no-slim`` keeps everything), per distribution, before byt
   patched by auditwheel, and stripping them breaks numpy.
 
 Pruned (``--prune-unused``, opt-in): distributions the host declares but a Lambda run never imports
-(:data:`UNUSED`, checked per host major: a host major not in the list prunes nothing)."""
+(:data:`UNUSED`, checked per host major: a host major not in the list prunes nothing), and the API
+versions of the Azure management SDKs that their clients do not load (:data:`API_VERSIONED`)."""
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -36,10 +38,58 @@ UNUSED: dict[int, tuple[str, ...]] = {
         "tinycss2", "pandocfilters", "pyzmq", "tornado", "babel", "json5", "async-lru", "overrides",
         "rfc3339-validator", "rfc3986-validator", "rfc3987-syntax", "fqdn", "isoduration", "uri-template",
         "webcolors", "fastjsonschema", "jsonpointer", "arrow", "lark", "types-python-dateutil",
-        "websocket-client", "beautifulsoup4", "soupsieve", "prometheus-client",
-        "azure-mgmt-*", "azure-identity", "msal", "msal-extensions"),
+        "websocket-client", "beautifulsoup4", "soupsieve", "prometheus-client"),
     9: (),
 }
+# Distributions kept, but only the API versions their own modules import: ``create_app`` imports
+# the framework's CLI (deploy-azure-function), hence ``azure.mgmt.web`` and its siblings, whose
+# default client loads one ``vYYYY_MM_DD`` folder of the 10-20 each ships.
+API_VERSIONED: dict[int, tuple[str, ...]] = {8: ("azure-mgmt-*",), 9: ()}
+_API_VERSION = re.compile(r"^v\d{4}_\d{2}_\d{2}\w*$")
+_MODELS_IMPORT = re.compile(r"^from \.(v\d{4}_\d{2}_\d{2}\w*)\.models import", re.MULTILINE)
+_DEFAULT_VERSION = re.compile(r"^\s*DEFAULT_API_VERSION = ['\"](\d{4}-\d{2}-\d{2}[\w-]*)['\"]", re.MULTILINE)
+
+
+def api_versioned(name: str, host_major: int | None) -> bool:
+    patterns = API_VERSIONED.get(host_major, ()) if host_major is not None else ()
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """Leave out the ``vYYYY_MM_DD`` folders a client does not load by default: kept are the ones
+    its ``models.py`` imports (``from .vX.models import *``) and its ``DEFAULT_API_VERSION``; a
+    folder where neither names one keeps them all. (kept files, bytes left out)."""
+    versions: dict[str, set[str]] = {}
+    for relative in files:
+        parts = relative.split("/")
+        for depth, part in enumerate(parts[:-1]):
+            if _API_VERSION.match(part):
+                versions.setdefault("/".join(parts[:depth]), set()).add(part)
+                break
+    unused: list[str] = []
+    for parent, found in versions.items():
+        named: set[str] = set()
+        for relative in files:
+            folder, _, name = relative.rpartition("/")
+            if folder != parent or not name.endswith(".py"):
+                continue
+            text = (staging / relative).read_text(encoding="utf-8", errors="replace")
+            if name == "models.py":
+                named.update(_MODELS_IMPORT.findall(text))
+            named.update("v" + v.replace("-", "_") for v in _DEFAULT_VERSION.findall(text))
+        named &= found
+        if named:
+            unused += [f"{parent}/{v}/" for v in sorted(found - named)]
+    kept = []
+    removed = 0
+    for relative in files:
+        if any(relative.startswith(prefix) for prefix in unused):
+            path = staging / relative
+            removed += path.lstat().st_size
+            path.unlink()
+        else:
+            kept.append(relative)
+    return tuple(kept), removed
 
 
 def unused(host_major: int | None) -> tuple[str, ...] | None:
