@@ -51,7 +51,7 @@ def _confirm(question: str) -> bool:
                    "(default; saved).")
 @click.option("--prune-unused/--no-prune-unused", "prune_unused", default=None,
               help="Native builder: also leave out the packages the framework declares but a Lambda run never "
-                   "imports (Jupyter, debugpy, azure-mgmt…; saved).")
+                   "imports (Jupyter, debugpy, babel…) and the API versions azure-mgmt never loads; saved).")
 @click.option("--role-arn", "--role_arn", "role_arn", default=None,
               help="Use this IAM role instead of creating a least-privilege one.")
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")

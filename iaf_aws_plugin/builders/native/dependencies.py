@@ -188,7 +188,8 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     missing = [p for p in pins if fragments[p.name] is None]
     installer = ""
     if missing:
-        with tempfile.TemporaryDirectory(prefix="deps-", dir=store.tmpdir()) as work:
+        work = tempfile.mkdtemp(prefix="deps-", dir=store.tmpdir())
+        try:
             staging = Path(work) / "target"
             echo(f"Installing {len(missing)} of {len(pins)} distributions"
                  + (f" (the other {len(pins) - len(missing)} are cached)" if len(missing) < len(pins) else ""))
@@ -236,6 +237,9 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 for name, future in futures.items():
                     fragments[name] = future.result()
             lap("tar + gzip (parallel)")
+        finally:
+            _remove_later(Path(work))
+        lap("clean up")
     ready = [fragments[p.name] for p in pins]
     layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
     lap("assemble layer")
@@ -256,6 +260,21 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                            resolution.cached and not missing, (totals[0], totals[1], totals[2], totals[3]), slim,
                            left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer,
                            trimmed_note)
+
+
+def _remove_later(folder: Path) -> None:
+    """Delete a staging folder (a gigabyte, tens of thousands of files) without waiting for it: the
+    layer is assembled meanwhile; what an interrupted process leaves is removed by the next build."""
+    trash = folder.parent / f"trash-{folder.name}"
+    try:
+        folder.rename(trash)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for old in folder.parent.glob("trash-*"):
+        if old != trash:
+            shutil.rmtree(old, ignore_errors=True)  # left by an interrupted build
+    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
 
 
 def _strip_all(staging: Path, to_strip: list[tuple[str, str]], removed: "dict[str, Any]") -> None:
