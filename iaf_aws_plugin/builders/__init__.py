@@ -35,6 +35,8 @@ class BuildRequest:
     base_image: str | None = None  # builder's default when None (a Lambda Python base image)
     output: str | None = None  # also write the image there, e.g. ``oci:DIR``
     profile: str | None = None  # AWS profile, for builders that call AWS themselves
+    slim: bool = True  # native: drop tests, C sources, stubs and debug symbols from the dependencies
+    prune_unused: bool = False  # native: leave out packages the host declares but Lambda never imports
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ def _confirm(question: str) -> bool:
 @click.option("--base-image", "--base_image", "base_image", default=None,
               help="Base image of the native builder (default public.ecr.aws/lambda/python:<version>).")
 @click.option("--output", default=None, help="Also write the built image as an OCI layout: oci:DIR.")
+@click.option("--slim/--no-slim", "slim", default=None,
+              help="Native builder: leave tests/, C sources, type stubs and debug symbols out of the dependencies "
+                   "(default; saved).")
+@click.option("--prune-unused/--no-prune-unused", "prune_unused", default=None,
+              help="Native builder: also leave out the packages the framework declares but a Lambda run never "
+                   "imports (Jupyter, debugpy, babel…) and the API versions azure-mgmt never loads; saved).")
 @click.option("--role-arn", "--role_arn", "role_arn", default=None,
               help="Use this IAM role instead of creating a least-privilege one.")
 @click.option("--profile", default=None, help="AWS profile from ~/.aws/config.")
@@ -81,7 +87,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       output: str | None, role_arn: str | None, profile: str | None,
                       ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
-                      provisioned_concurrency: int | None, dry_run: bool, yes: bool) -> None:
+                      provisioned_concurrency: int | None, dry_run: bool, yes: bool, slim: bool | None = None,
+                      prune_unused: bool | None = None) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -97,7 +104,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
-                      provisioned_concurrency=provisioned_concurrency)
+                      provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused)
     deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
            confirm=_confirm, builders=installed_builders())
 

@@ -70,7 +70,8 @@ def prebuild(builder: Builder, settings: DeploySettings, repository_uri: str, ta
     if prepare is None:
         return None
     request = BuildRequest(settings.project_dir, settings.architecture, repository_uri, tag,
-                           base_image=settings.base_image, output=settings.output, profile=settings.profile)
+                           base_image=settings.base_image, output=settings.output, profile=settings.profile,
+                           slim=settings.slim, prune_unused=settings.prune_unused)
     prepared = prepare(request, echo=echo)
     if settings.output:
         builder.write_output(prepared, settings.output, tag, echo=echo)  # type: ignore[attr-defined]

@@ -43,7 +43,8 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architecture", "schedule",
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
-               "alert_email", "provisioned_concurrency", "base_image", "output", "stored_secrets")
+               "alert_email", "provisioned_concurrency", "base_image", "output", "stored_secrets", "slim",
+               "prune_unused")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class DeployOptions:
     plain_names: tuple[str, ...] = ()  # --plain NAME: a plain variable whatever its name and value
     alert_email: str | None = None  # --alert-email ADDRESS, or "none" to remove the alerts
     provisioned_concurrency: int | None = None  # --provisioned-concurrency N (0 removes it)
+    slim: bool | None = None  # --slim/--no-slim (native builder)
+    prune_unused: bool | None = None  # --prune-unused/--no-prune-unused (native builder)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class DeploySettings:
     # Variables whose value only SSM holds (given once with -e, or set with secrets-aws-lambda): their
     # names are saved, never their values; a later deploy keeps them.
     stored_secrets: tuple[str, ...] = ()
+    slim: bool = True  # the native builder drops tests, C sources, stubs, debug symbols (--no-slim keeps them)
+    prune_unused: bool = False  # the native builder leaves out packages Lambda never imports (--prune-unused)
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -118,6 +123,9 @@ class DeploySettings:
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
         if not self.provisioned_known:  # never chosen: not managed, not saved
             saved.pop("provisioned_concurrency", None)
+        for key, default in (("slim", True), ("prune_unused", False)):  # saved only when not the default
+            if saved.get(key) is default:
+                saved.pop(key)
         return {"version": SETTINGS_VERSION, **saved}
 
 
@@ -367,6 +375,8 @@ def resolve(options: DeployOptions) -> DeploySettings:
             int(pick(options.provisioned_concurrency, "provisioned_concurrency", 0))),
         provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
         stored_secrets=_names(saved.get("stored_secrets", []), "stored_secrets", project),
+        slim=bool(pick(options.slim, "slim", True)),
+        prune_unused=bool(pick(options.prune_unused, "prune_unused", False)),
     )
     return settings
 

@@ -1,5 +1,6 @@
-"""A faithful stand-in for AWS's Lambda Python base image, and a Lambda Runtime API, for the
-acceptance test and benchmarks/build.py (the public base image cannot be downloaded here).
+"""A faithful stand-in for AWS's Lambda Python base image, and AWS's own Runtime Interface Emulator
+to run it, for the acceptance test and benchmarks/build.py (the public base image cannot be
+downloaded here).
 
 The stand-in: Debian bookworm (Python 3.11) from ``mmdebstrap``, laid out like Lambda's image:
 ``/var/task`` (LAMBDA_TASK_ROOT, the working directory), ``/var/runtime`` with AWS's runtime
@@ -12,16 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
+import re
 import shutil
 import socket
 import subprocess
 import tarfile
 import io
-import threading
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -123,106 +121,151 @@ def standin_image(cache: Path, registry: str, work: Path) -> str:
     return reference
 
 
-# --- Lambda Runtime API ---------------------------------------------------------------------
+# --- AWS's Runtime Interface Emulator ------------------------------------------------------
 
-class RuntimeAPI:
-    """The Runtime API awslambdaric talks to (``AWS_LAMBDA_RUNTIME_API``), on loopback:
-    ``invoke(event)`` hands an event to the next ``GET …/invocation/next`` and waits for the
-    response or error the runtime posts back."""
+RIE_DISTRIBUTION = "aws-sam-cli==1.170.0"  # its wheel carries the emulator's static binaries
+RIE_MEMBER = "samcli/local/rapid/aws-lambda-rie-x86_64"
+_REPORT = re.compile(r"^REPORT RequestId: (?P<rest>.*)$")
+_FIGURE = re.compile(r"(?P<name>Init Duration|Duration|Billed Duration): (?P<value>[0-9.]+) ms")
+_INIT = re.compile(r"\(rapid\) INIT REPORT\(durationMs: (?P<value>[0-9.]+)\)")
+_INVOKE = re.compile(r"\(rapid\) INVOKE RTDONE\(status: (?P<status>\w+).*duration: (?P<value>[0-9.]+)ms\)")
 
-    def __init__(self) -> None:
-        self.events: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        self.results: dict[str, queue.Queue[tuple[str, Any]]] = {}
-        self.init_errors: list[Any] = []
-        self.generation = 0  # one per container: new_container() before starting a process
-        api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+def emulator_binary(cache: Path) -> tuple[Path | None, str]:
+    """AWS's Runtime Interface Emulator for x86_64 (cached): from the aws-sam-cli wheel on PyPI,
+    that one file unzipped. (path, "") or (None, why it could not be fetched)."""
+    target = cache / f"aws-lambda-rie-x86_64-{RIE_DISTRIBUTION.split('==')[1]}"
+    if target.is_file():
+        return target, ""
+    import tempfile
+    import zipfile
 
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as work:
+        from iaf_aws_plugin.builders.native.dependencies import pip_command
 
-            def log_message(self, *args: Any) -> None:
-                pass
+        try:
+            result = subprocess.run([*pip_command(), "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                                     "--disable-pip-version-check", "-d", work, RIE_DISTRIBUTION],
+                                    capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return None, f"pip download {RIE_DISTRIBUTION}: {error}"
+        wheels = sorted(Path(work).glob("aws_sam_cli-*.whl"))
+        if result.returncode != 0 or not wheels:
+            return None, f"pip download {RIE_DISTRIBUTION} failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"
+        with zipfile.ZipFile(wheels[0]) as archive:
+            if RIE_MEMBER not in archive.namelist():
+                return None, f"{wheels[0].name} has no {RIE_MEMBER}"
+            part = Path(work) / "rie"
+            part.write_bytes(archive.read(RIE_MEMBER))
+        part.chmod(0o755)
+        part.replace(target)
+    return target, ""
 
-            def _reply(self, status: int, body: bytes = b"{}", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
 
-            def do_GET(self) -> None:
-                if not self.path.endswith("/runtime/invocation/next"):
-                    return self._reply(404)
-                generation = api.generation
-                while True:  # a stopped container's pending request must not take the next event
-                    try:
-                        request_id, body = api.events.get(timeout=0.2)
-                    except queue.Empty:
-                        if generation != api.generation:
-                            return
-                        continue
-                    if generation == api.generation:
-                        break
-                    api.events.put((request_id, body))
-                    return
-                self._reply(200, body, {
-                    "Lambda-Runtime-Aws-Request-Id": request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 900_000),
-                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:eu-west-1:123456789012:function:bot",
-                    "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000"})
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = self.path.split("/")
-                if self.path.endswith("/init/error"):
-                    api.init_errors.append(body.decode(errors="replace"))
-                    for results in api.results.values():
-                        results.put(("init-error", body.decode(errors="replace")))
-                    return self._reply(202)
-                if len(parts) >= 6 and parts[-1] in ("response", "error"):
-                    request_id = parts[-2]
-                    try:
-                        payload: Any = json.loads(body)
-                    except ValueError:
-                        payload = body.decode(errors="replace")
-                    api.results.setdefault(request_id, queue.Queue()).put((parts[-1], payload))
-                    return self._reply(202)
-                return self._reply(404)
 
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a function process stopped while waiting for its next event
+class Emulator:
+    """``aws-lambda-rie /lambda-entrypoint.sh HANDLER`` chrooted into an unpacked image, as the
+    function's user, on loopback ports of its own: invoked over its HTTP API; its log has
+    Lambda's own ``START``/``END``/``REPORT`` lines (and ``INIT REPORT``)."""
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def __init__(self, binary: Path, root: Path, handler: str, env: dict[str, str], log: Path,
+                 uid: int = LAMBDA_UID) -> None:
+        inside = root / "usr" / "local" / "bin" / "aws-lambda-rie"
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        if not inside.is_file():
+            shutil.copyfile(binary, inside)
+        inside.chmod(0o755)
+        self.port = _free_port()
+        self.log = log
+        env = dict(env)
+        env.pop("AWS_LAMBDA_RUNTIME_API", None)  # the emulator serves it and tells the runtime
+        env.setdefault("AWS_LAMBDA_FUNCTION_TIMEOUT", "900")
 
-    @property
-    def address(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
+        def enter() -> None:
+            os.chroot(root)
+            os.chdir("/var/task")
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
 
-    def new_container(self) -> None:
-        """Requests of earlier (stopped) containers stop waiting for events."""
-        self.generation += 1
+        handle = open(log, "ab")
+        self.process = subprocess.Popen(
+            ["/usr/local/bin/aws-lambda-rie", "--log-level", "info",
+             "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+             "--runtime-api-address", f"127.0.0.1:{_free_port()}", "/lambda-entrypoint.sh", handler],
+            env=env, preexec_fn=enter, start_new_session=True, stdout=handle, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        handle.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"aws-lambda-rie exited: {log.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.05)
 
-    def invoke(self, event: Any, timeout: float = 600) -> tuple[str, Any]:
-        request_id = str(uuid.uuid4())
-        results = self.results.setdefault(request_id, queue.Queue())
-        self.events.put((request_id, json.dumps(event).encode()))
-        return results.get(timeout=timeout)
+    def invoke(self, event: Any, timeout: float = 900) -> tuple[str, Any]:
+        """("response" or "error", the payload)."""
+        import urllib.request
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
+            data=json.dumps(event).encode(), method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+        try:
+            payload: Any = json.loads(body)
+        except ValueError:
+            payload = body.decode(errors="replace")
+        failed = isinstance(payload, dict) and "errorType" in payload and "errorMessage" in payload
+        return ("error" if failed else "response"), payload
+
+    def reports(self) -> list[dict[str, Any]]:
+        """Lambda's lines in its log, figures in ms: ``REPORT`` (``Duration`` has the init in it:
+        the emulator starts the runtime at the first invocation), ``INIT REPORT`` (``durationMs``:
+        the init alone) and ``INVOKE`` (``durationMs``: the handler alone)."""
+        found: list[dict[str, Any]] = []
+        for raw in self.log.read_text(errors="replace").splitlines():
+            line = raw.strip()
+            match = _REPORT.match(line)
+            if match:
+                found.append({"kind": "REPORT", "line": line,
+                              **{m["name"]: float(m["value"]) for m in _FIGURE.finditer(match["rest"])}})
+            init = _INIT.search(line)
+            if init:
+                found.append({"kind": "INIT REPORT", "line": line, "durationMs": float(init["value"])})
+            invoke = _INVOKE.search(line)
+            if invoke:
+                found.append({"kind": "INVOKE", "line": line, "status": invoke["status"],
+                              "durationMs": float(invoke["value"])})
+        return found
+
+    def stop(self) -> None:
+        import signal
+
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            if self.process.poll() is not None:
+                break
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # the runtime it started, in the same session
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def prepare_rootfs(root: Path) -> None:
@@ -243,27 +286,6 @@ def prepare_rootfs(root: Path) -> None:
             path = Path(folder) / name
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode & ~0o222)
-
-
-def start_function(root: Path, handler: str, env: dict[str, str], log: Path,
-                   uid: int = LAMBDA_UID) -> subprocess.Popen[bytes]:
-    """``/lambda-entrypoint.sh HANDLER`` chrooted into ``root``, as an unprivileged user."""
-    def enter() -> None:
-        os.chroot(root)
-        os.chdir("/var/task")
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-    handle = open(log, "ab")
-    return subprocess.Popen(["/lambda-entrypoint.sh", handler], env=env, preexec_fn=enter,
-                            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    from deploy_fixtures import stop_process
-
-    stop_process(process)
 
 
 OFFLINE_HANDLER = '''"""The scaffolded bot with an offline paper market (test only): every order fills at its price,

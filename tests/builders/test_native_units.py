@@ -178,3 +178,24 @@ def test_pip_that_outlives_its_timeout_is_stopped(tmp_path, monkeypatch) -> None
     status, _ = dependencies._run_pip([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
                                       dict(os.environ), lambda line: None)
     assert status is None and time.monotonic() - started < 30
+
+
+@pytest.mark.anyhost
+def test_slim_and_prune_unused_are_saved_only_when_not_the_default(tmp_path, monkeypatch):
+    import json
+
+    from iaf_aws_plugin.deploy.settings import DeployOptions, resolve, save
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    (tmp_path / "aws_function.py").write_text("")
+    default = resolve(DeployOptions(project_dir=tmp_path, function_name="bot"))
+    assert default.slim is True and default.prune_unused is False
+    assert not {"slim", "prune_unused"} & set(default.saved_form(set()))
+    chosen = resolve(DeployOptions(project_dir=tmp_path, function_name="bot", slim=False, prune_unused=True))
+    save(chosen, set())
+    saved = json.loads((tmp_path / "iaf-aws-lambda.json").read_text())
+    assert saved["slim"] is False and saved["prune_unused"] is True
+    again = resolve(DeployOptions(project_dir=tmp_path))  # a later deploy without the flags keeps them
+    assert again.slim is False and again.prune_unused is True
+    back = resolve(DeployOptions(project_dir=tmp_path, slim=True, prune_unused=False))
+    assert not {"slim", "prune_unused"} & set(back.saved_form(set()))

@@ -1,11 +1,15 @@
-"""ACCEPTANCE: a bot deployed with ``--builder native`` (no Docker) has an image that umoci
-unpacks with verified digests and that runs two trading iterations through AWS's runtime
-interface client, its state carried between them in S3.
+"""ACCEPTANCE: a bot deployed with ``--builder native --prune-unused`` (no Docker; slim, the
+default, and pruned) has an image that umoci unpacks with verified digests and that runs two
+trading iterations under AWS's own Runtime Interface Emulator (``aws-lambda-rie``, from the
+aws-sam-cli wheel; the test skips, saying why, when it cannot be fetched) through AWS's runtime
+interface client, its state carried between them in S3. The emulator's ``REPORT`` and ``INIT
+REPORT`` lines give Lambda's own cold-start figures.
 
 The base image is a faithful stand-in of Lambda's Python 3.11 image (see standin.py) served by a
 loopback docker-registry; the requirement set is the scaffold's real one (IAF and its ~1.4 GB of
 wheels for cp311 manylinux x86_64, from PyPI through pip). Takes minutes cold; the Debian root
-file system, the runtime client and the dependency layer are cached below ``$IAF_CI_DIR/cache``.
+file system, the runtime client, the emulator and the dependency layer are cached below
+``$IAF_CI_DIR/cache``.
 Select it with ``-m standin``; it needs root (chroot), mmdebstrap, umoci, skopeo, docker-registry.
 """
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pytest
 
 from ..state.test_end_to_end import CANDLES, install_offline_runner
 from .conftest import need
-from .standin import OFFLINE_HANDLER, RuntimeAPI, prepare_rootfs, standin_image, start_function, stop
+from .standin import OFFLINE_HANDLER, Emulator, emulator_binary, prepare_rootfs, standin_image
 
 pytestmark = [pytest.mark.standin, pytest.mark.host]
 
@@ -39,11 +43,20 @@ def standin(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return standin_image(ci_cache() / "standin", registry, tmp_path_factory.mktemp("standin"))
 
 
-def lambda_env(function_env: dict[str, str], aws_env: dict[str, str], runtime_api: str, **extra: str) -> dict[str, str]:
-    """What Lambda puts into the function's environment (the deployed variables, the runtime's own)."""
+@pytest.fixture(scope="session")
+def rie() -> Path:
+    binary, why = emulator_binary(ci_cache() / "standin")
+    if binary is None:
+        pytest.skip(f"AWS's Runtime Interface Emulator could not be fetched: {why}")
+    return binary
+
+
+def lambda_env(function_env: dict[str, str], aws_env: dict[str, str], **extra: str) -> dict[str, str]:
+    """What Lambda puts into the function's environment (the deployed variables, the runtime's own;
+    the emulator adds ``AWS_LAMBDA_RUNTIME_API``)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":/etc/localtime",
            "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime", "HOME": "/tmp",
-           "AWS_LAMBDA_RUNTIME_API": runtime_api, "AWS_LAMBDA_FUNCTION_NAME": "bot",
+           "AWS_LAMBDA_FUNCTION_NAME": "bot",
            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3000", "AWS_LAMBDA_FUNCTION_VERSION": "1",
            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bot", "AWS_LAMBDA_LOG_STREAM_NAME": "test",
            "_HANDLER": "offline_handler.handler"}
@@ -54,8 +67,8 @@ def lambda_env(function_env: dict[str, str], aws_env: dict[str, str], runtime_ap
     return env
 
 
-def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
-        standin, host_cli, aws_env, unique_name, tmp_path):
+def test_a_natively_built_pruned_bot_runs_two_iterations_under_aws_runtime_interface_emulator(
+        standin, rie, host_cli, aws_env, unique_name, tmp_path):
     import boto3
 
     project = tmp_path / "bot"
@@ -74,13 +87,18 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     env = dict(aws_env, IAF_AWS_CACHE_DIR=str(cache / "native"), PIP_CACHE_DIR=str(cache / "pip"))
     started = time.monotonic()
     deploy = host_cli(["deploy-aws-lambda", "--lambda-function-name", unique_name, "--builder", "native",
-                       "--base-image", standin, "--output", f"oci:{layout}", "--schedule", "none", "--yes"],
+                       "--base-image", standin, "--output", f"oci:{layout}", "--schedule", "none", "--prune-unused",
+                       "--yes"],
                       cwd=project, env=env, timeout=3600)
     build_seconds = time.monotonic() - started
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     print(f"deploy with native build: {build_seconds:.1f} s")
     assert "Builder: native (--builder native)" in deploy.stdout
     assert "Byte code: compiled with Python 3.11" in deploy.stdout
+    assert "Slim: removed " in deploy.stdout and "Pruned (--prune-unused): " in deploy.stdout, deploy.stdout
+    assert "debugpy" in deploy.stdout.split("Pruned (--prune-unused): ")[1].splitlines()[0]
+    print("\n".join(line for line in deploy.stdout.splitlines()
+                    if line.startswith(("Image sha256", "Slim:", "Pruned", "Dependencies:", "Time:"))))
 
     # An unchanged project redeploys as a no-op: the digest is compared before planning.
     again = host_cli(["deploy-aws-lambda", "--yes"], cwd=project, env=env, timeout=3600)
@@ -107,6 +125,9 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     assert (task / "iaf_aws_plugin" / "state" / "handler.py").is_file()
     assert not (task / ".env").exists()
     assert list((task / "investing_algorithm_framework").glob("__pycache__/*.cpython-311.pyc"))
+    assert not (task / "debugpy").exists() and not (task / "jupyterlab").exists()  # pruned
+    assert len(list((task / "azure" / "mgmt" / "web").glob("v20*"))) < 5  # of 17: the API versions it loads
+    assert not (task / "pandas" / "tests").exists() and not list(task.glob("numpy/**/*.pyi"))  # slim
     prepare_rootfs(root)
 
     # Lambda's environment, as deployed; the emulator's S3 has no TLS: drop the TLS-only policy
@@ -114,26 +135,32 @@ def test_a_natively_built_bot_runs_two_iterations_through_awslambdaric(
     variables = boto3.client("lambda").get_function_configuration(
         FunctionName=unique_name)["Environment"]["Variables"]
     boto3.client("s3").delete_bucket_policy(Bucket=variables["AWS_S3_STATE_BUCKET_NAME"])
-    api = RuntimeAPI()
     reports = []
-    try:
-        for number in (1, 2):  # two cold containers: the state must come from S3
-            shutil.rmtree(root / "tmp", ignore_errors=True)
-            prepare_rootfs(root)
-            log = tmp_path / f"function-{number}.log"
-            api.new_container()
-            process = start_function(root, "offline_handler.handler", lambda_env(
-                variables, aws_env, api.address, OHLCV_CSV="/var/task/paper/btc_eur_1h.csv"), log)
-            try:
-                started = time.monotonic()
-                kind, payload = api.invoke({})
-                print(f"invocation {number}: {time.monotonic() - started:.1f} s (cold start included)")
-            finally:
-                stop(process)
-            assert kind == "response", f"{kind}: {payload}\n{log.read_text()[-4000:]}"
-            reports.append(payload)
-    finally:
-        api.close()
+    figures = []
+    for number in (1, 2):  # two cold containers: the state must come from S3
+        shutil.rmtree(root / "tmp", ignore_errors=True)
+        prepare_rootfs(root)
+        log = tmp_path / f"function-{number}.log"
+        emulator = Emulator(rie, root, "offline_handler.handler", lambda_env(
+            variables, aws_env, OHLCV_CSV="/var/task/paper/btc_eur_1h.csv"), log)
+        try:
+            started = time.monotonic()
+            kind, payload = emulator.invoke({})
+            print(f"invocation {number}: {time.monotonic() - started:.1f} s (cold start included)")
+        finally:
+            emulator.stop()
+        assert kind == "response", f"{kind}: {payload}\n{log.read_text()[-4000:]}"
+        reports.append(payload)
+        lines = emulator.reports()
+        print("\n".join(line["line"] for line in lines))
+        figures.append(lines)
+    # Lambda's own figures: the init (imports, the plugin's start) in INIT REPORT, the invocation in REPORT.
+    for lines in figures:
+        init = [line for line in lines if line["kind"] == "INIT REPORT"]
+        invoke = [line for line in lines if line["kind"] == "INVOKE"]
+        report = [line for line in lines if line["kind"] == "REPORT"]
+        assert len(init) == len(invoke) == len(report) == 1, lines
+        assert invoke[0]["status"] == "success" and 0 < init[0]["durationMs"] < report[0]["Duration"], lines
     first, second = reports
     assert first["result"]["statusCode"] == 200
     assert first["plugin"].startswith("/var/task/") and first["boto3"].startswith("/var/task/")

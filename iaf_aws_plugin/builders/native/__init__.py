@@ -55,6 +55,7 @@ class PreparedImage:
     dependencies_cached: bool
     packages: tuple[tuple[str, int], ...]
     phases: dict[str, float] = field(default_factory=dict)
+    dependencies: Any = None  # the DependencyLayer (what slimming removed, what was pruned, its phases)
 
     @property
     def digest(self) -> str:
@@ -76,6 +77,22 @@ class PreparedImage:
                                       f"none ({self.compile_note}): every cold start compiles the dependencies "
                                       "again, about 3.5 s more for IAF 8.10; install Python "
                                       f"{self.python_version} (pyenv or uv) to avoid it."))
+        deps = self.dependencies
+        if deps is not None:
+            tests, sources, symbols, files = deps.removed
+            lines.append("Slim: " + (f"removed {(tests + sources + symbols) / 1e6:.1f} MB from the dependencies "
+                                     f"(tests/ {tests / 1e6:.1f} MB, .pyi/.c/.h/.pyx/.pxd {sources / 1e6:.1f} MB, "
+                                     f"{files} files; debug symbols {symbols / 1e6:.1f} MB); --no-slim keeps them."
+                                     if deps.slim else "off (--no-slim): the dependencies are installed as they are."))
+            if deps.pruned_note:
+                lines.append(f"Pruned (--prune-unused): {deps.pruned_note}"
+                             + (f": {', '.join(deps.pruned)}" if deps.pruned else "")
+                             + (f"; {deps.trimmed_note}." if deps.trimmed_note else "."))
+            if deps.phases:
+                built = (f"{len(deps.built)} distributions built now with {deps.installer}"
+                         if deps.built else "every distribution from the cache")
+                lines.append("Dependencies: " + ", ".join(f"{name} {seconds:.1f} s (CPU {cpu:.1f} s)"
+                                                          for name, seconds, cpu in deps.phases) + f" ({built}).")
         lines.append("Time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items()) + ".")
         return lines
 
@@ -129,7 +146,7 @@ class NativeBuilder:
         deps = build_dependency_layer(
             self.store, project_dir, wheel, python_version=python_version,
             architecture=request.architecture, glibc=lambda_glibc(python_version), task_root=task_root,
-            interpreter=interpreter, echo=echo)
+            interpreter=interpreter, echo=echo, slim=request.slim, prune_unused=request.prune_unused)
         phases["dependencies" + (" (cached)" if deps.cached else "")] = time.monotonic() - started
 
         started = time.monotonic()
@@ -151,7 +168,7 @@ class NativeBuilder:
         ], handler=handler, task_root=task_root)
         phases["assemble"] = time.monotonic() - started
         return PreparedImage(image, str(base.reference), python_version, deps.compiled, deps.interpreter,
-                             deps.cached, deps.packages, phases)
+                             deps.cached, deps.packages, phases, deps)
 
     def app_layer(self, project_dir: Path, task_root: str, python: str | None) -> Any:
         """The project files as one layer below ``task_root`` (``.dockerignore`` honoured, secrets and

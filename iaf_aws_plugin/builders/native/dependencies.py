@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ...errors import PluginError
 from .blobs import BlobStore, sha256_file
@@ -107,7 +107,15 @@ class DependencyLayer:
     packages: tuple[tuple[str, int], ...]  # (top-level name, bytes), largest first
     compiled: bool
     interpreter: str  # how byte code was compiled, or why not
-    cached: bool
+    cached: bool  # nothing resolved, installed nor compiled now
+    removed: tuple[int, int, int, int] = (0, 0, 0, 0)  # slimming: tests, sources, debug symbols, files
+    slim: bool = True
+    pruned: tuple[str, ...] = ()  # distributions --prune-unused left out
+    pruned_note: str = ""
+    phases: tuple[tuple[str, float, float], ...] = ()  # (phase, seconds, CPU seconds of all processes)
+    built: tuple[str, ...] = ()  # distributions installed and compiled now (the others were cached)
+    installer: str = ""
+    trimmed_note: str = ""  # --prune-unused: the API versions left out of the distributions it keeps
 
 
 def wheel_requirements(wheel: Path) -> list[str]:
@@ -120,61 +128,182 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return sorted(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:"))
 
 
-def dependency_key(requirements: bytes, wheel: Path, python_version: str, tags: list[str], task_root: str,
-                   compile_with: Interpreter) -> str:
-    """The plugin's own files are in their own layer: only what it requires is part of this key,
-    so a new iaf-aws-plugin release does not rebuild (nor re-upload) the dependencies."""
-    parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements(wheel), python_version, *tags,
-             task_root, f"compile={compile_with.version if compile_with.path else 'no'}"]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+HOST = "investing-algorithm-framework"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its finished child processes: on a shared,
+    loaded machine it tells the work done where the wall clock tells the waiting too."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, python_version: str,
                            architecture: str, glibc: tuple[int, int], task_root: str, interpreter: Interpreter,
-                           echo: Callable[[str], None]) -> DependencyLayer:
-    requirements_file = Path(project_dir) / "requirements.txt"
-    requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
+                           echo: Callable[[str], None], slim: bool = True,
+                           prune_unused: bool = False) -> DependencyLayer:
+    """Resolve (cached by the requirements), then build what no earlier build did: each
+    distribution is installed, slimmed and compiled once per name, version and Python
+    (:mod:`.fragments`); the layer is assembled from those."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .fragments import assemble_layer, cached_fragment, fragment_key, make_fragment
+    from .install import install, split, write_record
+    from .resolve import resolve
+    from .slim import Removed, pruned, unused
+
+    phases: list[tuple[str, float, float]] = []
+    clock = (time.monotonic(), cpu_seconds())
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = (time.monotonic(), cpu_seconds())
+        phases.append((name, now[0] - clock[0], now[1] - clock[1]))
+        clock = now
+
     tags = platform_tags(architecture, glibc)
-    key = dependency_key(requirements, wheel, python_version, tags, task_root, interpreter)
-    cached = store.record("dependency-layers", key)
-    if cached is not None and store.has(cached["digest"]):
-        layer = Layer(cached["digest"], cached["diff_id"], int(cached["size"]), int(cached["uncompressed"]))
-        return DependencyLayer(layer, key, tuple((str(n), int(s)) for n, s in cached["packages"]),
-                               bool(cached["compiled"]), str(cached["interpreter"]), True)
-    with tempfile.TemporaryDirectory(prefix="deps-", dir=store.tmpdir()) as work:
-        target = Path(work) / "target"
-        command = [*pip_command(), "install", "--target", str(target), "--no-compile", "--no-input",
-                   "--disable-pip-version-check", "--progress-bar", "off", "--no-warn-script-location",
-                   "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
-        for tag in tags:
-            command += ["--platform", tag]
-        if requirements:
-            command += ["-r", str(requirements_file)]
-        command.append(str(wheel))
-        echo(f"Resolving dependencies for CPython {python_version} {architecture} "
-             f"(manylinux up to glibc {glibc[0]}.{glibc[1]}) with pip")
-        env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}
-        returncode, output = _run_pip(command, project_dir, env, echo)
-        if returncode is None:
-            raise PluginError(f"pip did not finish resolving {requirements_file} in {PIP_TIMEOUT} s.",
-                              fix="Check the network connection to the package index and retry.")
-        if returncode != 0:
-            raise _pip_error(output, requirements_file, python_version, architecture, tags)
-        _clean(target)
-        _remove_distribution(target, wheel.name.split("-")[0])
-        compiled = False
-        note = "no Python " + python_version + " on this machine"
-        if interpreter.path is not None:
-            echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
-            compile_tree(interpreter.path, target, task_root)
-            compiled = True
-            note = f"Python {python_version} ({interpreter.found_by})"
-        packages = _package_sizes(target)
-        layer = write_layer(store, tree_entries(target, task_root.strip("/")))
-    store.save_record("dependency-layers", key, {
-        "digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size, "uncompressed": layer.uncompressed,
-        "packages": [list(p) for p in packages], "compiled": compiled, "interpreter": note})
-    return DependencyLayer(layer, key, packages, compiled, note, False)
+    resolution = resolve(store, project_dir, wheel, python_version=python_version, architecture=architecture,
+                         tags=tags, echo=echo)
+    lap("resolve (cached)" if resolution.cached else "resolve (pip)")
+    host = resolution.version_of(HOST)
+    host_major = int(host.split(".")[0]) if host and host.split(".")[0].isdigit() else None
+    left_out: tuple[str, ...] = ()
+    pruned_note = ""
+    if prune_unused:
+        left_out = tuple(pruned([p.name for p in resolution.pins], host_major))
+        known = unused(host_major)
+        pruned_note = (f"{len(left_out)} distributions never imported on Lambda by {HOST} {host_major}.x"
+                       if known else f"nothing: {HOST} {host_major}.x declares none of the packages on the list"
+                       if known is not None else
+                       f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
+    pins = [p for p in resolution.pins if p.name not in left_out]
+    compile_version = interpreter.version if interpreter.path else None
+    from .slim import api_versioned, prune_api_versions
+
+    trimmed = {p.name for p in pins if prune_unused and api_versioned(p.name, host_major)}
+    keys = {p.name: fragment_key(p.name, p.version, p.sha256 or p.url, python_version=python_version,
+                                 task_root=task_root, slim=slim, compile_version=compile_version,
+                                 prune=p.name in trimmed) for p in pins}
+    fragments = {p.name: cached_fragment(store, keys[p.name]) for p in pins}
+    missing = [p for p in pins if fragments[p.name] is None]
+    installer = ""
+    if missing:
+        work = tempfile.mkdtemp(prefix="deps-", dir=store.tmpdir())
+        try:
+            staging = Path(work) / "target"
+            echo(f"Installing {len(missing)} of {len(pins)} distributions"
+                 + (f" (the other {len(pins) - len(missing)} are cached)" if len(missing) < len(pins) else ""))
+            installer = install(missing, staging, python_version=python_version, architecture=architecture,
+                                tags=tags, run=lambda command, env: _run_pip(command, project_dir, env, echo))
+            installed = split(staging, missing)
+            lap(f"install ({installer})")
+            removed: dict[str, Removed] = {d.pin.name: Removed() for d in installed}
+            if slim:
+                from .slim import slim as slim_files
+
+                to_strip: list[tuple[str, str]] = []
+                slimmed = []
+                for dist in installed:
+                    kept, what, shared = slim_files(staging, dist.files)
+                    removed[dist.pin.name] = what
+                    to_strip += [(dist.pin.name, s) for s in shared]
+                    slimmed.append(type(dist)(dist.pin, kept))
+                installed = slimmed
+                _strip_all(staging, to_strip, removed)
+                lap("slim")
+            pruned_bytes: dict[str, int] = {}
+            if trimmed:
+                kept_dists = []
+                for dist in installed:
+                    if dist.pin.name in trimmed:
+                        files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
+                        dist = type(dist)(dist.pin, files)
+                    kept_dists.append(dist)
+                installed = kept_dists
+            compiled_tag = ""
+            if interpreter.path is not None:
+                echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
+                compile_tree(interpreter.path, staging, task_root)
+                compiled_tag = "cpython-" + python_version.replace(".", "")
+                lap("compile")
+            finals = [write_record(staging, _with_byte_code(staging, d, compiled_tag)) for d in installed]
+            lap("record")
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                largest_first = sorted(finals, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
+                futures = {d.pin.name: pool.submit(
+                    make_fragment, store, keys[d.pin.name], d.pin.name, d.pin.version, staging, d.files, task_root,
+                    tuple(removed[d.pin.name].as_list()), pruned_bytes.get(d.pin.name, 0))  # type: ignore[arg-type]
+                    for d in largest_first}
+                for name, future in futures.items():
+                    fragments[name] = future.result()
+            lap("tar + gzip (parallel)")
+        finally:
+            _remove_later(Path(work))
+        lap("clean up")
+    ready = [fragments[p.name] for p in pins]
+    layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
+    lap("assemble layer")
+    sizes: dict[str, int] = {}
+    totals = [0, 0, 0, 0]
+    for fragment in ready:
+        assert fragment is not None
+        for top, size in fragment.top_level:
+            sizes[top] = sizes.get(top, 0) + size
+        totals = [a + b for a, b in zip(totals, fragment.removed)]
+    packages = tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
+    trimmed_bytes = sum(f.pruned for f in ready if f is not None)
+    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load left out of "
+                    f"{', '.join(f.name for f in ready if f is not None and f.pruned)}" if trimmed_bytes else "")
+    note = (f"Python {python_version} ({interpreter.found_by})" if interpreter.path
+            else "no Python " + python_version + " on this machine")
+    return DependencyLayer(layer, resolution.key, packages, interpreter.path is not None, note,
+                           resolution.cached and not missing, (totals[0], totals[1], totals[2], totals[3]), slim,
+                           left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer,
+                           trimmed_note)
+
+
+def _remove_later(folder: Path) -> None:
+    """Delete a staging folder (a gigabyte, tens of thousands of files) without waiting for it: the
+    layer is assembled meanwhile; what an interrupted process leaves is removed by the next build."""
+    trash = folder.parent / f"trash-{folder.name}"
+    try:
+        folder.rename(trash)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for old in folder.parent.glob("trash-*"):
+        if old != trash:
+            shutil.rmtree(old, ignore_errors=True)  # left by an interrupted build
+    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
+
+
+def _strip_all(staging: Path, to_strip: list[tuple[str, str]], removed: "dict[str, Any]") -> None:
+    """Strip every shared object in two parallel batches; bytes saved per distribution."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .slim import strip
+
+    before = {relative: (staging / relative).stat().st_size for _, relative in to_strip}
+    relatives = [relative for _, relative in to_strip]
+    workers = max(1, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda batch: strip(staging, batch), [relatives[i::workers] for i in range(workers)]))
+    for name, relative in to_strip:
+        removed[name].symbols += before[relative] - (staging / relative).stat().st_size
+
+
+def _with_byte_code(staging: Path, distribution: Any, tag: str) -> Any:
+    """The distribution's files plus the ``.pyc`` files compiled from its sources."""
+    if not tag:
+        return distribution
+    files = set(distribution.files)
+    for relative in distribution.files:
+        if relative.endswith(".py"):
+            folder, _, name = relative.rpartition("/")
+            pyc = (f"{folder}/" if folder else "") + f"__pycache__/{name[:-3]}.{tag}.pyc"
+            if (staging / pyc).is_file():
+                files.add(pyc)
+    return type(distribution)(distribution.pin, tuple(sorted(files)))
 
 
 def build_plugin_layer(store: BlobStore, wheel: Path, *, task_root: str, interpreter: Interpreter) -> Layer:
@@ -219,24 +348,6 @@ def _canonical_record(target: Path) -> None:
             lines.append(f"{path.relative_to(target).as_posix()},sha256={digest},{len(data)}")
         lines.append(f"{info.name}/RECORD,,")
         (info / "RECORD").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _remove_distribution(target: Path, project: str) -> None:
-    """Take an installed distribution (its RECORD's files and its .dist-info) out of ``target``."""
-    folders: set[Path] = set()
-    for info in target.glob(f"{project}-*.dist-info"):
-        record = info / "RECORD"
-        if record.is_file():
-            for line in record.read_text(encoding="utf-8").splitlines():
-                relative = line.rsplit(",", 2)[0] if line.count(",") >= 2 else ""
-                path = target / relative
-                if relative and ".." not in Path(relative).parts and path.is_file():
-                    path.unlink()
-                    folders.update(p for p in path.parents if target in p.parents)
-        shutil.rmtree(info)
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 def _run_pip(command: list[str], cwd: Path, env: dict[str, str], echo: Callable[[str], None],
@@ -326,17 +437,3 @@ def compile_tree(python: str, root: Path, image_path: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PluginError(f"compiling byte code with {python} failed: {error}.",
                           fix="Retry; or remove that interpreter from PATH to build without byte code.") from None
-
-
-def _package_sizes(target: Path) -> tuple[tuple[str, int], ...]:
-    sizes: dict[str, int] = {}
-    for entry in target.iterdir():
-        if entry.name.endswith((".dist-info", ".data")) or entry.name == "bin":
-            continue
-        name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
-        if entry.is_dir():
-            total = sum(f.lstat().st_size for f in entry.rglob("*") if f.is_file() or f.is_symlink())
-        else:
-            total = entry.lstat().st_size
-        sizes[name] = sizes.get(name, 0) + total
-    return tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))

@@ -1,0 +1,189 @@
+"""Which wheels the dependency layer holds: pip resolves (``--dry-run --report``) with its exact
+platform semantics (every manylinux tag the target's glibc runs), and the answer (name, version,
+URL, sha256 of each wheel) is cached by a hash of the requirements, the platform, the Python and
+the index settings: an unchanged ``requirements.txt`` does not even resolve again.
+
+Installing those exact wheels is :mod:`.install`'s job (uv when present, else pip)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ...errors import PluginError
+from .blobs import BlobStore
+
+FORMAT = "resolve-v1"
+# pip's index settings change what a resolution means: they are part of its key.
+INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_PRE")
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503: ``Foo.Bar_baz`` and ``foo-bar-baz`` are one project."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One wheel of the resolution."""
+
+    name: str  # canonical
+    version: str
+    url: str
+    sha256: str  # hex; "" when the index gave none
+
+    @property
+    def requirement(self) -> str:
+        line = f"{self.name} @ {self.url}"
+        return f"{line} --hash=sha256:{self.sha256}" if self.sha256 else line
+
+
+@dataclass(frozen=True)
+class Resolution:
+    pins: tuple[Pin, ...]  # sorted by name
+    key: str
+    cached: bool
+
+    def version_of(self, name: str) -> str | None:
+        wanted = canonical_name(name)
+        return next((p.version for p in self.pins if p.name == wanted), None)
+
+
+def resolution_key(requirements: bytes, wheel_requirements: list[str], python_version: str, tags: list[str]) -> str:
+    index = [f"{name}={os.environ.get(name, '')}" for name in INDEX_ENV]
+    parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements, python_version, *tags, *index]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],
+                        requirements_file: Path | None, wheel: Path) -> list[str]:
+    """pip resolves as ``pip install --target`` would, and installs nothing (pip < 24 wants
+    ``--target`` with ``--platform`` even for a dry run)."""
+    command = [*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), "--target", str(target),
+               "--no-input", "--disable-pip-version-check", "--progress-bar", "off", "--only-binary=:all:",
+               "--implementation", "cp", "--python-version", python_version]
+    for tag in tags:
+        command += ["--platform", tag]
+    if requirements_file is not None:
+        command += ["-r", str(requirements_file)]
+    return [*command, str(wheel)]
+
+
+def pins_from_report(report: dict[str, object], *, leave_out: str) -> tuple[Pin, ...]:
+    """The wheels of a pip installation report, without ``leave_out`` (the plugin itself: its own
+    layer)."""
+    pins = []
+    for item in report.get("install") or []:  # type: ignore[attr-defined]
+        metadata = item.get("metadata") or {}
+        info = item.get("download_info") or {}
+        name = canonical_name(str(metadata.get("name", "")))
+        if not name or name == canonical_name(leave_out):
+            continue
+        hashes = (info.get("archive_info") or {}).get("hashes") or {}
+        pins.append(Pin(name, str(metadata.get("version", "")), str(info.get("url", "")), str(hashes.get("sha256", ""))))
+    return tuple(sorted(pins, key=lambda p: p.name))
+
+
+def requirement_lines(requirements: bytes) -> list[str] | None:
+    """The requirement lines of a ``requirements.txt`` (comments and blanks dropped), or None when
+    it has options (``-r``, ``--index-url``…): those resolve from scratch."""
+    lines = []
+    for raw in requirements.decode("utf-8", "replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-") or line.endswith("\\"):
+            return None
+        lines.append(line)
+    return sorted(set(lines))
+
+
+def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version: str, architecture: str,
+            tags: list[str], echo: Callable[[str], None]) -> Resolution:
+    """The pins of ``requirements.txt`` plus the plugin's own requirements (cached).
+
+    When the file only gained lines since the last resolution for this platform and Python, only
+    the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
+    versions); a conflict, or any other change, resolves everything again."""
+    from .dependencies import wheel_requirements
+
+    requirements_file = Path(project_dir) / "requirements.txt"
+    requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
+    wanted = wheel_requirements(wheel)
+    key = resolution_key(requirements, wanted, python_version, tags)
+    cached = store.record("resolutions", key)
+    if cached is not None and isinstance(cached.get("pins"), list):
+        return Resolution(tuple(Pin(*p) for p in cached["pins"]), key, True)
+    lines = requirement_lines(requirements)
+    base_key = resolution_key(b"", wanted, python_version, tags)
+    base = store.record("resolution-bases", base_key)
+    pins: tuple[Pin, ...] | None = None
+    if lines is not None and base is not None:
+        earlier = store.record("resolutions", str(base.get("key")))
+        before = base.get("lines")
+        if earlier is not None and isinstance(before, list) and set(before) < set(lines):
+            added = sorted(set(lines) - set(before))
+            old = tuple(Pin(*p) for p in earlier["pins"])
+            echo(f"Resolving the {len(added)} new requirement{'s' if len(added) > 1 else ''} "
+                 f"({', '.join(added)}) with the other {len(old)} pins kept")
+            constraints = "".join(f"{p.name}=={p.version}\n" for p in old)
+            new = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
+                              python_version=python_version, architecture=architecture, tags=tags, echo=echo,
+                              quiet_failure=True)
+            if new is not None:
+                merged = {p.name: p for p in old}
+                merged.update({p.name: p for p in new})
+                pins = tuple(sorted(merged.values(), key=lambda p: p.name))
+            else:
+                echo("The new requirements do not fit the earlier pins: resolving everything again")
+    if pins is None:
+        echo(f"Resolving dependencies for CPython {python_version} {architecture} "
+             f"(manylinux up to glibc {_glibc_of(tags)}) with pip")
+        pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
+                           python_version=python_version, architecture=architecture, tags=tags, echo=echo)
+        assert pins is not None
+    store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
+    if lines is not None:
+        store.save_record("resolution-bases", base_key, {"key": key, "lines": lines})
+    return Resolution(pins, key, False)
+
+
+def _glibc_of(tags: list[str]) -> str:
+    match = re.match(r"manylinux_(\d+)_(\d+)_", tags[0])
+    return f"{match[1]}.{match[2]}" if match else tags[0]
+
+
+def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
+                constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
+                echo: Callable[[str], None], quiet_failure: bool = False) -> tuple[Pin, ...] | None:
+    from .dependencies import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
+
+    with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
+        report_path = Path(work) / "report.json"
+        if requirements_text is not None:
+            requirements_file = Path(work) / "requirements.txt"
+            requirements_file.write_text(requirements_text, encoding="utf-8")
+        command = pip_resolve_command(pip_command(), report_path, Path(work) / "target", python_version, tags,
+                                      requirements_file, wheel)
+        if requirements_text is not None:
+            command.pop()  # the plugin's own requirements are pinned already
+        if constraints is not None:
+            (Path(work) / "constraints.txt").write_text(constraints, encoding="utf-8")
+            command += ["-c", str(Path(work) / "constraints.txt")]
+        env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")}
+        returncode, output = _run_pip(command, project_dir, env, echo)
+        shown = Path(project_dir) / "requirements.txt"
+        if returncode is None:
+            raise PluginError(f"pip did not finish resolving {shown} in {PIP_TIMEOUT} s.",
+                              fix="Check the network connection to the package index and retry.")
+        if returncode != 0:
+            if quiet_failure:
+                return None
+            raise _pip_error(output, shown, python_version, architecture, tags)
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    return pins_from_report(report, leave_out=wheel.name.split("-")[0])

@@ -1,0 +1,216 @@
+"""The dependency layer of the native builder, on a local wheel index (no internet): pip's exact
+resolution, cached; each distribution built once; slimming and pruning; the layer as gzip members."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iaf_aws_plugin.builders.native.blobs import BlobStore
+from iaf_aws_plugin.builders.native.dependencies import (Interpreter, build_dependency_layer, find_interpreter,
+                                                         pip_command, platform_tags)
+
+from .conftest import PY, make_wheel
+
+pytestmark = pytest.mark.anyhost
+TAG = f"cpython-{PY.replace('.', '')}"
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A wheel index of its own: a fake host (major 8) that declares a notebook stack, a package
+    with tests, stubs and C sources, and leaves; pip sees nothing else."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    make_wheel(folder, "investing-algorithm-framework", "8.1.0", {"investing_algorithm_framework/__init__.py": "V = 8\n"},
+               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake"))
+    make_wheel(folder, "azure-mgmt-fake", "1.0", {  # a multi-API client: its default and models' versions load
+        "azure/mgmt/fake/__init__.py": "from ._client import Client\n",
+        "azure/mgmt/fake/_client.py": "class Client:\n    DEFAULT_API_VERSION = '2024-01-01'\n"
+                                      "    def ops(self, v):\n        if v == '2019-01-01':\n"
+                                      "            from .v2019_01_01 import ops\n",
+        "azure/mgmt/fake/models.py": "from .v2016_01_01.models import *\nfrom .v2024_01_01.models import *\n",
+        **{f"azure/mgmt/fake/{v}/{m}.py": "X = 1\n" * 100 for v in ("v2016_01_01", "v2019_01_01", "v2024_01_01")
+           for m in ("__init__", "models", "ops")}})
+    make_wheel(folder, "fatpkg", "1.0", {
+        "fatpkg/__init__.py": "from . import core\n", "fatpkg/core.py": "X = 1\n",
+        "fatpkg/tests/__init__.py": "", "fatpkg/tests/test_core.py": "def test(): pass\n" * 50,
+        "fatpkg/core.pyi": "X: int\n" * 20, "fatpkg/_speed.c": "int x;\n" * 100, "fatpkg/include/a.h": "#define A\n",
+        "fatpkg/_speed.pxd": "cdef int x\n", "fatpkg.libs/libfoo.so": "not an ELF file\n",
+        "fatpkg/data/test/dropped.txt": "data\n", "fatpkg/testing/__init__.py": "KEEP = 1\n"}, requires=("leafpkg",))
+    for version in ("1.0", "2.0"):
+        make_wheel(folder, "leafpkg", version, {"leafpkg.py": f"VERSION = {version!r}\n"})
+    make_wheel(folder, "debugpy", "1.8", {"debugpy/__init__.py": "X = 1\n"})
+    make_wheel(folder, "jupyter-core", "5.0", {"jupyter_core/__init__.py": "X = 1\n"})
+    make_wheel(folder, "extra-pkg", "0.3", {"extra_pkg.py": "Y = 2\n"}, requires=("leafpkg<2",))
+    make_wheel(folder, "other-pkg", "0.1", {"other_pkg.py": "Z = 3\n"})
+    stub_dir = tmp_path / "stub"
+    stub_dir.mkdir()
+    stub = make_wheel(stub_dir, "iaf-aws-plugin", "0.1.0.dev0", {"iaf_aws_plugin/__init__.py": "STUB = True\n"})
+    for name, value in {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder),
+                        "IAF_AWS_PLUGIN_WHEEL": str(stub), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}.items():
+        monkeypatch.setenv(name, value)
+    return stub
+
+
+def build(store: BlobStore, project: Path, wheel: Path, **options: Any) -> Any:
+    interpreter = options.pop("interpreter", None) or find_interpreter(PY)
+    return build_dependency_layer(store, project, wheel, python_version=PY, architecture="x86_64", glibc=(2, 34),
+                                  task_root="/var/task", interpreter=interpreter, echo=lambda _: None, **options)
+
+
+def members(store: BlobStore, digest: str) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(store.path(digest)) as tar:  # a multi-member gzip stream reads as one
+        return {m.name: m for m in tar.getmembers()}
+
+
+def project_with(tmp_path: Path, requirements: str) -> Path:
+    project = tmp_path / "bot"
+    project.mkdir(exist_ok=True)
+    (project / "requirements.txt").write_text(requirements)
+    return project
+
+
+def test_the_resolution_is_the_one_pip_install_target_makes(index: Path, tmp_path: Path) -> None:
+    """Same distributions and versions as ``pip install --target`` (the Dockerfile way, and this
+    builder before it resolved separately), for the same platform tags."""
+    project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\nextra-pkg\n")
+    layer = build(BlobStore(tmp_path / "cache"), project, index)
+    target = tmp_path / "pip-target"
+    command = [*pip_command(), "install", "--quiet", "--target", str(target), "--only-binary=:all:", "--no-compile",
+               "--implementation", "cp", "--python-version", PY, "-r", str(project / "requirements.txt"), str(index)]
+    for tag in platform_tags("x86_64", (2, 34)):
+        command += ["--platform", tag]
+    subprocess.run(command, check=True, capture_output=True)
+    by_pip = sorted(p.name[:-len(".dist-info")].lower().replace("_", "-") for p in target.glob("*.dist-info"))
+    by_pip.remove("iaf-aws-plugin-0.1.0.dev0")
+    names = {m.split("/")[2] for m in members(BlobStore(tmp_path / "cache"), layer.layer.digest)
+             if m.endswith(".dist-info") and m.count("/") == 2}
+    assert sorted(n[:-len(".dist-info")].lower().replace("_", "-") for n in names) == by_pip
+    assert "leafpkg-1.0" in by_pip  # extra-pkg's bound: the newest leaf (2.0) does not fit
+
+
+def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_only_what_it_adds(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BlobStore(tmp_path / "cache")
+    project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\n")
+    first = build(store, project, index)
+    assert not first.cached and set(first.built) == {"investing-algorithm-framework", "fatpkg", "leafpkg",
+                                                     "debugpy", "jupyter-core", "azure-mgmt-fake"}
+    path, executable = os.environ["PATH"], sys.executable
+    monkeypatch.setenv("PATH", "")  # no pip (nor uv) could run now: everything must come from the cache
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    again = build(store, project, index, interpreter=Interpreter("/nonexistent/python", PY, "test"))
+    assert again.cached and again.built == () and again.layer == first.layer
+    assert [name for name, _, _ in again.phases] == ["resolve (cached)", "assemble layer"]
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setattr(sys, "executable", executable)
+    (project / "requirements.txt").write_text("investing-algorithm-framework==8.1.0\nother-pkg\n")
+    added = build(store, project, index)
+    assert added.built == ("other-pkg",)  # every other distribution: installed and compiled before
+    names = members(store, added.layer.digest)
+    assert "var/task/other_pkg.py" in names and f"var/task/__pycache__/other_pkg.{TAG}.pyc" in names
+    assert f"var/task/fatpkg/__pycache__/core.{TAG}.pyc" in names
+    # The same set resolved from scratch (another cache) gives the same layer, byte for byte.
+    fresh = build(BlobStore(tmp_path / "fresh"), project, index)
+    assert fresh.layer == added.layer
+
+
+def test_slim_drops_tests_stubs_and_c_sources_and_no_slim_keeps_them(index: Path, tmp_path: Path) -> None:
+    project = project_with(tmp_path, "fatpkg\n")
+    store = BlobStore(tmp_path / "cache")
+    slim = build(store, project, index)
+    full = build(store, project, index, slim=False)
+    kept = members(store, slim.layer.digest)
+    everything = members(store, full.layer.digest)
+    dropped = {"var/task/fatpkg/tests/test_core.py", "var/task/fatpkg/core.pyi", "var/task/fatpkg/_speed.c",
+               "var/task/fatpkg/include/a.h", "var/task/fatpkg/_speed.pxd"}
+    assert dropped <= set(everything) and not dropped & set(kept)
+    assert not [n for n in kept if "/tests/" in n]
+    assert "var/task/fatpkg/data/test/dropped.txt" in everything and "var/task/fatpkg/data/test/dropped.txt" not in kept
+    assert "var/task/fatpkg/testing/__init__.py" in kept  # only folders named tests/ or test/
+    assert "var/task/fatpkg.libs/libfoo.so" in kept and "var/task/fatpkg/core.py" in kept
+    tests, sources, _, files = slim.removed
+    assert files == 7 and tests == len("def test(): pass\n" * 50) + len("data\n") and sources > 0
+    assert full.removed == (0, 0, 0, 0) and not full.slim
+    # RECORD names exactly the files that are there.
+    record = next(n for n in kept if n.endswith("fatpkg-1.0.dist-info/RECORD"))
+    with tarfile.open(store.path(slim.layer.digest)) as tar:
+        extracted = tar.extractfile(record)
+        assert extracted is not None
+        listed = {line.split(",")[0] for line in extracted.read().decode().splitlines()}
+    assert {f"var/task/{name}" for name in listed} == {n for n in kept if kept[n].isfile() and "fatpkg" in n}
+
+
+def test_prune_unused_leaves_out_the_listed_packages_of_that_host_major(index: Path, tmp_path: Path) -> None:
+    project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\n")
+    store = BlobStore(tmp_path / "cache")
+    pruned = build(store, project, index, prune_unused=True)
+    assert pruned.pruned == ("debugpy", "jupyter-core") and "8.x" in pruned.pruned_note
+    names = members(store, pruned.layer.digest)
+    assert "var/task/fatpkg/__init__.py" in names and not [n for n in names if "debugpy" in n or "jupyter" in n]
+    # azure-mgmt-*: kept (the framework's create_app imports it) without the API versions it never loads.
+    versions = {n.split("/")[5] for n in names if n.startswith("var/task/azure/mgmt/fake/v")}
+    assert versions == {"v2016_01_01", "v2024_01_01"} and "azure-mgmt-fake" in pruned.trimmed_note
+    plain = build(store, project, index)
+    everything = members(store, plain.layer.digest)
+    assert plain.pruned == () and "var/task/debugpy/__init__.py" in everything
+    assert "var/task/azure/mgmt/fake/v2019_01_01/ops.py" in everything and not plain.trimmed_note
+
+
+def test_prune_unused_prunes_nothing_for_a_host_major_it_has_no_list_for(tmp_path: Path, monkeypatch) -> None:
+    from iaf_aws_plugin.builders.native.slim import pruned
+
+    assert pruned(["debugpy", "azure-mgmt-web", "numpy", "ipython", "azure-storage-blob"], 8) == \
+        ["debugpy"]  # IPython, azure-storage-blob, azure-mgmt-* are imported by the framework 8.x
+    assert pruned(["debugpy", "azure-mgmt-web"], 9) == [] and pruned(["debugpy"], 42) == []
+    assert pruned(["debugpy"], None) == []
+
+
+def test_the_layer_is_gzip_members_of_one_tar_whose_diff_id_is_its_uncompressed_hash(index: Path,
+                                                                                      tmp_path: Path) -> None:
+    project = project_with(tmp_path, "fatpkg\nother-pkg\n")
+    store = BlobStore(tmp_path / "cache")
+    layer = build(store, project, index).layer
+    blob = store.path(layer.digest).read_bytes()
+    assert "sha256:" + hashlib.sha256(blob).hexdigest() == layer.digest and len(blob) == layer.size
+    raw = gzip.decompress(blob)
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == layer.diff_id and len(raw) == layer.uncompressed
+    assert raw.endswith(b"\0" * 1024)
+    names = list(members(store, layer.digest))
+    assert names[:2] == ["var", "var/task"]
+    infos = members(store, layer.digest).values()
+    assert {(m.uid, m.gid, m.mtime, m.uname) for m in infos} == {(0, 0, 0, "")}
+    pyc = [m for m in infos if m.name.endswith(f"core.{TAG}.pyc")]
+    with tarfile.open(store.path(layer.digest)) as tar:
+        handle = tar.extractfile(pyc[0])
+        assert handle is not None
+        assert int.from_bytes(handle.read()[4:8], "little") == 0b01  # unchecked hash: valid with mtime 0
+
+
+def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls_back_to_pip(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iaf_aws_plugin.builders.native.install import find_uv
+
+    if find_uv() is None:
+        pytest.skip("uv is not installed (.ci/run installs it)")
+    project = project_with(tmp_path, "fatpkg\nextra-pkg\n")
+    by_uv = build(BlobStore(tmp_path / "uv"), project, index)
+    monkeypatch.setenv("IAF_AWS_NO_UV", "1")
+    by_pip = build(BlobStore(tmp_path / "pip"), project, index)
+    monkeypatch.delenv("IAF_AWS_NO_UV")
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "uv").write_text("#!/bin/sh\necho 'error: unexpected argument' >&2\nexit 2\n")
+    (broken / "uv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{os.environ['PATH']}")
+    fallback = build(BlobStore(tmp_path / "fallback"), project, index)
+    assert (by_uv.installer, by_pip.installer, fallback.installer) == ("uv", "pip", "pip")
+    assert by_uv.layer == by_pip.layer == fallback.layer
