@@ -171,12 +171,12 @@ def test_pip_progress_is_shown_while_it_runs_and_its_whole_output_kept(tmp_path)
 
 
 def test_pip_that_outlives_its_timeout_is_stopped(tmp_path, monkeypatch) -> None:
-    from iaf_aws_plugin.builders.native import dependencies
+    from iaf_aws_plugin.builders.native import pip_run
 
-    monkeypatch.setattr(dependencies, "PIP_TIMEOUT", 1)
+    monkeypatch.setattr(pip_run, "PIP_TIMEOUT", 1)
     started = time.monotonic()
-    status, _ = dependencies._run_pip([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
-                                      dict(os.environ), lambda line: None)
+    status, _ = pip_run._run_pip([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
+                                 dict(os.environ), lambda line: None)
     assert status is None and time.monotonic() - started < 30
 
 

@@ -116,7 +116,7 @@ class NativeBuilder:
         self.store = store or BlobStore()
 
     def check(self) -> None:
-        from .dependencies import pip_command
+        from .pip_run import pip_command
 
         pip_command()
 

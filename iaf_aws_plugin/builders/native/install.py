@@ -75,7 +75,7 @@ def install(pins: list[Pin], staging: Path, *, python_version: str, architecture
             return "uv"
         shutil.rmtree(staging, ignore_errors=True)  # an older uv, say: pip installs the same wheels
         staging.mkdir(parents=True)
-    from .dependencies import pip_command
+    from .pip_run import pip_command
 
     command = [*pip_command(), "install", "--no-deps", "--target", str(staging), "--no-compile", "--no-input",
                "--disable-pip-version-check", "--progress-bar", "off", "--no-warn-script-location",

@@ -110,7 +110,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     When the file only gained lines since the last resolution for this platform and Python, only
     the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
     versions); a conflict, or any other change, resolves everything again."""
-    from .dependencies import wheel_requirements
+    from .pip_run import wheel_requirements
 
     requirements_file = Path(project_dir) / "requirements.txt"
     requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
@@ -161,7 +161,7 @@ def _glibc_of(tags: list[str]) -> str:
 def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
                 constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
                 echo: Callable[[str], None], quiet_failure: bool = False) -> tuple[Pin, ...] | None:
-    from .dependencies import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
+    from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
 
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
         report_path = Path(work) / "report.json"

@@ -1,0 +1,97 @@
+"""Running pip for the native builder: which pip, with its progress shown, and its failures as one line."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ...errors import PluginError
+
+_NO_WHEEL = re.compile(r"(?:Could not find a version that satisfies the requirement|"
+                       r"No matching distribution found for) ([A-Za-z0-9_.\-\[\]]+)")
+PIP_TIMEOUT = 1800
+
+
+def pip_command() -> list[str]:
+    """This interpreter's pip; else the pip wheel bundled with ``ensurepip`` (run from the
+    wheel, nothing installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    import ensurepip
+
+    bundled = sorted(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl"))
+    if bundled:
+        return [sys.executable, str(bundled[-1] / "pip")]
+    raise PluginError("pip is not available in this Python environment: the native builder needs it "
+                      "to resolve the dependencies.", fix=f"{sys.executable} -m ensurepip (or pip install pip).")
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The ``Requires-Dist`` lines of a wheel (what pip resolves for it)."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+        text = archive.read(name).decode("utf-8", "replace") if name else ""
+    return sorted(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:"))
+
+
+def _run_pip(command: list[str], cwd: Path, env: dict[str, str], echo: Callable[[str], None],
+             *, every: float = 10.0) -> tuple[int | None, str]:
+    """Run pip and show its progress (packages collected so far, at most a line per ``every``
+    seconds, and when it starts installing); (exit status or None after ``PIP_TIMEOUT``, output)."""
+    started = last = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.kill()
+
+    timer = threading.Timer(PIP_TIMEOUT, stop)
+    timer.daemon = True
+    timer.start()
+    output: list[str] = []
+    collected = 0
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            now = time.monotonic()
+            if line.startswith("Collecting "):
+                collected += 1
+                if now - last >= every:
+                    name = line[len("Collecting "):].split(" (from ")[0].strip()
+                    echo(f"  pip: {collected} packages collected after {now - started:.0f} s (now {name})")
+                    last = now
+            elif line.startswith("Installing collected packages"):
+                echo(f"  pip: {collected} packages collected after {now - started:.0f} s; installing them")
+                last = now
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:  # interrupted (Ctrl-C): pip must not outlive the deploy
+            process.kill()
+            process.wait()
+    return (None if timed_out.is_set() else returncode), "".join(output)
+
+
+def _pip_error(output: str, requirements: Path, python_version: str, architecture: str,
+               tags: list[str]) -> PluginError:
+    missing = sorted(set(_NO_WHEEL.findall(output)), key=str.lower)
+    if missing:
+        return PluginError(f"no wheel for CPython {python_version} manylinux {architecture} of: "
+                           f"{', '.join(missing)} (from {requirements.name}); the native builder installs wheels only.",
+                           fix="Pick versions that publish such wheels, or build with --builder docker.")
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    detail = (errors[-1] if errors else lines[-1] if lines else "no output")
+    return PluginError(f"pip could not install {requirements.name} for CPython {python_version} {architecture}: {detail}",
+                       fix="Fix the requirement pip names, then deploy again.")
