@@ -337,6 +337,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     names = Names.derive(str(identity["Account"]), settings.region, settings.function_name)
     echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
          f"as {identity['Arn']}.")
+    if settings.named_after_folder:
+        echo(f"Function name: {names.function}, the folder's name (saved by the deploy; "
+             "--lambda-function-name chooses another).")
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 

@@ -107,6 +107,7 @@ class DeploySettings:
     # Variables whose value only SSM holds (given once with -e, or set with secrets-aws-lambda): their
     # names are saved, never their values; a later deploy keeps them.
     stored_secrets: tuple[str, ...] = ()
+    named_after_folder: bool = False  # no name given nor saved: the folder's (never saved as such)
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -311,8 +312,12 @@ def resolve(options: DeployOptions) -> DeploySettings:
         return flag if flag is not None else saved.get(key, default)
 
     function_name = pick(options.function_name, "function_name")
+    named_after_folder = False
+    if not function_name:  # a fresh bot folder: named after the folder (shown in the plan, saved on deploy)
+        function_name, named_after_folder = function_name_from_folder(project), True
     if not function_name:
-        raise PluginError("no Lambda function name: this project has not been deployed yet.",
+        raise PluginError(f"no Lambda function name: this project has not been deployed yet and its folder's "
+                          f"name {project.name!r} makes no valid one.",
                           fix="Pass --lambda-function-name NAME (it is saved for later deploys).")
     profile = pick(options.profile, "profile")
     region = options.region or saved.get("region") or default_region(profile)
@@ -368,7 +373,14 @@ def resolve(options: DeployOptions) -> DeploySettings:
         provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
         stored_secrets=_names(saved.get("stored_secrets", []), "stored_secrets", project),
     )
-    return settings
+    return replace(settings, named_after_folder=True) if named_after_folder else settings
+
+
+def function_name_from_folder(project: Path) -> str:
+    """The folder's name made a valid Lambda function name (letters, digits, '-', '_'; at most 64),
+    ``""`` when nothing of it is left."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", project.name)
+    return re.sub(r"-{2,}", "-", name).strip("-_")[:64].strip("-_")
 
 
 def with_account(settings: DeploySettings, account_id: str) -> DeploySettings:
