@@ -41,6 +41,7 @@ class DeployResult:
     plan: Plan
     applied: bool
     names: Names
+    mask: Callable[[str], str] = str  # masks the deploy's secret values (for what the caller prints)
 
 
 def resolve_image(client: AWSClient, image_uri: str, region: str, architecture: str = "x86_64",
@@ -117,6 +118,25 @@ def pushed_image(client: AWSClient, names: Names, repository_uri: str, tag: str,
                           f"the tag to {resolved}: not deployed.",
                           fix="Another push may have moved the tag, or the builder misreported it; deploy again.")
     return f"{repository_uri}@{resolved}"
+
+
+def plan_document(result: DeployResult) -> dict[str, object]:
+    """The plan as plain data (``deploy-aws-lambda --dry-run --json``): no call parameters, masked."""
+    from .models import UNCHANGED
+
+    mask = result.mask
+    return {
+        "function": result.names.function, "account": result.names.account, "region": result.names.region,
+        "changes_pending": not result.plan.is_noop,
+        "steps": [{"action": step.action, "resource": step.resource, "name": mask(step.name),
+                   "changes": [mask(change) for change in step.changes]} for step in result.plan.steps],
+        "counts": {action: sum(1 for step in result.plan.steps if step.action == action)
+                   for action in sorted({step.action for step in result.plan.steps}) if action != UNCHANGED},
+        "notes": [mask(note) for note in result.plan.notes],
+        "settings": {"schedule": result.settings.schedule, "schedule_timezone": result.settings.schedule_timezone,
+                     "memory_size": result.settings.memory_size, "timeout": result.settings.timeout,
+                     "architecture": result.settings.architecture},
+    }
 
 
 def prune(client: AWSClient, names: Names, keep: int, echo: Echo) -> None:
@@ -380,7 +400,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names)
+    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names,
+                          mask=masker.mask if masker is not None else str)
     secret_override_names = _unsaved_overrides(settings, plain, placements, warn)
     if options.dry_run:
         echo("Dry run: nothing was changed.")

@@ -108,6 +108,8 @@ class DeploySettings:
     # names are saved, never their values; a later deploy keeps them.
     stored_secrets: tuple[str, ...] = ()
     named_after_folder: bool = False  # no name given nor saved: the folder's (never saved as such)
+    profile_from_env: bool = False  # AWS_PROFILE chose the profile: profile_saved is what is saved
+    profile_saved: str | None = None
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -116,6 +118,8 @@ class DeploySettings:
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
         data["stored_secrets"] = sorted(self.stored_secrets)
+        if self.profile_from_env:
+            data["profile"] = self.profile_saved
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
         if not self.provisioned_known:  # never chosen: not managed, not saved
             saved.pop("provisioned_concurrency", None)
@@ -319,7 +323,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
         raise PluginError(f"no Lambda function name: this project has not been deployed yet and its folder's "
                           f"name {project.name!r} makes no valid one.",
                           fix="Pass --lambda-function-name NAME (it is saved for later deploys).")
-    profile = pick(options.profile, "profile")
+    from .profiles import choose_profile
+
+    profile, profile_source = choose_profile(options.profile, saved.get("profile"))
     region = options.region or saved.get("region") or default_region(profile)
     if not region:
         raise PluginError("no AWS region is set.", fix="Pass --region (e.g. eu-west-1), or set AWS_REGION.")
@@ -373,6 +379,8 @@ def resolve(options: DeployOptions) -> DeploySettings:
         provisioned_known=options.provisioned_concurrency is not None or "provisioned_concurrency" in saved,
         stored_secrets=_names(saved.get("stored_secrets", []), "stored_secrets", project),
     )
+    if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
+        settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)
     return replace(settings, named_after_folder=True) if named_after_folder else settings
 
 
