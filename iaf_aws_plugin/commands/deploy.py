@@ -73,6 +73,9 @@ def _confirm(question: str) -> bool:
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
+@click.option("--force-unlock", "--force_unlock", "force_unlock", is_flag=True, default=False,
+              help="Remove another deploy's lease first (only when that deploy died; a lease also expires by itself "
+                   "after an hour).")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="With --dry-run: print the plan as JSON on stdout (the other lines go to stderr).")
 @click.option("--exit-code", "--exit_code", "exit_code", is_flag=True, default=False,
@@ -85,7 +88,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       output: str | None, role_arn: str | None, profile: str | None,
                       ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
-                      provisioned_concurrency: int | None, dry_run: bool, yes: bool, as_json: bool = False,
+                      provisioned_concurrency: int | None, dry_run: bool, yes: bool, force_unlock: bool = False,
+                      as_json: bool = False,
                       exit_code: bool = False) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
@@ -98,7 +102,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         project_dir=Path(project_dir) if project_dir else Path.cwd(), function_name=function_name, region=region,
         memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
-        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes,
+        force_unlock=force_unlock)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,

@@ -67,6 +67,7 @@ class DeployOptions:
     output: str | None = None
     dry_run: bool = False
     yes: bool = False
+    force_unlock: bool = False  # remove another deploy's lease first (deploy/lease.py)
     log_retention_days: int | None = None
     rollback_window: int | None = None
     ephemeral_storage: int | None = None
