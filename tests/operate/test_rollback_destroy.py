@@ -176,3 +176,18 @@ def test_rollback_steps_back_n_kept_versions(host_cli, deployed_bot, op, deploy_
     assert back.returncode == 0, back.stderr
     assert "Rolled back: the live alias runs version 1 (was 3)" in back.stdout
     assert alias_version(bot.function) == "1"
+
+
+def test_destroy_keep_logs_keeps_the_log_group_and_its_events(host_cli, deployed_bot, op):
+    bot = deployed_bot
+    op.put_log_events(bot.log_group, "s1", op.invocation_lines("r-1", op.now_ms(), ["bought 0.01 BTC"]))
+    dry = op.cli(host_cli, bot, "destroy-aws-lambda", "--keep-logs", "--dry-run")
+    assert dry.returncode == 0 and "keep  Log group" in dry.stdout and "delete  Log group" not in dry.stdout, dry.stdout
+
+    done = op.cli(host_cli, bot, "destroy-aws-lambda", "--keep-logs", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert f"The logs stay in {bot.log_group}." in done.stdout
+    left = resources_left(bot)
+    assert left.pop("bucket") and left.pop("log_group") and not any(left.values()), left
+    events = boto3.client("logs", region_name=bot.region).filter_log_events(logGroupName=bot.log_group)["events"]
+    assert any("bought 0.01 BTC" in event["message"] for event in events)
