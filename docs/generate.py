@@ -322,6 +322,26 @@ def block_prices() -> list[str]:
     return rows
 
 
+# --- ci.md blocks ---------------------------------------------------------------------------------
+
+def block_ci_workflow() -> list[str]:
+    from iaf_aws_plugin.ci import github_workflow
+
+    return ["```yaml", *github_workflow().splitlines(), "```"]
+
+
+def block_ci_trust_policy() -> list[str]:
+    from iaf_aws_plugin.ci import trust_policy
+
+    return _json(trust_policy(EXAMPLE_ACCOUNT, "my-org/my-bot", "main"))
+
+
+def block_ci_deploy_policy() -> list[str]:
+    from iaf_aws_plugin.ci import ci_specs, deploy_policy
+
+    return _json(deploy_policy(ci_specs(_names())))
+
+
 BLOCKS: dict[str, Callable[[], list[str]]] = {
     "names": block_names,
     "execution-role": block_execution_role,
@@ -333,6 +353,9 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "cost-table": block_cost_table,
     "cost-example": block_cost_example,
     "prices": block_prices,
+    "ci-workflow": block_ci_workflow,
+    "ci-trust-policy": block_ci_trust_policy,
+    "ci-deploy-policy": block_ci_deploy_policy,
 }
 
 

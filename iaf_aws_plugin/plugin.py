@@ -42,6 +42,11 @@ def register_commands(cli: click.Group) -> None:
     # How the bot is doing, from its state snapshots.
     cli.add_command(portfolio_aws_lambda)
     cli.add_command(report_aws_lambda)
+    # The kill switch: the schedule off and on, the settings untouched.
+    from .commands.pause import pause_aws_lambda, resume_aws_lambda
+
+    cli.add_command(pause_aws_lambda)
+    cli.add_command(resume_aws_lambda)
 
 
 def scaffold_aws_lambda(path: str | None, replace: bool) -> list[WrittenFile]:

@@ -217,5 +217,20 @@ def scaffold_aws_lambda(path: str | None = None, replace: bool = False) -> list[
     click.echo(f"AWS Lambda trading bot in {target}: {len(written) - skipped} written, {skipped} kept.")
     if skipped and not replace:
         click.echo("Existing files were kept; run again with --replace to overwrite them.")
-    click.echo("Next: cp .env.example .env, edit it, then: investing-algorithm-framework deploy-aws-lambda")
+    click.echo("Next:")
+    if path:
+        import shlex
+
+        click.echo(f"  cd {shlex.quote(str(target))}")
+    for line in NEXT_STEPS:
+        click.echo(f"  {line}")
     return written
+
+
+#: What to run after ``init-aws-lambda`` (printed by it, by the quick start and in the docs; a test runs them).
+NEXT_STEPS = (
+    "cp .env.example .env                                 # then put your exchange keys in .env",
+    "investing-algorithm-framework deploy-aws-lambda --dry-run   # the plan: the function takes the folder's name",
+    "investing-algorithm-framework deploy-aws-lambda             # asks, applies, saves the settings",
+    "investing-algorithm-framework status-aws-lambda             # then logs-aws-lambda --follow",
+)

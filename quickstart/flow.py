@@ -207,11 +207,12 @@ a real bot afresh). With real AWS credentials (aws configure, or AWS_PROFILE; ne
 
   {activate}
   investing-algorithm-framework init-aws-lambda --path my-bot && cd my-bot
-  # put your exchange keys in .env: the deploy stores them in SSM, never in the function's environment
-  investing-algorithm-framework deploy-aws-lambda --lambda-function-name my-bot --region eu-west-1 --dry-run
-  investing-algorithm-framework deploy-aws-lambda          # the saved settings; asks before changing anything
-  investing-algorithm-framework status-aws-lambda          # then logs-aws-lambda --follow
-  investing-algorithm-framework destroy-aws-lambda         # removes it all but the trading state
+  # the exchange keys in .env go to SSM, never into the function's environment
+  cp .env.example .env                                 # then put your exchange keys in .env
+  investing-algorithm-framework deploy-aws-lambda --dry-run   # the plan: the function takes the folder's name
+  investing-algorithm-framework deploy-aws-lambda             # asks, applies, saves the settings
+  investing-algorithm-framework status-aws-lambda             # then logs-aws-lambda --follow
+  investing-algorithm-framework destroy-aws-lambda            # removes it all but the trading state
 
 On AWS the native builder pulls public.ecr.aws/lambda/python and installs the requirements (needs the
 internet, no Docker), the schedule runs the bot, and `invoke-aws-lambda` without --local runs it on

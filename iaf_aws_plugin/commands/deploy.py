@@ -79,6 +79,13 @@ def _confirm(question: str) -> bool:
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
+@click.option("--force-unlock", "--force_unlock", "force_unlock", is_flag=True, default=False,
+              help="Remove another deploy's lease first (only when that deploy died; a lease also expires by itself "
+                   "after an hour).")
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="With --dry-run: print the plan as JSON on stdout (the other lines go to stderr).")
+@click.option("--exit-code", "--exit_code", "exit_code", is_flag=True, default=False,
+              help="With --dry-run: exit 0 when nothing would change, 2 when changes are pending (for CI).")
 @handle_errors
 def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir: str | None,
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
@@ -88,7 +95,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       ephemeral_storage: int | None, log_retention_days: int | None, rollback_window: int | None,
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
                       provisioned_concurrency: int | None, dry_run: bool, yes: bool, slim: bool | None = None,
-                      prune_unused: bool | None = None) -> None:
+                      prune_unused: bool | None = None, force_unlock: bool = False, as_json: bool = False,
+                      exit_code: bool = False) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -100,13 +108,28 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
         project_dir=Path(project_dir) if project_dir else Path.cwd(), function_name=function_name, region=region,
         memory_size=memory_size, timeout=timeout, env=tuple((k, v) for k, v in env), schedule=schedule,
         schedule_timezone=schedule_timezone, architecture=architecture, image_uri=image_uri, builder=builder,
-        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes)
+        base_image=base_image, output=output, role_arn=role_arn, profile=profile, dry_run=dry_run, yes=yes,
+        force_unlock=force_unlock)
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
                       provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused)
-    deploy(options, echo=click.echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
-           confirm=_confirm, builders=installed_builders())
+    if (as_json or exit_code) and not dry_run:
+        from ..errors import PluginError
+
+        raise PluginError(f"{'--json' if as_json else '--exit-code'} describes a plan: it needs --dry-run.",
+                          fix="Add --dry-run (deploy-aws-lambda --dry-run --json --exit-code).")
+    echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    result = deploy(options, echo=echo, warn=lambda line: click.echo(f"Warning: {line}", err=True),
+                    confirm=_confirm, builders=installed_builders())
+    if as_json:
+        import json
+
+        from ..deploy.pipeline import plan_document
+
+        click.echo(json.dumps(plan_document(result), indent=2, sort_keys=True))
+    if exit_code and not result.plan.is_noop:
+        click.get_current_context().exit(2)
 
 
 def installed_builders() -> dict[str, Callable[[], Builder]]:

@@ -18,6 +18,8 @@ back with its trading state.""")
 @target_options
 @click.option("--delete-state", "--delete_state", "delete_state", is_flag=True, default=False,
               help="Also delete the state bucket with every snapshot (asks you to type the function name).")
+@click.option("--keep-logs", "--keep_logs", "keep_logs", is_flag=True, default=False,
+              help="Keep the log group (the trade audit trail) with its retention.")
 @click.option("--confirm", "confirm_name", default=None,
               help="With --yes --delete-state: the function name, typed out, to delete the state unattended.")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False, help="Show the plan; delete nothing.")
@@ -25,7 +27,7 @@ back with its trading state.""")
 @handle_errors
 def destroy_aws_lambda(function_name: str | None, region: str | None, profile: str | None,
                        project_dir: str | None, delete_state: bool, confirm_name: str | None, dry_run: bool,
-                       yes: bool) -> None:
+                       yes: bool, keep_logs: bool = False) -> None:
     """Remove schedule, alias, function and versions, roles, image repository, log group and
     secrets of the bot."""
     import sys
@@ -37,7 +39,7 @@ def destroy_aws_lambda(function_name: str | None, region: str | None, profile: s
     if delete_state and not dry_run and yes and confirm_name != target.function:
         raise PluginError(f"--delete-state with --yes needs --confirm {target.function} (the function name typed "
                           "out): nothing was deleted.", fix=f"Add --confirm {target.function}.")
-    plan = plan_destroy(target, delete_state=delete_state)
+    plan = plan_destroy(target, delete_state=delete_state, keep_logs=keep_logs)
     echo(f"Destroying {target.function} in account {target.names.account}, region {target.region}:")
     for line in render(plan, target):
         echo(line)
@@ -60,4 +62,6 @@ def destroy_aws_lambda(function_name: str | None, region: str | None, profile: s
             raise PluginError("destroy cancelled: nothing was deleted.", fix="Pass --yes to destroy without asking.")
     destroy(target, plan, echo=echo)
     kept = "" if state_step else f" The trading state stays in s3://{target.names.bucket}."
+    if keep_logs:
+        kept += f" The logs stay in {target.names.log_group}."
     echo(f"Destroyed {target.function}.{kept} Run deploy-aws-lambda to deploy it again.")

@@ -10,9 +10,18 @@ from . import handle_errors
 @click.option("--path", default=None,
               help="Directory to create the project in (created with its parents); default: the current one.")
 @click.option("--replace", is_flag=True, default=False, help="Overwrite files that already exist.")
+@click.option("--ci", "ci", default=None, type=click.Choice(["github"]),
+              help="Also write a CI workflow that deploys on push to main: github (GitHub Actions with OIDC, "
+                   ".github/workflows/deploy-aws-lambda.yml).")
 @handle_errors
-def init_aws_lambda(path: str | None, replace: bool) -> None:
+def init_aws_lambda(path: str | None, replace: bool, ci: str | None = None) -> None:
     """Create an AWS Lambda trading bot project (same as `init --type aws-lambda`)."""
     from ..scaffold import scaffold_aws_lambda
 
     scaffold_aws_lambda(path=path, replace=replace)
+    if ci:
+        from pathlib import Path
+
+        from ..ci import write_ci
+
+        write_ci(Path(path) if path else Path.cwd(), ci, replace=replace, echo=click.echo)

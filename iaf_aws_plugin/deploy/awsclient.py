@@ -717,7 +717,8 @@ class AWSClient:
                         target_arn=target.get("Arn"), role_arn=target.get("RoleArn"),
                         enabled=found.get("State") == "ENABLED",
                         retries=_int_or_none(retry.get("MaximumRetryAttempts")),
-                        max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")))
+                        max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")),
+                        description=str(found.get("Description") or ""))
 
     def put_schedule(self, schedule: Schedule, exists: bool) -> None:
         """Create or update ``schedule`` as given: its expression, time zone, target, retry policy and input."""
@@ -994,6 +995,16 @@ class AWSClient:
         found: dict[str, Any] | None = self.call("scheduler", "GetSchedule", where=f"Reading schedule {name}",
                                                  missing=("ResourceNotFoundException",), Name=name, GroupName=group)
         return found
+
+    def set_schedule_state(self, found: dict[str, Any], enabled: bool, description: str) -> None:
+        """Enable or disable the schedule ``found`` (a GetSchedule answer), everything else as it is."""
+        name = str(found["Name"])
+        params = {key: found[key] for key in ("ScheduleExpression", "ScheduleExpressionTimezone",
+                                              "FlexibleTimeWindow", "Target", "StartDate", "EndDate", "KmsKeyArn",
+                                              "ActionAfterCompletion") if found.get(key) is not None}
+        self.call("scheduler", "UpdateSchedule", where=f"{'Enabling' if enabled else 'Disabling'} schedule {name}",
+                  Name=name, GroupName=found.get("GroupName") or "default", State="ENABLED" if enabled else "DISABLED",
+                  Description=description, **params)
 
     # --- S3 (the state bucket, deleted only on --delete-state) ------------------------------
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..builders import Builder
     from .awsclient import AWSClient
     from .cost import CostEstimate
+    from .lease import DeployLease
     from .environment import Masker, Placement
     from .models import DesiredState, LiveState, Plan
     from .names import Names
@@ -41,6 +42,7 @@ class DeployResult:
     plan: Plan
     applied: bool
     names: Names
+    mask: Callable[[str], str] = str  # masks the deploy's secret values (for what the caller prints)
 
 
 def resolve_image(client: AWSClient, image_uri: str, region: str, architecture: str = "x86_64",
@@ -117,6 +119,55 @@ def pushed_image(client: AWSClient, names: Names, repository_uri: str, tag: str,
                           f"the tag to {resolved}: not deployed.",
                           fix="Another push may have moved the tag, or the builder misreported it; deploy again.")
     return f"{repository_uri}@{resolved}"
+
+
+def plan_document(result: DeployResult) -> dict[str, object]:
+    """The plan as plain data (``deploy-aws-lambda --dry-run --json``): no call parameters, masked."""
+    from .models import UNCHANGED
+
+    mask = result.mask
+    return {
+        "function": result.names.function, "account": result.names.account, "region": result.names.region,
+        "changes_pending": not result.plan.is_noop,
+        "steps": [{"action": step.action, "resource": step.resource, "name": mask(step.name),
+                   "changes": [mask(change) for change in step.changes]} for step in result.plan.steps],
+        "counts": {action: sum(1 for step in result.plan.steps if step.action == action)
+                   for action in sorted({step.action for step in result.plan.steps}) if action != UNCHANGED},
+        "notes": [mask(note) for note in result.plan.notes],
+        "settings": {"schedule": result.settings.schedule, "schedule_timezone": result.settings.schedule_timezone,
+                     "memory_size": result.settings.memory_size, "timeout": result.settings.timeout,
+                     "architecture": result.settings.architecture},
+    }
+
+
+def _take_lease(client: AWSClient, names: Names, caller: str, force_unlock: bool, echo: Echo, warn: Echo,
+                leases: list[tuple[AWSClient, DeployLease]]) -> None:
+    """The bot's deploy lease (deploy/lease.py), when its state bucket exists (a first deploy creates it).
+    Held by another deploy: one line, nothing changed. Not takeable (e.g. no s3:PutObject on it): a warning."""
+    from .lease import LEASE_KEY, LeaseHeld, acquire, force_unlock as unlock, lease_holder
+
+    if force_unlock:
+        unlock(client, names.bucket, echo)
+    try:
+        if not client.bucket_exists(names.bucket, names.account):
+            return
+        leases.append((client, acquire(client, names.bucket, lease_holder(caller))))
+    except LeaseHeld:
+        raise
+    except PluginError as exc:
+        warn(f"could not take the deploy lease s3://{names.bucket}/{LEASE_KEY} ({exc.message.rstrip('.')}): "
+             "deploying without it, so a deploy started at the same time elsewhere is not stopped.")
+
+
+def _release(leases: list[tuple[AWSClient, DeployLease]], warn: Echo) -> None:
+    from .lease import release
+
+    for client, lease in leases:
+        try:
+            release(client, lease)
+        except PluginError as exc:  # it expires by itself
+            warn(f"the deploy lease was not released ({exc.message.rstrip('.')}); it expires by itself within the hour "
+                 "(or: deploy-aws-lambda --force-unlock).")
 
 
 def prune(client: AWSClient, names: Names, keep: int, echo: Echo) -> None:
@@ -295,6 +346,7 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
 
     def caution(line: str) -> None:
         (warn or echo)(masker.mask(line))
+    leases: list[tuple[AWSClient, DeployLease]] = []  # taken by _deploy, released here whatever happens
     try:
         for name in env:
             validate_env_name(name)
@@ -302,15 +354,18 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
             caution(f"--secret/--plain {name}: no such variable in .env or -e (kept in the settings).")
         plain, secrets = split_secrets(env, placements)
         return _deploy(options, settings, plain, secrets, tuple(placements), say, caution, confirm, session,
-                       sleep, on_call, builders or {}, masker=masker)
+                       sleep, on_call, builders or {}, masker=masker, leases=leases)
     except PluginError as exc:
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
+    finally:
+        _release(leases, caution)
 
 
 def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None,
-            builders: Builders, *, masker: Masker | None = None) -> DeployResult:
+            builders: Builders, *, masker: Masker | None = None,
+            leases: list[tuple[AWSClient, DeployLease]] | None = None) -> DeployResult:
     from ..schedules.expressions import validate_timezone
     from .awsclient import AWSClient
     from .executor import Executor, display
@@ -337,6 +392,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     names = Names.derive(str(identity["Account"]), settings.region, settings.function_name)
     echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
          f"as {identity['Arn']}.")
+    if settings.named_after_folder:
+        echo(f"Function name: {names.function}, the folder's name (saved by the deploy; "
+             "--lambda-function-name chooses another).")
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -377,7 +435,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names)
+    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names,
+                          mask=masker.mask if masker is not None else str)
     secret_override_names = _unsaved_overrides(settings, plain, placements, warn)
     if options.dry_run:
         echo("Dry run: nothing was changed.")
@@ -385,6 +444,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     if plan.is_noop:
         settings_module.save(result.settings, secret_override_names)
         return result
+    if leases is not None:  # one deploy at a time: from here (changes to apply) to the end
+        _take_lease(client, names, str(identity["Arn"]), options.force_unlock, echo, warn, leases)
     if builder is not None:
         builder.check()
     if not options.yes and confirm is not None and not confirm("Apply this plan?"):

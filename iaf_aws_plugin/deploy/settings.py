@@ -68,6 +68,7 @@ class DeployOptions:
     output: str | None = None
     dry_run: bool = False
     yes: bool = False
+    force_unlock: bool = False  # remove another deploy's lease first (deploy/lease.py)
     log_retention_days: int | None = None
     rollback_window: int | None = None
     ephemeral_storage: int | None = None
@@ -112,6 +113,9 @@ class DeploySettings:
     stored_secrets: tuple[str, ...] = ()
     slim: bool = True  # the native builder drops tests, C sources, stubs, debug symbols (--no-slim keeps them)
     prune_unused: bool = False  # the native builder leaves out packages Lambda never imports (--prune-unused)
+    named_after_folder: bool = False  # no name given nor saved: the folder's (never saved as such)
+    profile_from_env: bool = False  # AWS_PROFILE chose the profile: profile_saved is what is saved
+    profile_saved: str | None = None
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -120,6 +124,8 @@ class DeploySettings:
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
         data["stored_secrets"] = sorted(self.stored_secrets)
+        if self.profile_from_env:
+            data["profile"] = self.profile_saved
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
         if not self.provisioned_known:  # never chosen: not managed, not saved
             saved.pop("provisioned_concurrency", None)
@@ -319,10 +325,16 @@ def resolve(options: DeployOptions) -> DeploySettings:
         return flag if flag is not None else saved.get(key, default)
 
     function_name = pick(options.function_name, "function_name")
+    named_after_folder = False
+    if not function_name:  # a fresh bot folder: named after the folder (shown in the plan, saved on deploy)
+        function_name, named_after_folder = function_name_from_folder(project), True
     if not function_name:
-        raise PluginError("no Lambda function name: this project has not been deployed yet.",
+        raise PluginError(f"no Lambda function name: this project has not been deployed yet and its folder's "
+                          f"name {project.name!r} makes no valid one.",
                           fix="Pass --lambda-function-name NAME (it is saved for later deploys).")
-    profile = pick(options.profile, "profile")
+    from .profiles import choose_profile
+
+    profile, profile_source = choose_profile(options.profile, saved.get("profile"))
     region = options.region or saved.get("region") or default_region(profile)
     if not region:
         raise PluginError("no AWS region is set.", fix="Pass --region (e.g. eu-west-1), or set AWS_REGION.")
@@ -378,7 +390,16 @@ def resolve(options: DeployOptions) -> DeploySettings:
         slim=bool(pick(options.slim, "slim", True)),
         prune_unused=bool(pick(options.prune_unused, "prune_unused", False)),
     )
-    return settings
+    if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
+        settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)
+    return replace(settings, named_after_folder=True) if named_after_folder else settings
+
+
+def function_name_from_folder(project: Path) -> str:
+    """The folder's name made a valid Lambda function name (letters, digits, '-', '_'; at most 64),
+    ``""`` when nothing of it is left."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", project.name)
+    return re.sub(r"-{2,}", "-", name).strip("-_")[:64].strip("-_")
 
 
 def with_account(settings: DeploySettings, account_id: str) -> DeploySettings:

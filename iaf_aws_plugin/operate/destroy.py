@@ -18,15 +18,24 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 Echo = Callable[[str], None]
 
 
-def plan_destroy(target: Target, *, delete_state: bool) -> Plan:
-    from ..deploy.models import Spec
+def plan_destroy(target: Target, *, delete_state: bool, keep_logs: bool = False) -> Plan:
+    """``keep_logs``: the log group (the trade audit trail) stays, with its retention."""
+    from dataclasses import replace
+
+    from ..deploy.models import UNCHANGED, Spec, Step
     from ..deploy.planner import plan_destroy as plan, read_live_state
+    from ..deploy.resources.log_group import RESOURCE as LOG_GROUP
 
     names = target.names
     own_role = target.saved.get("role_arn") in (None, names.role_arn)
     spec = Spec(names, role_arn=None if own_role else str(target.saved.get("role_arn")), destroy=True,
                 delete_state=delete_state)
-    return plan(read_live_state(target.client, spec), names, delete_state=delete_state)
+    planned = plan(read_live_state(target.client, spec), names, delete_state=delete_state)
+    if not keep_logs:
+        return planned
+    return replace(planned, steps=tuple(
+        Step(LOG_GROUP, step.name, UNCHANGED, ("--keep-logs",)) if step.resource == LOG_GROUP else step
+        for step in planned.steps))
 
 
 def render(plan: Plan, target: Target) -> list[str]:

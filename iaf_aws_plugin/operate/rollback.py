@@ -35,7 +35,8 @@ def _digest(uri: str) -> str:
     return uri.rsplit("@", 1)[1] if "@" in uri else uri or "?"
 
 
-def plan_rollback(target: Target, to: str | None = None) -> RollbackPlan:
+def plan_rollback(target: Target, to: str | None = None, steps: int = 1) -> RollbackPlan:
+    """To version ``to``, else ``steps`` kept versions back from the one the alias runs (1: the previous)."""
     from ..deploy.names import ALIAS
 
     client, function = target.client, target.function
@@ -54,11 +55,16 @@ def plan_rollback(target: Target, to: str | None = None) -> RollbackPlan:
             raise PluginError(f"the {ALIAS} alias already points at version {wanted}: nothing to change.",
                               fix="Pick another version with --to (status-aws-lambda lists the kept ones).")
     else:
-        older = [v for v in versions if current.isdigit() and int(v) < int(current)]
+        older = sorted((v for v in versions if v.isdigit() and current.isdigit() and int(v) < int(current)), key=int)
         if not older:
             raise PluginError(f"nothing to roll back to: version {current} is the oldest kept version of {function}.",
                               fix="Deploy the wanted image with deploy-aws-lambda --image-uri instead.")
-        wanted = older[-1]
+        if steps > len(older):
+            raise PluginError(f"cannot roll back {steps} versions: {len(older)} older than version {current} "
+                              f"{'is' if len(older) == 1 else 'are'} kept ({', '.join(older)}).",
+                              fix=f"Pass --steps {len(older)} or less (or --to VERSION); the rollback window "
+                                  "(deploy-aws-lambda --rollback-window) sets how many are kept.")
+        wanted = older[-steps]
     have = _config(client.get_function(function, current))
     want = _config(client.get_function(function, wanted))
     image = _ECR_IMAGE.match(str(want["ImageUri"]))

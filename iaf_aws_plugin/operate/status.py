@@ -100,8 +100,11 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
         zone = str(found.get("ScheduleExpressionTimezone") or "UTC")
         start = found.get("StartDate") or found.get("CreationDate")
         when = next_run(expression, zone, now, start=start) if found.get("State", "ENABLED") == "ENABLED" else None
+        from ..schedules.pause import paused_since
+
         return {"name": names.schedule, "expression": expression, "timezone": zone, "state": found.get("State"),
-                "next_run": when.isoformat() if when else None}
+                "next_run": when.isoformat() if when else None,
+                "paused_since": paused_since(found.get("Description"), found.get("State") == "ENABLED")}
 
     status["schedule"] = _part(schedule)
 
@@ -197,8 +200,12 @@ def render_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"Schedule     {problem}")
     else:
         nxt = sched["next_run"]
-        lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
-                     + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
+        if sched.get("paused_since"):
+            lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), PAUSED since "
+                         f"{sched['paused_since']} (resume-aws-lambda starts it)")
+        else:
+            lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
+                         + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
     inv = status["invocations"]
     if isinstance(inv, dict):
         lines.append(f"Invocations  {inv['error']}")

@@ -102,7 +102,9 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
                           f"{project or Path.cwd()} (this folder has not been deployed from).",
                           fix="Run the command in the bot's project folder, or pass --lambda-function-name NAME "
                               "(and --region).")
-    profile = options.profile or saved.get("profile")
+    from ..deploy.profiles import choose_profile
+
+    profile, _ = choose_profile(options.profile, saved.get("profile"))
     region = options.region or saved.get("region") or default_region(profile)
     if not region:
         raise PluginError("no AWS region is set.", fix="Pass --region (e.g. eu-west-1), or set AWS_REGION.")

@@ -69,7 +69,6 @@ def run_command(args: list[str], project: Path):
     (["--lambda-function-name", "bot", "-e", "1BAD", "x"], "Invalid environment variable name '1BAD'"),
     (["--lambda-function-name", "bot", "--role-arn", "my-role"], "invalid --role-arn"),
     (["--lambda-function-name", "bot", "-e", "AWS_REGION", "x"], "reserved by AWS Lambda"),
-    (["--region", "eu-west-1"], "no Lambda function name"),
     (["--lambda-function-name", "bot", "--region", "eu-wset-1"], "unknown AWS region 'eu-wset-1'"),
     (["--lambda-function-name", "bot", "--schedule", "every hour"], "every hour"),
     (["--lambda-function-name", "bot", "--region", "eu-west-1", "--image-uri", "docker.io/me/bot:1"],
@@ -81,6 +80,16 @@ def test_bad_input_is_one_error_line(aws_env, project, args, expected):
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and expected in lines[0], result.output
+
+
+def test_a_folder_name_that_makes_no_function_name_is_one_line(aws_env, tmp_path):
+    from iaf_aws_plugin.scaffold import scaffold
+
+    scaffold(tmp_path / "___")
+    result = run_command(["--region", "eu-west-1"], tmp_path / "___")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "no Lambda function name" in lines[0] and "--lambda-function-name" in lines[0]
 
 
 def test_secret_values_are_masked_in_error_messages_too(aws_env, project):

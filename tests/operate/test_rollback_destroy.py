@@ -157,3 +157,37 @@ def test_destroy_delete_state_needs_the_name_typed_out(host_cli, deployed_bot, o
     assert not boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=bot.function)["MetricAlarms"]
     again = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--yes", "--confirm", bot.function)
     assert again.returncode == 0 and "Nothing to destroy" in again.stdout
+
+
+def test_rollback_steps_back_n_kept_versions(host_cli, deployed_bot, op, deploy_inprocess):
+    bot = deployed_bot
+    for memory in (1024, 2048):
+        result, _ = deploy_inprocess(bot.project, memory_size=memory)
+        assert result.applied
+    assert alias_version(bot.function) == "3"
+
+    too_far = op.cli(host_cli, bot, "rollback-aws-lambda", "--steps", "3", "--yes")
+    assert too_far.returncode == 1 and "cannot roll back 3 versions: 2 older than version 3 are kept (1, 2)" \
+        in too_far.stderr and alias_version(bot.function) == "3"
+    both = op.cli(host_cli, bot, "rollback-aws-lambda", "--steps", "1", "--to", "1", "--yes")
+    assert both.returncode == 1 and "--steps and --to" in both.stderr
+
+    back = op.cli(host_cli, bot, "rollback-aws-lambda", "-n", "2", "--yes")
+    assert back.returncode == 0, back.stderr
+    assert "Rolled back: the live alias runs version 1 (was 3)" in back.stdout
+    assert alias_version(bot.function) == "1"
+
+
+def test_destroy_keep_logs_keeps_the_log_group_and_its_events(host_cli, deployed_bot, op):
+    bot = deployed_bot
+    op.put_log_events(bot.log_group, "s1", op.invocation_lines("r-1", op.now_ms(), ["bought 0.01 BTC"]))
+    dry = op.cli(host_cli, bot, "destroy-aws-lambda", "--keep-logs", "--dry-run")
+    assert dry.returncode == 0 and "keep  Log group" in dry.stdout and "delete  Log group" not in dry.stdout, dry.stdout
+
+    done = op.cli(host_cli, bot, "destroy-aws-lambda", "--keep-logs", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert f"The logs stay in {bot.log_group}." in done.stdout
+    left = resources_left(bot)
+    assert left.pop("bucket") and left.pop("log_group") and not any(left.values()), left
+    events = boto3.client("logs", region_name=bot.region).filter_log_events(logGroupName=bot.log_group)["events"]
+    assert any("bought 0.01 BTC" in event["message"] for event in events)

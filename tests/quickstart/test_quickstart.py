@@ -64,7 +64,9 @@ def test_quick_start_runs_the_whole_flow_offline_and_each_step_shows(tmp_path) -
            "cash it spent (EUR 750.0)" in second, second[-3000:]
     history = out.split("Step 8 of 9:")[1].split("Step 9 of 9:")[0]
     assert re.search(r"^\s+1\s+\d{4}-\d\d-\d\d .*\n\*\s+2\s+", history, re.MULTILINE), history
-    assert "deploy-aws-lambda --lambda-function-name my-bot --region eu-west-1 --dry-run" in out.split("Step 9 of 9:")[1]
+    from iaf_aws_plugin.scaffold import NEXT_STEPS  # run by tests/operate/test_next_steps.py
+
+    assert all(line in out.split("Step 9 of 9:")[1] for line in NEXT_STEPS)
     assert re.search(r"^Quick start completed in \d+ s\.$", out, re.MULTILINE)
 
     for value in PAPER_KEYS.values():  # the secrets went to SSM and were masked everywhere

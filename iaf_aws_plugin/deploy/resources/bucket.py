@@ -140,4 +140,12 @@ def actions(spec: Spec) -> list[ActionGroup]:
                                  "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
                                  "s3:GetBucketVersioning", "s3:PutBucketVersioning",
                                  "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                                 "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"))]
+                                 "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration")),
+            _lease_actions(spec)]
+
+
+def _lease_actions(spec: Spec) -> ActionGroup:
+    """One deploy at a time: the deploy lease object (deploy/lease.py)."""
+    from ..lease import lease_actions
+
+    return ActionGroup(*lease_actions(spec.names.bucket, spec.names.partition))

@@ -2,9 +2,11 @@
 Without a schedule in the settings, an existing one is removed."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
+from ...schedules.pause import paused_since
 from ..models import (CREATE, DELETE, MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS, UNCHANGED, UPDATE, ActionGroup,
                       Call, DesiredState, LiveState, PlanContext, Schedule, Spec, Step)
 from ..names import ALIAS, SCHEDULE_GROUP, Names
@@ -63,6 +65,11 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
         return [Step(RESOURCE, have.name, DELETE, (f"was {have.expression}",) if want_state is not None else (),
                      (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
     target = f"{names.function}:{ALIAS}"
+    since = paused_since(have.description, have.enabled) if have is not None else None
+    if since:  # pause-aws-lambda's: the deploy never starts a paused bot
+        want = replace(want, enabled=False, description=have.description if have is not None else "")
+        ctx.notes.append(f"the bot is paused since {since}: the deploy keeps its schedule disabled "
+                         "(resume-aws-lambda starts it).")
     changes = schedule_changes(want, have, target) if have is not None else []
     if have is not None and not changes:
         return [Step(RESOURCE, want.name, UNCHANGED, (f"{want.expression} {want.timezone}",))]
