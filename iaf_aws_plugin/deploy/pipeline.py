@@ -151,7 +151,8 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
     ``--schedule-timezone`` it would fire at other times, so that is refused.
     """
     from ..schedules.expressions import parse_schedule, validate_timezone
-    from ..schedules.strategy_scan import derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning
+    from ..schedules.strategy_scan import (derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning,
+                                           slower_than_strategies_warning)
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
@@ -161,6 +162,7 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
             except PluginError:
                 derived = None  # --schedule replaces a schedule that cannot be derived
             for message in (faster_than_strategies_warning(expression, derived),
+                            slower_than_strategies_warning(expression, derived),
                             every_strategy_runs_warning(expression, derived)):
                 if message:
                     warn(message.removeprefix("Warning: "))

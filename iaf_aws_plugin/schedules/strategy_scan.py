@@ -22,7 +22,8 @@ from .expressions import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSch
                           UnmappableSchedule, combine, cron_for, describe_duration, rate_for_period,
                           schedule_period_seconds)
 
-__all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning"]
+__all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning",
+           "slower_than_strategies_warning"]
 
 _TIME_UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _STRATEGY_BASES = {"TradingStrategy"}
@@ -126,6 +127,12 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     if not found:
         return None
     period = min(seconds for seconds, _ in found)
+    if period < MINIMUM_PERIOD:
+        fastest = min(found)[1]
+        raise PluginError(f"{fastest} runs more often than once a minute, and EventBridge Scheduler starts a "
+                          "function at most once a minute.",
+                          fix="Give the strategy an interval of at least one minute, or pass --schedule "
+                              "'rate(1 minute)' to run it once a minute.")
     # Most frequent first; each strategy once.
     sources = tuple(dict.fromkeys(source for _, source in sorted(found)))
     slower = tuple(dict.fromkeys(source for seconds, source in sorted(found) if seconds > period))
@@ -200,6 +207,20 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
     return (f"Warning: schedule {expression} runs every {describe_duration(period)}, more often than the "
             f"strategies need (every {describe_duration(derived.period_seconds)}: "
             f"{'; '.join(derived.sources)}); extra runs cost invocations and exchange API calls.")
+
+
+def slower_than_strategies_warning(expression: str, derived: DerivedSchedule | None) -> str | None:
+    """One line of warning, naming the strategy, when ``expression`` runs less often than a strategy needs."""
+    if derived is None or expression is None:
+        return None
+    period = schedule_period_seconds(expression)
+    needed = schedule_period_seconds(derived.expression) or max(derived.period_seconds, MINIMUM_PERIOD)
+    if period is None or period <= needed:
+        return None
+    strategy = derived.set_by or derived.sources[0]
+    return (f"Warning: schedule {expression} runs every {describe_duration(period)}, less often than "
+            f"{strategy} needs (every {describe_duration(needed)}): it trades less often than it was written "
+            "for. Drop --schedule to follow the strategies.")
 
 
 @dataclass(frozen=True)

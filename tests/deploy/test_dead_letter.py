@@ -64,7 +64,10 @@ def test_schedule_retries_into_an_encrypted_dead_letter_queue_only_its_scheduler
     assert undelivered_line().startswith(f"Undelivered  1 run(s) in the dead-letter queue {unique_name}-iaf-dlq (")
 
     # A changed schedule changes the event age; no schedule removes the queue (and its alarm).
-    daily, _ = deploy_inprocess(bot_project, schedule="rate(1 day)")
+    daily, recorder = deploy_inprocess(bot_project, schedule="rate(1 day)")
+    # slower than the hourly strategy: a warning that names it (issue 19, item 4)
+    assert any("less often than strategies/my_strategy.py:MyTradingStrategy (every 1 hour) needs" in line
+               for line in recorder.warnings), recorder.warnings
     assert boto3.client("scheduler").get_schedule(Name=f"{unique_name}-iaf")["Target"]["RetryPolicy"][
         "MaximumEventAgeInSeconds"] == 3600
     assert any("retries 185 -> 185 within 3600 s" in step.subject for step in daily.plan.changes)
