@@ -323,6 +323,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
+    # Nothing derived: "none" is kept as saved (no warning at every deploy).
+    schedule_source = None if settings.schedule_source == "derived" and expression is None else settings.schedule_source
     build_with: str | None = None
     builder: Builder | None = None
     if not settings.image_uri:
@@ -379,7 +381,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names)
+    result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
+                                  stored_secrets=stored), plan, False, names)
     secret_override_names = _unsaved_overrides(settings, plain, placements, warn)
     if options.dry_run:
         echo("Dry run: nothing was changed.")
