@@ -152,9 +152,7 @@ def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None
     derived = derive_schedule(tmp_path)
     assert derived is not None
     assert set(derived.sources) == {
-        "strategies/base.py:Base (every 6 hours)",
-        "strategies/base.py:Child (every 2 hours)",
-        "strategies/base.py:ViaInit (every 3 hours)",
+        "strategies/base.py:Base (every 6 hours)",  # Child and ViaInit: never added, never run
         "aws_function.py:Base(...) (every 30 minutes)",
         "aws_function.py:daily (every 1 day)",
         "aws_function.py:default_one (every 10 minutes)",  # the host's decorator defaults
@@ -301,3 +299,27 @@ def test_an_explicit_schedule_slower_than_a_strategy_warns_naming_it(tmp_path: P
     assert warning is not None and "strategies/s.py:Fast (every 15 minutes) needs (every 15 minutes)" in warning
     assert slower_than_strategies_warning("rate(15 minutes)", derived) is None
     assert slower_than_strategies_warning("rate(5 minutes)", derived) is None
+
+
+def test_only_the_strategies_the_handler_adds_drive_the_schedule(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Hourly(TradingStrategy):
+            time_unit = TimeUnit.HOUR
+            interval = 1
+        class Unused(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 5
+    """)
+    write(tmp_path, "aws_function.py", """
+        from strategies.s import Hourly
+        app.add_strategy(Hourly)
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(1 hour)" and derived.note is None
+    assert derived.sources == ("strategies/s.py:Hourly (every 1 hour)",)
+    # Nothing readable added: every strategy of the project counts, and the plan says so.
+    write(tmp_path, "aws_function.py", "app.add_strategy(make_strategy())\n")
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(5 minutes)"
+    assert derived.note and "every strategy in the project drives the schedule" in derived.note
