@@ -209,11 +209,13 @@ def block_names() -> list[str]:
             ("execution role", f"`{n.role}` with the inline policy `{n.role_policy}`"),
             ("scheduler role", f"`{n.scheduler_role}` with the inline policy `{n.scheduler_policy}`"),
             ("schedule", f"`{n.schedule}` in the schedule group `{SCHEDULE_GROUP}`"),
+            ("dead-letter queue (with a schedule)", f"`{n.dead_letter_queue}` (SQS, encrypted)"),
             ("function alias", f"`{n.function}:{ALIAS}` (`{n.alias_arn}`)"),
             ("SSM parameter path", f"`{n.ssm_path}`"), ("log group", f"`{n.log_group}`"),
             ("alerts topic (with `--alert-email`)", f"`{n.function}-iaf-alerts`"),
             ("alarms (with `--alert-email`)",
-             f"`{n.function}-iaf-errors`, `{n.function}-iaf-throttles`, `{n.function}-iaf-missed-runs`")]
+             f"`{n.function}-iaf-errors`, `{n.function}-iaf-throttles`, `{n.function}-iaf-missed-runs`, "
+             f"`{n.function}-iaf-undelivered-runs`")]
     return ["| resource | name |", "| --- | --- |", *[f"| {what} | {name} |" for what, name in rows]]
 
 

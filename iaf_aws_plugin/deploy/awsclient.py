@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import PluginError
 from .models import (AccountConcurrency, Alerts, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
-                     RegistryScanning, Repository, Role, Schedule)
+                     Queue, RegistryScanning, Repository, Role, Schedule)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -718,7 +718,8 @@ class AWSClient:
                         enabled=found.get("State") == "ENABLED",
                         retries=_int_or_none(retry.get("MaximumRetryAttempts")),
                         max_event_age=_int_or_none(retry.get("MaximumEventAgeInSeconds")),
-                        description=str(found.get("Description") or ""))
+                        description=str(found.get("Description") or ""),
+                        dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"))
 
     def put_schedule(self, schedule: Schedule, exists: bool) -> None:
         """Create or update ``schedule`` as given: its expression, time zone, target, retry policy and input."""
@@ -727,6 +728,8 @@ class AWSClient:
         target: dict[str, Any] = {"Arn": schedule.target_arn, "RoleArn": schedule.role_arn}
         if schedule.input is not None:
             target["Input"] = json.dumps(schedule.input)
+        if schedule.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": schedule.dead_letter_arn}
         if schedule.retries is not None or schedule.max_event_age is not None:
             target["RetryPolicy"] = {key: value for key, value in (("MaximumRetryAttempts", schedule.retries),
                                                                    ("MaximumEventAgeInSeconds", schedule.max_event_age))
@@ -746,6 +749,64 @@ class AWSClient:
     def delete_schedule(self, name: str, group: str) -> None:
         self.call("scheduler", "DeleteSchedule", where=f"Removing schedule {name}",
                   missing=("ResourceNotFoundException",), Name=name, GroupName=group)
+
+    # --- SQS: the schedule's dead-letter queue ------------------------------------------------
+
+    def queue_url(self, name: str) -> str | None:
+        found = self.call("sqs", "GetQueueUrl", where=f"Reading SQS queue {name}",
+                          missing=("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"), QueueName=name)
+        return None if not found else str(found["QueueUrl"])
+
+    def queue(self, name: str, arn: str, *, attributes: bool = True) -> Queue | None:
+        """The queue with its attributes (``attributes`` False: only whether it exists), or None."""
+        url = self.queue_url(name)
+        if url is None:
+            return None
+        if not attributes:
+            return Queue(name=name, arn=arn, url=url)
+        found = self.call("sqs", "GetQueueAttributes", where=f"Reading SQS queue {name}", QueueUrl=url,
+                          AttributeNames=["QueueArn", "MessageRetentionPeriod", "SqsManagedSseEnabled", "Policy"])
+        values = found.get("Attributes") or {}
+        policy = values.get("Policy")
+        return Queue(name=name, arn=str(values.get("QueueArn") or arn), url=url,
+                     retention_seconds=_int_or_none(values.get("MessageRetentionPeriod")),
+                     sse=str(values.get("SqsManagedSseEnabled", "")).lower() == "true",
+                     policy=_as_document(policy) if policy else None)
+
+    @staticmethod
+    def _queue_attributes(queue: Queue) -> dict[str, str]:
+        """SQS takes every attribute as a string."""
+        values = {"SqsManagedSseEnabled": "true" if queue.sse else "false"}
+        if queue.retention_seconds is not None:
+            values["MessageRetentionPeriod"] = str(queue.retention_seconds)
+        if queue.policy is not None:
+            values["Policy"] = json.dumps(queue.policy)
+        return values
+
+    def create_queue(self, queue: Queue) -> None:
+        self.call("sqs", "CreateQueue", where=f"Creating SQS queue {queue.name}", QueueName=queue.name,
+                  Attributes=self._queue_attributes(queue), tags={"managed-by": "iaf-aws-plugin"})
+
+    def set_queue_attributes(self, queue: Queue, url: str | None) -> None:
+        self.call("sqs", "SetQueueAttributes", where=f"Updating SQS queue {queue.name}",
+                  QueueUrl=url or self.queue_url(queue.name), Attributes=self._queue_attributes(queue))
+
+    def delete_queue(self, name: str, url: str | None) -> None:
+        url = url or self.queue_url(name)
+        if url:
+            self.call("sqs", "DeleteQueue", where=f"Removing SQS queue {name}",
+                      missing=("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"), QueueUrl=url)
+
+    def queue_depth(self, name: str) -> int | None:
+        """Messages waiting in the queue (visible and in flight), or None when it does not exist."""
+        url = self.queue_url(name)
+        if url is None:
+            return None
+        found = self.call("sqs", "GetQueueAttributes", where=f"Reading SQS queue {name}", QueueUrl=url,
+                          AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        values = found.get("Attributes") or {}
+        return sum(_int_or_none(values.get(key)) or 0
+                   for key in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"))
 
 
     # --- Alerts: SNS topic and CloudWatch alarms (issue 10; kept together at the end) --------

@@ -38,6 +38,7 @@ __all__ = [
     "Parameter",
     "Plan",
     "Prune",
+    "Queue",
     "Ref",
     "RegistryScanning",
     "Repository",
@@ -170,6 +171,19 @@ class Schedule:
     max_event_age: int | None = None
     input: Document | None = None  # the event the target gets (desired; not compared)
     description: str = ""  # set when written; not compared
+    dead_letter_arn: str | None = None  # the SQS queue undeliverable runs go to
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS queue (the schedule's dead-letter queue) with the attributes the deploy sets."""
+
+    name: str
+    arn: str
+    url: str | None = None  # live: known once it exists
+    retention_seconds: int | None = None
+    sse: bool = False  # SqsManagedSseEnabled
+    policy: Document | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,11 @@ class Secret(str):
 RESERVED_CONCURRENCY = 1
 MAX_RETRY_ATTEMPTS = 0
 MAX_EVENT_AGE_SECONDS = 60  # the smallest value Lambda accepts
+#: EventBridge Scheduler retries a delivery Lambda did not accept (it cannot run twice) until the
+#: event is as old as the schedule's period (at most an hour; 60..86400 s is what Scheduler takes),
+#: then parks it in the dead-letter queue.
+SCHEDULE_RETRY_ATTEMPTS = 185  # Scheduler's maximum: the event age is the bound that matters
+SCHEDULE_MAX_EVENT_AGE = 3600
 
 
 @dataclass(frozen=True)
@@ -259,6 +278,7 @@ class DesiredState:
     secrets: Mapping[str, Secret] = field(default_factory=dict)  # full parameter name -> value
     schedule: Schedule | None = None  # None: no schedule (removed if it exists)
     scheduler_role: Role | None = None  # with a schedule only
+    dead_letter: Queue | None = None  # the schedule's dead-letter queue (with a schedule only)
     alias: str = ALIAS
     reserved_concurrency: int = RESERVED_CONCURRENCY
     event_invoke: EventInvokeConfig = EventInvokeConfig(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS)
@@ -290,6 +310,7 @@ class LiveState:
     reserved_concurrency: int | None = None
     event_invoke: EventInvokeConfig | None = None
     schedule: Schedule | None = None
+    dead_letter: Queue | None = None
     log_group: LogGroup | None = None
     registry_scanning: RegistryScanning | None = None  # None: not readable (the repository's own setting counts)
     account_concurrency: AccountConcurrency | None = None  # None: not readable

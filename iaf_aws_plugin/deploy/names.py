@@ -110,6 +110,15 @@ class Names:
         return f"{self.account}.dkr.ecr.{self.region}.{suffix}"
 
     @property
+    def dead_letter_queue(self) -> str:
+        """The SQS queue of the schedule's undeliverable runs (SQS names: up to 80 characters)."""
+        return bounded(self.function, "-iaf-dlq", 80, self.function)
+
+    @property
+    def dead_letter_arn(self) -> str:
+        return self.arn("sqs", self.dead_letter_queue)
+
+    @property
     def alert_topic(self) -> str:
         """The SNS topic of the bot's alerts."""
         return f"{self.function}-iaf-alerts"

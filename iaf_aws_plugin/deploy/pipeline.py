@@ -202,7 +202,8 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
     ``--schedule-timezone`` it would fire at other times, so that is refused.
     """
     from ..schedules.expressions import parse_schedule, validate_timezone
-    from ..schedules.strategy_scan import derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning
+    from ..schedules.strategy_scan import (derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning,
+                                           slower_than_strategies_warning)
 
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
@@ -212,6 +213,7 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
             except PluginError:
                 derived = None  # --schedule replaces a schedule that cannot be derived
             for message in (faster_than_strategies_warning(expression, derived),
+                            slower_than_strategies_warning(expression, derived),
                             every_strategy_runs_warning(expression, derived)):
                 if message:
                     warn(message.removeprefix("Warning: "))
@@ -376,6 +378,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
 
     timezone_name = validate_timezone(settings.schedule_timezone)
     expression, saved_schedule = _schedule(settings, echo, warn)
+    # Nothing derived: "none" is kept as saved (no warning at every deploy).
+    schedule_source = None if settings.schedule_source == "derived" and expression is None else settings.schedule_source
     build_with: str | None = None
     builder: Builder | None = None
     if not settings.image_uri:
@@ -435,7 +439,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    result = DeployResult(replace(settings, schedule=saved_schedule, stored_secrets=stored), plan, False, names,
+    result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
+                                  stored_secrets=stored), plan, False, names,
                           mask=masker.mask if masker is not None else str)
     secret_override_names = _unsaved_overrides(settings, plain, placements, warn)
     if options.dry_run:

@@ -44,7 +44,7 @@ _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architectur
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
                "alert_email", "provisioned_concurrency", "base_image", "output", "stored_secrets", "slim",
-               "prune_unused")
+               "prune_unused", "schedule_source")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class DeploySettings:
     architecture: str = DEFAULT_ARCHITECTURE
     schedule: str | None = None  # None: not chosen yet (derive on first deploy); "none": no schedule
     schedule_timezone: str = DEFAULT_TIMEZONE
+    #: "derived": the schedule follows the strategies (derived again at every deploy); "explicit":
+    #: --schedule chose it; None: not recorded (settings of earlier versions: kept as saved).
+    schedule_source: str | None = None
     role_arn: str | None = None
     builder: str = DEFAULT_BUILDER
     image_uri: str | None = None
@@ -355,6 +358,11 @@ def resolve(options: DeployOptions) -> DeploySettings:
             raise PluginError(f"{name} is given both as --secret and --plain.", fix="Choose one.")
         plain_names.add(name)
         secret_names.discard(name)
+    # A derived schedule is derived again at every deploy (the strategies may have changed);
+    # --schedule makes it explicit. Settings of earlier versions (no source) keep their schedule.
+    schedule_source = ("explicit" if options.schedule is not None else
+                       "derived" if saved.get("schedule_source") == "derived" or "schedule" not in saved else
+                       saved.get("schedule_source"))
     settings = DeploySettings(
         project_dir=project,
         function_name=validate_function_name(str(function_name)),
@@ -362,7 +370,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
         memory_size=validate_memory(int(pick(options.memory_size, "memory_size", DEFAULT_MEMORY_SIZE))),
         timeout=validate_timeout(int(pick(options.timeout, "timeout", DEFAULT_TIMEOUT))),
         architecture=validate_architecture(str(pick(options.architecture, "architecture", DEFAULT_ARCHITECTURE))),
-        schedule=pick(options.schedule, "schedule"),
+        schedule=options.schedule if options.schedule is not None else
+        None if schedule_source == "derived" else saved.get("schedule"),
+        schedule_source=schedule_source,
         schedule_timezone=str(pick(options.schedule_timezone, "schedule_timezone", DEFAULT_TIMEZONE)),
         role_arn=validate_role_arn(role_arn) if role_arn else None,
         builder=str(pick(options.builder, "builder", DEFAULT_BUILDER)),

@@ -108,6 +108,13 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
     status["schedule"] = _part(schedule)
 
+    def undelivered() -> dict[str, Any] | None:
+        """Runs EventBridge Scheduler could not deliver: the depth of the dead-letter queue."""
+        depth = client.queue_depth(names.dead_letter_queue)
+        return None if depth is None else {"queue": names.dead_letter_queue, "runs": depth}
+
+    status["undelivered"] = _part(undelivered)
+
     def recent() -> list[dict[str, Any]] | dict[str, Any]:
         """The last runs: found by their REPORT lines (a filter pattern: only those are read over
         the look-back), then only the lines of their own streams around them."""
@@ -206,6 +213,13 @@ def render_status(status: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
                          + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
+    lost = status.get("undelivered")
+    if isinstance(lost, dict) and "error" in lost:
+        lines.append(f"Undelivered  unknown: {lost['error']}")
+    elif isinstance(lost, dict):
+        lines.append(f"Undelivered  {lost['runs']} run(s) in the dead-letter queue {lost['queue']}"
+                     + (" (the scheduler could not invoke the function: look at them in the SQS console)"
+                        if lost["runs"] else ""))
     inv = status["invocations"]
     if isinstance(inv, dict):
         lines.append(f"Invocations  {inv['error']}")

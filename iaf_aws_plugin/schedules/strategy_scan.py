@@ -22,7 +22,8 @@ from .expressions import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSch
                           UnmappableSchedule, combine, cron_for, describe_duration, rate_for_period,
                           schedule_period_seconds)
 
-__all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning"]
+__all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning",
+           "slower_than_strategies_warning"]
 
 _TIME_UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _STRATEGY_BASES = {"TradingStrategy"}
@@ -99,12 +100,15 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
             if isinstance(node, ast.ClassDef):
                 info = _ClassInfo.read(node, relative, constants)
                 classes.setdefault(node.name, []).append(info)
+    added = _handler_strategies(dict(modules).get("aws_function.py")) & set(classes)
     for relative, tree in modules:
         constants = _module_constants(tree)
         found.extend(_calls_and_decorators(tree, relative, constants, classes))
         hosted.extend(_host_calls_and_decorators(tree, relative, constants, classes))
     for info in sorted((info for infos in classes.values() for info in infos),
                        key=lambda item: (item.file, item.name)):
+        if added and info.name not in added:
+            continue  # a strategy aws_function.py never adds does not run, so it does not drive the schedule
         if _is_strategy(info, classes, set(), _SCHEDULED_BASES):
             hosted.extend((read, f"{info.file}:{info.name}.{name}", text)
                           for name, read, text in info.scheduled_functions)
@@ -126,11 +130,20 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     if not found:
         return None
     period = min(seconds for seconds, _ in found)
+    if period < MINIMUM_PERIOD:
+        fastest = min(found)[1]
+        raise PluginError(f"{fastest} runs more often than once a minute, and EventBridge Scheduler starts a "
+                          "function at most once a minute.",
+                          fix="Give the strategy an interval of at least one minute, or pass --schedule "
+                              "'rate(1 minute)' to run it once a minute.")
     # Most frequent first; each strategy once.
     sources = tuple(dict.fromkeys(source for _, source in sorted(found)))
     slower = tuple(dict.fromkeys(source for seconds, source in sorted(found) if seconds > period))
+    note = None if added or "aws_function.py" not in dict(modules) else (
+        "aws_function.py adds no strategy this scan can read (app.add_strategy(Name)): every strategy in the "
+        "project drives the schedule")
     return DerivedSchedule(expression=rate_for_period(period), period_seconds=period, sources=sources,
-                           less_frequent=slower)
+                           less_frequent=slower, note=note)
 
 
 def _derive_cron(hosted: list[tuple["_Read", str, str]], legacy: list[tuple[int, str]]) -> DerivedSchedule:
@@ -200,6 +213,40 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
     return (f"Warning: schedule {expression} runs every {describe_duration(period)}, more often than the "
             f"strategies need (every {describe_duration(derived.period_seconds)}: "
             f"{'; '.join(derived.sources)}); extra runs cost invocations and exchange API calls.")
+
+
+def _handler_strategies(tree: ast.Module | None) -> set[str]:
+    """The class names ``aws_function.py`` passes to ``add_strategy``/``add_strategies`` (empty:
+    none readable, every strategy of the project counts)."""
+    names: set[str] = set()
+    if tree is None:
+        return names
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("add_strategy", "add_strategies")):
+            continue
+        for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
+            items = argument.elts if isinstance(argument, (ast.List, ast.Tuple)) else [argument]
+            for item in items:
+                target = item.func if isinstance(item, ast.Call) else item
+                tail = _dotted_tail(target)
+                if tail:
+                    names.add(tail)
+    return names
+
+
+def slower_than_strategies_warning(expression: str, derived: DerivedSchedule | None) -> str | None:
+    """One line of warning, naming the strategy, when ``expression`` runs less often than a strategy needs."""
+    if derived is None or expression is None:
+        return None
+    period = schedule_period_seconds(expression)
+    needed = schedule_period_seconds(derived.expression) or max(derived.period_seconds, MINIMUM_PERIOD)
+    if period is None or period <= needed:
+        return None
+    strategy = derived.set_by or derived.sources[0]
+    return (f"Warning: schedule {expression} runs every {describe_duration(period)}, less often than "
+            f"{strategy} needs (every {describe_duration(needed)}): it trades less often than it was written "
+            "for. Drop --schedule to follow the strategies.")
 
 
 @dataclass(frozen=True)

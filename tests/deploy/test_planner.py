@@ -58,6 +58,7 @@ def live_matching(want: d.DesiredState) -> LiveState:
         latest_function=function, reserved_concurrency=1,
         event_invoke=EventInvokeConfig(retries=0, max_event_age=60),
         log_group=want.log_group,
+        dead_letter=want.dead_letter,
         schedule=want.schedule or d.Schedule(want.names.schedule, "default", None, "UTC", want.names.alias_arn,
                                              want.names.scheduler_role_arn, True, 0, 60),
     )
@@ -197,7 +198,7 @@ def test_schedule_none_deletes_an_existing_schedule():
     want = desired_state()
     plan = plan_deploy(desired_state(schedule=None), live_matching(want))
     step = steps_by_resource(plan)["Schedule"]
-    assert step.action == DELETE and methods(plan) == ["delete_schedule"]
+    assert step.action == DELETE and methods(plan) == ["delete_queue", "delete_schedule"]  # its dead-letter queue too
 
 
 def test_schedule_change_updates_expression_and_timezone():
@@ -208,7 +209,9 @@ def test_schedule_change_updates_expression_and_timezone():
     schedule = call.params["schedule"]
     assert schedule.timezone == "Europe/Amsterdam" and call.params["exists"] is True
     assert schedule.target_arn.endswith(":function:bot:live")
-    assert (schedule.retries, schedule.max_event_age) == (0, 60)  # the document put_schedule sends
+    # the document put_schedule sends: retried within the period (at most an hour), into the dead-letter queue
+    assert (schedule.retries, schedule.max_event_age) == (185, 3600)
+    assert schedule.dead_letter_arn == "arn:aws:sqs:eu-west-1:123456789012:bot-iaf-dlq"
     assert schedule.input["scheduled_time"] == "<aws.scheduler.scheduled-time>"
 
 
@@ -297,8 +300,8 @@ def test_destroy_plans_every_kind_backwards_with_delete_steps():
                    bucket=Bucket(names.bucket), state_objects=(4, 2048))
     kept = plan_destroy(live, names, delete_state=False)
     assert [(s.resource, s.action) for s in kept.steps] == [
-        ("Schedule", DELETE), ("Lambda alias", DELETE), ("Lambda function", DELETE), ("SSM secrets", DELETE),
-        ("Log group", DELETE), ("Scheduler IAM role", DELETE), ("IAM role", DELETE), ("ECR repository", DELETE),
+        ("Schedule", DELETE), ("Dead-letter queue", DELETE), ("Lambda alias", DELETE), ("Lambda function", DELETE),
+        ("SSM secrets", DELETE), ("Log group", DELETE), ("Scheduler IAM role", DELETE), ("IAM role", DELETE), ("ECR repository", DELETE),
         ("S3 state bucket", "unchanged")]
     assert next(s for s in kept.steps if s.resource == "Lambda function").changes == ("versions 1, 2, 3",)
     gone = plan_destroy(live, names, delete_state=True)

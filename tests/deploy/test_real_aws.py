@@ -200,6 +200,7 @@ OPERATION_ACTIONS = {
     "cloudwatch-logs.CreateLogGroup": ["logs:CreateLogGroup", "logs:TagResource"],
     "scheduler.CreateSchedule": ["scheduler:CreateSchedule", "iam:PassRole"],
     "sns.CreateTopic": ["sns:CreateTopic", "sns:TagResource"],  # tags
+    "sqs.CreateQueue": ["sqs:CreateQueue", "sqs:TagQueue"],  # tags
     "scheduler.UpdateSchedule": ["scheduler:UpdateSchedule", "iam:PassRole"],
 }
 #: Calls that need no permission (sts) or that the preflight itself makes (and tolerates a refusal of).
@@ -228,15 +229,15 @@ LIFECYCLES: dict[str, tuple[list[dict[str, Any]], set[str]]] = {
               {"memory_size": 1024, "rotate": True},
               {"schedule": "rate(2 hours)", "alert_email": "desk@example.com"},
               {"schedule": "none", "alert_email": "none"}],
-             set()),
+             {"sqs:SetQueueAttributes"}),  # the dead-letter queue's drift repair
     # Never a schedule: the preflight asks to remove one, should it exist.
     "no schedule": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "none"},
                      {"memory_size": 1024, "rotate": True}],
-                    {"scheduler:DeleteSchedule", "sns:ListSubscriptionsByTopic"}),  # nor alerts (below)
+                    {"scheduler:DeleteSchedule", "sqs:DeleteQueue", "sns:ListSubscriptionsByTopic"}),  # nor alerts
     # Never alerts (and never provisioned concurrency: moto has no such API, every variant is without).
     "no alerts": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "rate(1 hour)"},
                    {"memory_size": 1024, "rotate": True, "schedule": "rate(2 hours)"}],
-                  {"sns:ListSubscriptionsByTopic"}),  # read once a topic exists
+                  {"sns:ListSubscriptionsByTopic", "sqs:SetQueueAttributes"}),
 }
 DRIFT_ONLY = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy", "logs:GetLogEvents"}
 PUSH = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",

@@ -74,7 +74,6 @@ def test_no_every_strategy_warning_when_they_share_a_schedule(tmp_path: Path) ->
     ('TimeUnit.from_value("day")', "2", "rate(2 days)", 2 * 86400),
     ('TimeUnit.from_string("HOUR")', "24", "rate(1 day)", 86400),
     ('TimeUnit("MINUTE")', "60", "rate(1 hour)", 3600),
-    ("TimeUnit.SECOND", "10", "rate(1 minute)", 10),  # Lambda's minimum is one minute
     ("TimeUnit.SECOND", "90", "rate(1 minute)", 90),  # never slower than the strategy
     ("UNIT", "EVERY", "rate(3 hours)", 3 * 3600),  # module-level constants
 ])
@@ -108,7 +107,7 @@ def host_time_units() -> dict[str, str]:
 
 def test_every_host_time_unit_is_understood(tmp_path: Path) -> None:
     """A unit added by a future host (say WEEK) must not be silently ignored."""
-    expected = {"SECOND": 7, "MINUTE": 7 * 60, "HOUR": 7 * 3600, "DAY": 7 * 86400}
+    expected = {"SECOND": 70, "MINUTE": 70 * 60, "HOUR": 70 * 3600, "DAY": 70 * 86400}
     units = host_time_units()
     assert set(units) == set(expected)
     for name, value in units.items():
@@ -118,7 +117,7 @@ def test_every_host_time_unit_is_understood(tmp_path: Path) -> None:
                 from investing_algorithm_framework import TimeUnit, TradingStrategy
                 class S(TradingStrategy):
                     time_unit = {form}
-                    interval = 7
+                    interval = 70
             """)
             derived = derive_schedule(project)
             assert derived is not None and derived.period_seconds == expected[name], form
@@ -153,9 +152,7 @@ def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None
     derived = derive_schedule(tmp_path)
     assert derived is not None
     assert set(derived.sources) == {
-        "strategies/base.py:Base (every 6 hours)",
-        "strategies/base.py:Child (every 2 hours)",
-        "strategies/base.py:ViaInit (every 3 hours)",
+        "strategies/base.py:Base (every 6 hours)",  # Child and ViaInit: never added, never run
         "aws_function.py:Base(...) (every 30 minutes)",
         "aws_function.py:daily (every 1 day)",
         "aws_function.py:default_one (every 10 minutes)",  # the host's decorator defaults
@@ -272,3 +269,57 @@ def test_sources_are_listed_most_frequent_first(tmp_path: Path) -> None:
     derived = derive_schedule(tmp_path)
     assert derived is not None
     assert derived.sources == ("strategies/a.py:B (every 5 minutes)", "strategies/a.py:A (every 1 day)")
+
+
+def test_a_sub_minute_strategy_is_refused_in_one_line(tmp_path: Path) -> None:
+    """EventBridge runs a function at most once a minute: 30 seconds is not silently one minute."""
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class S(TradingStrategy):
+            time_unit = TimeUnit.SECOND
+            interval = 30
+    """)
+    with pytest.raises(PluginError) as refused:
+        derive_schedule(tmp_path)
+    assert str(refused.value).startswith("strategies/s.py:S (every 30 seconds) runs more often than once a minute")
+    assert "\n" not in str(refused.value) and "--schedule 'rate(1 minute)'" in (refused.value.fix or "")
+
+
+def test_an_explicit_schedule_slower_than_a_strategy_warns_naming_it(tmp_path: Path) -> None:
+    from iaf_aws_plugin.schedules.strategy_scan import slower_than_strategies_warning
+
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Fast(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 15
+    """)
+    derived = derive_schedule(tmp_path)
+    warning = slower_than_strategies_warning("rate(1 day)", derived)
+    assert warning is not None and "strategies/s.py:Fast (every 15 minutes) needs (every 15 minutes)" in warning
+    assert slower_than_strategies_warning("rate(15 minutes)", derived) is None
+    assert slower_than_strategies_warning("rate(5 minutes)", derived) is None
+
+
+def test_only_the_strategies_the_handler_adds_drive_the_schedule(tmp_path: Path) -> None:
+    write(tmp_path, "strategies/s.py", """
+        from investing_algorithm_framework import TimeUnit, TradingStrategy
+        class Hourly(TradingStrategy):
+            time_unit = TimeUnit.HOUR
+            interval = 1
+        class Unused(TradingStrategy):
+            time_unit = TimeUnit.MINUTE
+            interval = 5
+    """)
+    write(tmp_path, "aws_function.py", """
+        from strategies.s import Hourly
+        app.add_strategy(Hourly)
+    """)
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(1 hour)" and derived.note is None
+    assert derived.sources == ("strategies/s.py:Hourly (every 1 hour)",)
+    # Nothing readable added: every strategy of the project counts, and the plan says so.
+    write(tmp_path, "aws_function.py", "app.add_strategy(make_strategy())\n")
+    derived = derive_schedule(tmp_path)
+    assert derived is not None and derived.expression == "rate(5 minutes)"
+    assert derived.note and "every strategy in the project drives the schedule" in derived.note

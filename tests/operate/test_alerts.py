@@ -27,7 +27,7 @@ def test_alerts_are_created_kept_and_removed(bot_project, ecr_image, unique_name
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "me@example.com")]
     alarms = alarms_of(unique_name)
     assert sorted(alarms) == [f"{unique_name}-iaf-errors", f"{unique_name}-iaf-missed-runs",
-                              f"{unique_name}-iaf-throttles"]
+                              f"{unique_name}-iaf-throttles", f"{unique_name}-iaf-undelivered-runs"]
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [topic_arn] and alarm["OKActions"] == [topic_arn]
     errors = alarms[f"{unique_name}-iaf-errors"]

@@ -72,8 +72,8 @@ def test_deploy_with_alert_email_through_the_host_cli(host_cli, aws_env, bot_pro
     print(result.stdout)
     out = result.stdout
     assert f"create  Alert topic {unique_name}-iaf-alerts (SNS topic, e-mail ops@example.com" in out
-    for alarm in ("errors", "throttles", "missed-runs"):
+    for alarm in ("errors", "throttles", "missed-runs", "undelivered-runs"):
         assert re.search(rf"create  Alarm {unique_name}-iaf-{alarm}\b", out), alarm
-    assert "Estimated monthly cost" in out and re.search(r"Alarms +\$0\.40 +4 alarm metrics", out), out
+    assert "Estimated monthly cost" in out and re.search(r"Alarms +\$0\.50 +5 alarm metrics", out), out
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=unique_name)["MetricAlarms"]
-    assert len(alarms) == 3
+    assert len(alarms) == 4

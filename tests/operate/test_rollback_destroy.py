@@ -68,7 +68,7 @@ def test_rollback_without_a_deployed_bot(host_cli, aws_env, tmp_path, unique_nam
 
 def resources_left(bot) -> dict[str, bool]:
     lam, iam, ecr = boto3.client("lambda"), boto3.client("iam"), boto3.client("ecr")
-    logs, ssm, scheduler, s3 = (boto3.client(s) for s in ("logs", "ssm", "scheduler", "s3"))
+    logs, ssm, scheduler, s3, sqs = (boto3.client(s) for s in ("logs", "ssm", "scheduler", "s3", "sqs"))
 
     def exists(call, *errors) -> bool:
         try:
@@ -89,6 +89,8 @@ def resources_left(bot) -> dict[str, bool]:
         "parameters": bool(ssm.get_parameters_by_path(Path=f"/iaf-aws/{bot.function}/")["Parameters"]),
         "schedule": exists(lambda: scheduler.get_schedule(Name=f"{bot.function}-iaf"),
                            scheduler.exceptions.ResourceNotFoundException),
+        "dead_letter_queue": exists(lambda: sqs.get_queue_url(QueueName=f"{bot.function}-iaf-dlq"),
+                                    sqs.exceptions.QueueDoesNotExist),
         "bucket": exists(lambda: s3.head_bucket(Bucket=bot.bucket), s3.exceptions.ClientError),
     }
 
@@ -102,7 +104,7 @@ def test_destroy_keeps_the_state_then_deploy_brings_the_bot_back_with_it(host_cl
     dry = op.cli(host_cli, bot, "destroy-aws-lambda", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     print(dry.stdout)
-    for line in ("delete  Schedule", "delete  Lambda alias", "delete  Lambda function", "delete  IAM role",
+    for line in ("delete  Schedule", "delete  Dead-letter queue", "delete  Lambda alias", "delete  Lambda function", "delete  IAM role",
                  "delete  ECR repository", "delete  Log group", "delete  SSM secrets", "keep  S3 state bucket"):
         assert line in dry.stdout, line
     assert "Dry run: nothing was deleted." in dry.stdout and all(resources_left(bot).values())
@@ -149,7 +151,7 @@ def test_destroy_delete_state_needs_the_name_typed_out(host_cli, deployed_bot, o
 
     dry = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--dry-run")
     assert "delete  S3 state bucket" in dry.stdout and "TRADING STATE: " in dry.stdout
-    assert f"delete  Alerts {bot.function}-iaf-alerts (3 alarms, SNS topic)" in dry.stdout, dry.stdout
+    assert f"delete  Alerts {bot.function}-iaf-alerts (4 alarms, SNS topic)" in dry.stdout, dry.stdout
 
     gone = op.cli(host_cli, bot, "destroy-aws-lambda", "--delete-state", "--yes", "--confirm", bot.function)
     assert gone.returncode == 0, gone.stderr

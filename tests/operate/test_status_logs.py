@@ -50,6 +50,7 @@ def test_status_shows_every_part_and_json(host_console, deployed_bot, op):
     expression = json.loads((bot.project / "iaf-aws-lambda.json").read_text())["schedule"]
     assert expression in ("rate(1 hour)", "cron(0 * * * ? *)")
     assert f"Schedule     {expression} (UTC), ENABLED; next run 20" in out
+    assert f"Undelivered  0 run(s) in the dead-letter queue {bot.function}-iaf-dlq" in out
     assert re.search(rf"UTC  ok +2,346 ms  cold start 2,100 ms  request {ok_id}", out), out
     assert re.search(rf"UTC  skipped +300 ms  request {locked_id}", out), out
     assert f"State        s3://{bot.bucket}/: no snapshot yet" in out

@@ -7,6 +7,8 @@
   ``FILL(invocations, 0) - FILL(errors, 0) < 1`` over one period of 2 x interval, with missing
   data treated as breaching (no data at all means no run at all). A bot that silently stopped
   trading is what this catches.
+- ``<fn>-iaf-undelivered-runs`` (with a schedule): a run EventBridge Scheduler could not deliver
+  is in the dead-letter queue (``ApproximateNumberOfMessagesVisible`` > 0).
 
 A changed ``--alert-email`` unsubscribes the old address (one still pending confirmation cannot
 be removed: the plan says so). ``--alert-email none`` removes the topic and the alarms.
@@ -70,6 +72,14 @@ def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: 
         f"{names.function}-iaf-throttles": simple("Throttles", f"Lambda refused to start a run of {names.function} "
                                                                "(deploy-aws-lambda)."),
     }
+    if schedule:
+        alarms[f"{names.function}-iaf-undelivered-runs"] = {
+            **common, "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": names.dead_letter_queue}], "Statistic": "Maximum",
+            "Period": ALARM_PERIOD, "Threshold": 0.0, "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmDescription": f"EventBridge Scheduler could not deliver a run of {names.function}: it is in the "
+                                f"dead-letter queue {names.dead_letter_queue} (deploy-aws-lambda)."}
     notes: list[str] = []
     gap = schedule_gap_seconds(schedule, zone) if schedule else None
     if schedule is None:

@@ -63,10 +63,13 @@ def function_policy(names: Names, prefix: str = STATE_PREFIX) -> dict[str, Any]:
 
 
 def scheduler_policy(names: Names) -> dict[str, Any]:
-    """The schedule may invoke the ``live`` alias of this one function, nothing else."""
+    """The schedule may invoke the ``live`` alias of this one function and park an undeliverable
+    run in the bot's dead-letter queue, nothing else."""
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "InvokeLiveAlias", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-        "Resource": [names.alias_arn]}]}
+        "Resource": [names.alias_arn]}, {
+        "Sid": "SendToOwnDeadLetterQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+        "Resource": [names.dead_letter_arn]}]}
 
 
 def desired_role(names: Names) -> Role:

@@ -6,9 +6,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
+from ...schedules.nextrun import schedule_gap_seconds
 from ...schedules.pause import paused_since
-from ..models import (CREATE, DELETE, MAX_EVENT_AGE_SECONDS, MAX_RETRY_ATTEMPTS, UNCHANGED, UPDATE, ActionGroup,
-                      Call, DesiredState, LiveState, PlanContext, Schedule, Spec, Step)
+from ..models import (CREATE, DELETE, SCHEDULE_MAX_EVENT_AGE, SCHEDULE_RETRY_ATTEMPTS, UNCHANGED, UPDATE,
+                      ActionGroup, Call, DesiredState, LiveState, PlanContext, Schedule, Spec, Step)
 from ..names import ALIAS, SCHEDULE_GROUP, Names
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -23,13 +24,21 @@ def schedule_input(names: Names) -> dict[str, Any]:
             SCHEDULED_TIME_FIELD: "<aws.scheduler.scheduled-time>"}
 
 
+def max_event_age(expression: str, zone: str) -> int:
+    """How long Scheduler keeps retrying a delivery: within the schedule's period (so a late run
+    never meets the next one), at most an hour, at least Scheduler's minimum of 60 seconds."""
+    gap = schedule_gap_seconds(expression, zone)
+    return max(60, min(SCHEDULE_MAX_EVENT_AGE, gap if gap else SCHEDULE_MAX_EVENT_AGE))
+
+
 def desired_schedule(spec: Spec) -> Schedule | None:
     names = spec.names
     if not spec.schedule:
         return None
     return Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=spec.schedule, timezone=spec.timezone,
                     target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=True,
-                    retries=MAX_RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE_SECONDS, input=schedule_input(names),
+                    retries=SCHEDULE_RETRY_ATTEMPTS, max_event_age=max_event_age(spec.schedule, spec.timezone),
+                    input=schedule_input(names), dead_letter_arn=names.dead_letter_arn,
                     description="Runs one trading iteration (managed by deploy-aws-lambda).")
 
 
@@ -52,7 +61,9 @@ def schedule_changes(want: Schedule, have: Schedule, target: str) -> list[str]:
     if have.enabled != want.enabled:
         changes.append("enable" if want.enabled else "disable")
     if (have.retries, have.max_event_age) != (want.retries, want.max_event_age):
-        changes.append("no retries")
+        changes.append(f"retries {have.retries or 0} -> {want.retries} within {want.max_event_age} s")
+    if have.dead_letter_arn != want.dead_letter_arn:
+        changes.append("dead-letter queue" if want.dead_letter_arn else "no dead-letter queue")
     return changes
 
 

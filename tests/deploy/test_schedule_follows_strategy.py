@@ -1,0 +1,48 @@
+"""A derived schedule is derived again at every deploy; an explicit one stays (issue 19, item 4)."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("aws_env"), pytest.mark.anyhost]
+
+
+def test_a_strategy_change_shows_up_as_a_schedule_update(bot_project, ecr_image, unique_name, deploy_inprocess):
+    settings = bot_project / "iaf-aws-lambda.json"
+    first, _ = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"))
+    assert first.applied
+    saved = json.loads(settings.read_text())
+    assert (saved["schedule"], saved["schedule_source"]) == ("rate(1 hour)", "derived")
+
+    strategy = bot_project / "strategies" / "my_strategy.py"
+    text = strategy.read_text()
+    assert "time_unit = TimeUnit.HOUR" in text and "interval = 1\n" in text
+    strategy.write_text(text.replace("time_unit = TimeUnit.HOUR", "time_unit = TimeUnit.MINUTE")
+                        .replace("interval = 1\n", "interval = 15\n"))
+    second, recorder = deploy_inprocess(bot_project)
+    step = next(s for s in second.plan.steps if s.resource == "Schedule")
+    assert step.action == "update" and "rate(1 hour) -> rate(15 minutes)" in step.changes, step
+    assert boto3.client("scheduler").get_schedule(Name=f"{unique_name}-iaf")["ScheduleExpression"] == \
+        "rate(15 minutes)"
+    assert json.loads(settings.read_text())["schedule"] == "rate(15 minutes)"
+
+    # --schedule makes it explicit: a later strategy change does not move it.
+    deploy_inprocess(bot_project, schedule="rate(5 minutes)")
+    assert json.loads(settings.read_text())["schedule_source"] == "explicit"
+    strategy.write_text(text)
+    kept, _ = deploy_inprocess(bot_project)
+    assert next(s for s in kept.plan.steps if s.resource == "Schedule").action == "unchanged"
+    assert json.loads(settings.read_text())["schedule"] == "rate(5 minutes)"
+
+
+def test_settings_of_earlier_versions_keep_their_saved_schedule(bot_project, ecr_image, unique_name,
+                                                                 deploy_inprocess):
+    settings = bot_project / "iaf-aws-lambda.json"
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"), schedule="rate(2 hours)")
+    saved = json.loads(settings.read_text())
+    del saved["schedule_source"]
+    settings.write_text(json.dumps(saved))
+    again, _ = deploy_inprocess(bot_project)
+    assert again.plan.is_noop and "schedule_source" not in json.loads(settings.read_text())
