@@ -216,14 +216,14 @@ def faster_than_strategies_warning(expression: str, derived: DerivedSchedule | N
 
 
 def _handler_strategies(tree: ast.Module | None) -> set[str]:
-    """The class names ``aws_function.py`` passes to ``add_strategy``/``add_strategies`` (empty:
-    none readable, every strategy of the project counts)."""
+    """The class names ``aws_function.py`` passes to ``add_strategy``/``add_strategies`` or
+    ``add_task``/``add_tasks`` (empty: none readable, every strategy of the project counts)."""
     names: set[str] = set()
     if tree is None:
         return names
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("add_strategy", "add_strategies")):
+                and node.func.attr in ("add_strategy", "add_strategies", "add_task", "add_tasks")):
             continue
         for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
             items = argument.elts if isinstance(argument, (ast.List, ast.Tuple)) else [argument]

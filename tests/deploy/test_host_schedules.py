@@ -248,6 +248,11 @@ def test_decorators_tasks_constructor_arguments_and_constants(tmp_path: Path) ->
 
         class Cleanup(Task):
             schedule = Schedule.every(1, TimeUnit.DAY)
+
+        class NeverAdded(Task):
+            schedule = Schedule.every(2, TimeUnit.MINUTE)
+
+        app.add_task(Cleanup)
     """))
     write_strategy(tmp_path, "None", "Base")
     derived = derive_schedule(tmp_path)
@@ -258,7 +263,7 @@ def test_decorators_tasks_constructor_arguments_and_constants(tmp_path: Path) ->
         "aws_function.py:Base(...) (Schedule.every(20, TimeUnit.MINUTE))",
         "aws_function.py:weekly (Schedule.on(DateRule.week_start(), TimeRule.at(9, 0)))",
         "aws_function.py:Cleanup (Schedule.every(1, TimeUnit.DAY))",
-    }
+    }  # NeverAdded is a task aws_function.py never adds: it never runs, so it does not drive the schedule
     assert derived.set_by == "aws_function.py:housekeeping (Schedule.every(10, TimeUnit.MINUTE))"
 
 

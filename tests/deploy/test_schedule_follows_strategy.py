@@ -1,14 +1,19 @@
 """A derived schedule is derived again at every deploy; an explicit one stays (issue 19, item 4)."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import boto3
 import pytest
 
+# The re-derivation is the plugin's, whatever the host; the first test edits the 8.x scaffold's
+# time_unit/interval (9.x scaffolds Schedule.every and derives a cron: tests/deploy/test_host_schedules.py).
 pytestmark = [pytest.mark.usefixtures("aws_env"), pytest.mark.anyhost]
+HOST_MAJOR = int(importlib.metadata.version("investing-algorithm-framework").split(".")[0])
 
 
+@pytest.mark.skipif(HOST_MAJOR >= 9, reason="edits the 8.x scaffold's time_unit and interval")
 def test_a_strategy_change_shows_up_as_a_schedule_update(bot_project, ecr_image, unique_name, deploy_inprocess):
     settings = bot_project / "iaf-aws-lambda.json"
     first, _ = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"))
