@@ -43,7 +43,8 @@ Example:
 def pull(directory: str, replace: bool, function_name: str | None, region: str | None, profile: str | None,
          project_dir: str | None) -> None:
     """Download the current state into DIRECTORY (for inspection or a backtest); does not block the bot."""
-    from ..operate.state import human_size, state_errors
+    from ..files import human_size
+    from ..operate.state import state_errors
     from ..state.admin import pull as pull_state
 
     target, location = _located(function_name, region, profile, project_dir)
@@ -72,7 +73,8 @@ def push(directory: str, yes: bool, force: bool, function_name: str | None, regi
     Shows what changes against the current snapshot first. Takes the state lease like a run, so it is
     refused while a run holds it."""
     from ..errors import PluginError
-    from ..operate.state import human_size, state_errors, storage_warning
+    from ..files import human_size
+    from ..operate.state import state_errors, storage_warning
     from ..state.admin import preview_push
     from ..state.admin import push as push_state
 
@@ -143,8 +145,9 @@ def history(limit: int, as_json: bool, function_name: str | None, region: str | 
     """List the stored snapshots with their time, files and size; * marks the current one."""
     import json
 
+    from ..files import human_size
     from ..operate.state import as_json as to_json
-    from ..operate.state import human_size, state_errors
+    from ..operate.state import state_errors
     from ..state.admin import history as list_history
 
     target, location = _located(function_name, region, profile, project_dir)
@@ -200,7 +203,8 @@ def prune(keep: int, dry_run: bool, yes: bool, function_name: str | None, region
           project_dir: str | None) -> None:
     """Delete older snapshots and the stored files no kept snapshot uses (for good)."""
     from ..errors import PluginError
-    from ..operate.state import human_size, state_errors
+    from ..files import human_size
+    from ..operate.state import state_errors
     from ..state.admin import PruneResult
     from ..state.admin import prune as prune_state
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..deploy.awsclient import InvokeRefused as InvokeRefused  # where the invoke command looks for it
-
-__all__ = ["InvokeRefused", "payload_json"]
+__all__ = ["payload_json"]
 
 
 def payload_json(payload: bytes) -> Any:

@@ -85,7 +85,8 @@ def _outcome_of_error(error: dict[str, Any] | None, log: str) -> str:
 
 def invoke_remote(target: Target, event: bytes, *, echo: Echo) -> InvokeResult:
     from ..deploy.names import ALIAS
-    from .awsclient import InvokeRefused, payload_json
+    from ..deploy.awsclient import InvokeRefused
+    from .awsclient import payload_json
 
     target.mask_deployed_secrets(echo)
     client, mask = target.client, target.masker.mask

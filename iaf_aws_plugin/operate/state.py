@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import PluginError
-from ..files import human_size as human_size  # kept here for old imports
+from ..files import human_size
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .target import Target

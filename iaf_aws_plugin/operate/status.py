@@ -164,7 +164,7 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
 def render_status(status: dict[str, Any]) -> list[str]:
     from .logs import format_time
-    from .state import human_size
+    from ..files import human_size
 
     def missing(part: Any, what: str) -> str | None:
         if part is None:
