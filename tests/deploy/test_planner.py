@@ -152,7 +152,8 @@ def test_changed_secret_is_rewritten_and_a_removed_one_is_kept():
     step = steps_by_resource(plan)["SSM secrets"]
     assert step.action == UPDATE and step.changes == ("~BITVAVO_API_KEY",)
     assert [c.params["name"] for c in step.calls] == ["/iaf-aws/bot/BITVAVO_API_KEY"]
-    assert any("OLD_TOKEN" in note and "kept" in note for note in plan.notes)
+    [note] = [note for note in plan.notes if "OLD_TOKEN" in note]
+    assert "kept" in note and "investing-algorithm-framework secrets-aws-lambda rm OLD_TOKEN`" in note
 
 
 def test_interrupted_after_function_update_publishes_and_moves_the_alias():

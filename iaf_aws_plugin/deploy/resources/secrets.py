@@ -47,7 +47,8 @@ def plan(want: DesiredState | None, live: LiveState, ctx: PlanContext) -> list[S
                   for n in created + updated)
     action = CREATE if created and not updated and not live.parameters else UPDATE if calls else UNCHANGED
     ctx.notes.extend(f"SSM parameter {n} is not in .env or -e any more: kept (it is still loaded at cold start); "
-                     f"delete it with `aws ssm delete-parameter --name {n}` if it is obsolete." for n in kept)
+                     f"delete it with `investing-algorithm-framework secrets-aws-lambda rm {short(n)}` if it is "
+                     "obsolete." for n in kept)
     return [Step(RESOURCE, f"{path} ({len(want.secrets)} SecureString)", action, tuple(changes), calls)]
 
 
