@@ -103,6 +103,10 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     stage = chosen_stage(data, options.stage)
     saved = section(data, stage)
     function = stage_function(data, stage, options.function_name)
+    if not function and data:
+        raise PluginError(f"no Lambda function name: stage {stage} has not been deployed from {project}.",
+                          fix="Pass --stage NAME (status-aws-lambda --all-stages lists the stages), or "
+                              "--lambda-function-name NAME (the stage is appended).")
     if not function:
         raise PluginError(f"no Lambda function name: there is no {SETTINGS_FILE} in "
                           f"{project or Path.cwd()} (this folder has not been deployed from).",

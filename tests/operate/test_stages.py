@@ -34,8 +34,8 @@ def test_two_stages_side_by_side_then_one_destroyed(host_cli, host_console, bot_
     account = boto3.client("sts").get_caller_identity()["Account"]
     bot = op.Bot(bot_project, unique_name, "eu-west-1", account, "", image, aws_env)
 
-    def run(*args: str, cwd: Path = bot_project):
-        return op.cli(host_cli, bot, *args, cwd=cwd)
+    def run(*args: str, cwd: Path = bot_project, input: str | None = None):
+        return op.cli(host_cli, bot, *args, cwd=cwd, input=input)
 
     names = {}
     for stage in ("paper", "live"):
@@ -81,7 +81,7 @@ def test_two_stages_side_by_side_then_one_destroyed(host_cli, host_console, bot_
 
     # Without --stage and without default_stage there is no default stage to target here.
     plain = run("status-aws-lambda")
-    assert plain.returncode == 1 and "no Lambda function name" in plain.stderr
+    assert plain.returncode == 1 and "no Lambda function name: stage default has not been deployed" in plain.stderr
     # default_stage chooses the stage of a command without --stage (deploy and the others).
     saved["default_stage"] = "paper"
     (bot_project / SETTINGS).write_text(json.dumps(saved))
@@ -91,6 +91,18 @@ def test_two_stages_side_by_side_then_one_destroyed(host_cli, host_console, bot_
     outside = run("status-aws-lambda", "--lambda-function-name", unique_name, "--stage", "live", "-n", "0",
                   cwd=tmp_path)
     assert outside.returncode == 0 and f"Bot          {live.function} " in outside.stdout, outside.stderr
+
+    # A secret set on one stage goes to its parameters and its section only.
+    secret = run("secrets-aws-lambda", "set", "EXTRA_PASS", "--stage", "paper", input="paper-only-value\n")
+    assert secret.returncode == 0, secret.stderr
+    ssm = boto3.client("ssm")
+    assert ssm.get_parameter(Name=f"{paper.ssm_path}EXTRA_PASS", WithDecryption=True)["Parameter"]["Value"] == (
+        "paper-only-value")
+    live_parameters = [p["Name"] for p in ssm.get_parameters_by_path(Path=live.ssm_path)["Parameters"]]
+    assert live_parameters and f"{live.ssm_path}EXTRA_PASS" not in live_parameters
+    sections = json.loads((bot_project / SETTINGS).read_text())["stages"]
+    assert sections["paper"]["stored_secrets"] == ["EXTRA_PASS"] and "stored_secrets" not in sections["live"]
+    assert "paper-only-value" not in (bot_project / SETTINGS).read_text()
 
     # Destroy live: paper keeps running, with its state; the file keeps both sections.
     gone = run("destroy-aws-lambda", "--stage", "live", "--yes")
@@ -185,3 +197,30 @@ def test_bad_stage_sections_are_refused(tmp_path: Path, data: dict, message: str
     (tmp_path / SETTINGS).write_text(json.dumps({"version": 1, "function_name": "bot", **data}))
     with pytest.raises(PluginError, match=message.replace("(", r"\(")):
         load_saved(tmp_path)
+
+
+def test_every_command_that_targets_a_bot_has_stage() -> None:
+    """One shared option (commands/_target.py): every command with --lambda-function-name has --stage."""
+    import click
+
+    from iaf_aws_plugin.commands import _target
+
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("generate", Path(__file__).parents[2] / "docs" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    sys.modules["generate"] = generate
+    spec.loader.exec_module(generate)
+
+    def walk(command: click.Command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    targeting = [c for top in generate.plugin_commands() for c in walk(top)
+                 if any("--lambda-function-name" in p.opts for p in c.params)]
+    assert len(targeting) >= 15
+    for command in targeting:
+        assert any(p.opts == ["--stage"] for p in command.params), command.name
+    assert _target.current_stage() is None  # outside a command: not given
