@@ -35,16 +35,18 @@ def current_stage() -> str | None:
 def target_options(fn: F) -> F:
     """``--lambda-function-name``, ``--region``, ``--profile``, ``--project-dir``, ``--stage`` (all optional
     in the project folder: the saved iaf-aws-lambda.json has them)."""
+    fn = stage_option(fn)
     for option in reversed([
         click.option("--lambda-function-name", "--lambda_function_name", "function_name", default=None,
-                     help="The bot's Lambda function; default: the one saved in iaf-aws-lambda.json."),
+                     help="The bot's Lambda function (with --stage: the bot's name, the stage appended); default: "
+                          "the one saved in iaf-aws-lambda.json."),
         click.option("--region", default=None, help="AWS region; default: saved, AWS_REGION, or your profile's."),
         click.option("--profile", default=None, help="AWS profile from ~/.aws/config; default: saved or AWS_PROFILE."),
         click.option("--project-dir", "--project_dir", "project_dir", default=None,
                      type=click.Path(file_okay=False), help="The bot's folder; default: the current one."),
     ]):
         fn = option(fn)
-    return stage_option(fn)
+    return fn
 
 
 def make_target(function_name: str | None, region: str | None, profile: str | None,

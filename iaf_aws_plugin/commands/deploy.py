@@ -29,7 +29,8 @@ def _confirm(question: str) -> bool:
 
 @click.command(name="deploy-aws-lambda")
 @click.option("--lambda_function_name", "--lambda-function-name", "function_name", default=None,
-              help="Name of the Lambda function (saved: later deploys need no flag).")
+              help="Name of the Lambda function (saved: later deploys need no flag; with --stage: the bot's "
+                   "name, the stage appended).")
 @click.option("--region", default=None, help="AWS region; default: saved, AWS_REGION, or your profile's.")
 @click.option("--project_dir", "--project-dir", "project_dir", default=None, type=click.Path(file_okay=False),
               help="The bot's folder (with aws_function.py); default: the current one.")

@@ -398,7 +398,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
          f"as {identity['Arn']}" + (f" (stage {settings.stage})." if settings.stage != DEFAULT_STAGE else "."))
     if settings.named_after_folder:
-        echo(f"Function name: {names.function}, the folder's name (saved by the deploy; "
+        echo(f"Function name: {names.function}, the folder's name"
+             + (" and the stage" if settings.stage != DEFAULT_STAGE else "") + " (saved by the deploy; "
              "--lambda-function-name chooses another).")
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None

@@ -72,6 +72,7 @@ def test_two_stages_side_by_side_then_one_destroyed(host_cli, host_console, bot_
     # status --all-stages (through the real console script): one line per stage.
     every = host_console(["status-aws-lambda", "--all-stages"], cwd=bot_project, env=aws_env)
     assert every.returncode == 0, every.stderr
+    print(every.stdout)
     lines = every.stdout.splitlines()
     assert len(lines) == 2, every.stdout
     assert lines[0].startswith("live ") and f"{live.function} (eu-west-1): Active" in lines[0]
@@ -224,3 +225,11 @@ def test_every_command_that_targets_a_bot_has_stage() -> None:
     for command in targeting:
         assert any(p.opts == ["--stage"] for p in command.params), command.name
     assert _target.current_stage() is None  # outside a command: not given
+
+
+def test_a_fresh_folder_names_a_stage_after_itself(host_cli, bot_project, ecr_image, aws_env):
+    result = host_cli(["deploy-aws-lambda", "--stage", "paper", "--image-uri", ecr_image("v1"), "--dry-run"],
+                      cwd=bot_project, env=aws_env)
+    assert result.returncode == 0, result.stderr
+    assert "Function name: bot-paper, the folder's name and the stage (saved by the deploy" in result.stdout
+    assert "Deploying bot-paper to account" in result.stdout and not (bot_project / SETTINGS).exists()
