@@ -117,6 +117,10 @@ def test_two_stages_side_by_side_then_one_destroyed(host_cli, host_console, bot_
     assert live_line.endswith(f"{live.function} (eu-west-1): not deployed")
     assert f"{paper.function} (eu-west-1): Active" in paper_line and "snapshot 1" in paper_line
     assert json.loads((bot_project / SETTINGS).read_text())["stages"].keys() == {"paper", "live"}
+    as_json = json.loads(run("status-aws-lambda", "--all-stages", "--json").stdout)["stages"]
+    assert as_json["live"]["function"] is None and as_json["paper"]["function"]["state"] == "Active"
+    twice = run("status-aws-lambda", "--all-stages", "--stage", "paper")
+    assert twice.returncode == 1 and "--all-stages and --stage name the stages twice." in twice.stderr
     intact = run("deploy-aws-lambda", "--dry-run")  # default_stage: paper, as deployed (its bucket policy was lifted)
     assert intact.returncode == 0 and f"Deploying {paper.function} " in intact.stdout, intact.stderr
     assert f"unchanged  Lambda function {paper.function}\n" in intact.stdout and "Plan: 1 to update." in intact.stdout
@@ -233,3 +237,17 @@ def test_a_fresh_folder_names_a_stage_after_itself(host_cli, bot_project, ecr_im
     assert result.returncode == 0, result.stderr
     assert "Function name: bot-paper, the folder's name and the stage (saved by the deploy" in result.stdout
     assert "Deploying bot-paper to account" in result.stdout and not (bot_project / SETTINGS).exists()
+
+
+def test_the_longest_stage_function_deploys_within_every_services_limits(deploy_inprocess, bot_project, ecr_image,
+                                                                         contract):
+    """A 64-character stage function (the most a stage allows): every request of its deploy is checked against
+    botocore's service models (lengths, patterns) by the contract of the in-process deploys."""
+    base = "b" * (64 - len("-prod-eu-west"))
+    result, _ = deploy_inprocess(bot_project, function_name=base, stage="prod-eu-west", image_uri=ecr_image("v1"),
+                                 schedule="rate(1 hour)", alert_email="me@example.com")
+    assert result.applied and result.names.function == f"{base}-prod-eu-west" and len(result.names.function) == 64
+    assert {"Lambda.CreateFunction", "IAM.CreateRole", "Scheduler.CreateSchedule", "SQS.CreateQueue",
+            "SNS.CreateTopic", "S3.CreateBucket"} <= set(contract.checked)
+    saved = json.loads((bot_project / SETTINGS).read_text())
+    assert saved["stages"]["prod-eu-west"]["function_name"] == result.names.function
