@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..deploy.stages import DEFAULT_STAGE
 from ..errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -42,7 +43,7 @@ class Target:
     session: boto3.Session
     masker: Masker
     profile: str | None
-    stage: str = "default"  # the settings file's section (deploy/stages.py)
+    stage: str = DEFAULT_STAGE  # the settings file's section (deploy/stages.py)
 
     @property
     def function(self) -> str:
@@ -96,7 +97,6 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     from ..deploy.environment import Masker, place_variables, read_dotenv
     from ..deploy.names import Names
     from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
-
     from ..deploy.stages import chosen_stage, section, stage_function
 
     project, data = _project(options)
