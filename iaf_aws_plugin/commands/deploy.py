@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 import click
 
 from . import handle_errors
+from ._target import current_stage, stage_option
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..builders import Builder
@@ -28,7 +29,8 @@ def _confirm(question: str) -> bool:
 
 @click.command(name="deploy-aws-lambda")
 @click.option("--lambda_function_name", "--lambda-function-name", "function_name", default=None,
-              help="Name of the Lambda function (saved: later deploys need no flag).")
+              help="Name of the Lambda function (saved: later deploys need no flag; with --stage: the bot's "
+                   "name, the stage appended).")
 @click.option("--region", default=None, help="AWS region; default: saved, AWS_REGION, or your profile's.")
 @click.option("--project_dir", "--project-dir", "project_dir", default=None, type=click.Path(file_okay=False),
               help="The bot's folder (with aws_function.py); default: the current one.")
@@ -86,6 +88,7 @@ def _confirm(question: str) -> bool:
               help="With --dry-run: print the plan as JSON on stdout (the other lines go to stderr).")
 @click.option("--exit-code", "--exit_code", "exit_code", is_flag=True, default=False,
               help="With --dry-run: exit 0 when nothing would change, 2 when changes are pending (for CI).")
+@stage_option
 @handle_errors
 def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir: str | None,
                       memory_size: int | None, env: tuple[tuple[str, str], ...], timeout: int | None,
@@ -113,7 +116,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
-                      provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused)
+                      provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused,
+                      stage=current_stage())
     if (as_json or exit_code) and not dry_run:
         from ..errors import PluginError
 

@@ -16,6 +16,7 @@ from ..errors import PluginError
 from . import settings as settings_module
 from .awsclient import INDEX_MEDIA_TYPES
 from .settings import DeployOptions, DeploySettings
+from .stages import DEFAULT_STAGE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -395,9 +396,10 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     settings = settings_module.with_account(settings, str(identity["Account"]))
     names = Names.derive(str(identity["Account"]), settings.region, settings.function_name)
     echo(f"Deploying {names.function} to account {names.account}, region {names.region} "
-         f"as {identity['Arn']}.")
+         f"as {identity['Arn']}" + (f" (stage {settings.stage})." if settings.stage != DEFAULT_STAGE else "."))
     if settings.named_after_folder:
-        echo(f"Function name: {names.function}, the folder's name (saved by the deploy; "
+        echo(f"Function name: {names.function}, the folder's name"
+             + (" and the stage" if settings.stage != DEFAULT_STAGE else "") + " (saved by the deploy; "
              "--lambda-function-name chooses another).")
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from ..errors import PluginError
 from ..files import write_text_atomic
+from .stages import DEFAULT_STAGE, FILE_KEYS, check_file, chosen_stage, section, stage_function, with_section
 
 SETTINGS_FILE = "iaf-aws-lambda.json"
 SETTINGS_VERSION = 1
@@ -78,6 +79,7 @@ class DeployOptions:
     provisioned_concurrency: int | None = None  # --provisioned-concurrency N (0 removes it)
     slim: bool | None = None  # --slim/--no-slim (native builder)
     prune_unused: bool | None = None  # --prune-unused/--no-prune-unused (native builder)
+    stage: str | None = None  # --stage NAME (deploy/stages.py); None: the file's default_stage
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class DeploySettings:
     named_after_folder: bool = False  # no name given nor saved: the folder's (never saved as such)
     profile_from_env: bool = False  # AWS_PROFILE chose the profile: profile_saved is what is saved
     profile_saved: str | None = None
+    stage: str = DEFAULT_STAGE  # the settings file's section this deploy reads and writes
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -142,8 +145,15 @@ def settings_path(project_dir: Path) -> Path:
     return Path(project_dir) / SETTINGS_FILE
 
 
-def load_saved(project_dir: Path) -> dict[str, Any]:
-    """The saved settings of the project, ``{}`` when there are none."""
+def load_saved(project_dir: Path, stage: str | None = None) -> dict[str, Any]:
+    """The saved settings of the project's stage ``stage`` (``--stage``; ``None``: the file's default
+    stage), ``{}`` when there are none."""
+    data = load_file(project_dir)
+    return section(data, chosen_stage(data, stage))
+
+
+def load_file(project_dir: Path) -> dict[str, Any]:
+    """The whole settings file (every stage), ``{}`` when there is none."""
     path = settings_path(project_dir)
     if not path.exists():
         return {}
@@ -155,17 +165,24 @@ def load_saved(project_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PluginError(f"the deploy settings {path} are not a JSON object.",
                           fix="Fix the file, or delete it and pass the flags again.")
-    unknown = sorted(set(data) - set(_SAVED_KEYS) - {"version"})
+    unknown = sorted(set(data) - set(_SAVED_KEYS) - {"version"} - set(FILE_KEYS))
     if unknown:
         raise PluginError(f"the deploy settings {path} have unknown keys: {', '.join(unknown)}.",
                           fix=f"Keep only: {', '.join(_SAVED_KEYS)}.")
+    check_file(data, path, _SAVED_KEYS)
     return data
 
 
 def save(settings: DeploySettings, secret_names: set[str]) -> Path:
-    """Write the settings file atomically (sorted keys, trailing newline)."""
-    path = settings_path(settings.project_dir)
-    text = json.dumps(settings.saved_form(secret_names), indent=2, sort_keys=True) + "\n"
+    """Write the settings of the deploy's stage atomically (sorted keys, trailing newline); the
+    file's other stages are kept."""
+    return save_section(settings.project_dir, settings.stage, settings.saved_form(secret_names))
+
+
+def save_section(project_dir: Path, stage: str, saved: Mapping[str, Any]) -> Path:
+    """Replace one stage's section of the settings file (written atomically); the others are kept."""
+    path = settings_path(project_dir)
+    text = json.dumps(with_section(load_file(project_dir), stage, saved), indent=2, sort_keys=True) + "\n"
     write_text_atomic(path, text)
     return path
 
@@ -322,15 +339,18 @@ def default_region(profile: str | None) -> str | None:
 def resolve(options: DeployOptions) -> DeploySettings:
     """Flags over saved settings over defaults, validated. Raises PluginError on bad input."""
     project = project_dir_of(options.project_dir)
-    saved = load_saved(project)
+    data = load_file(project)
+    stage = chosen_stage(data, options.stage)
+    saved = section(data, stage)
 
     def pick(flag: Any, key: str, default: Any = None) -> Any:
         return flag if flag is not None else saved.get(key, default)
 
-    function_name = pick(options.function_name, "function_name")
+    function_name = stage_function(data, stage, options.function_name)
     named_after_folder = False
     if not function_name:  # a fresh bot folder: named after the folder (shown in the plan, saved on deploy)
-        function_name, named_after_folder = function_name_from_folder(project), True
+        folder_name = function_name_from_folder(project)
+        function_name, named_after_folder = folder_name and stage_function(data, stage, folder_name), True
     if not function_name:
         raise PluginError(f"no Lambda function name: this project has not been deployed yet and its folder's "
                           f"name {project.name!r} makes no valid one.",
@@ -399,6 +419,7 @@ def resolve(options: DeployOptions) -> DeploySettings:
         stored_secrets=_names(saved.get("stored_secrets", []), "stored_secrets", project),
         slim=bool(pick(options.slim, "slim", True)),
         prune_unused=bool(pick(options.prune_unused, "prune_unused", False)),
+        stage=stage,
     )
     if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
         settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)

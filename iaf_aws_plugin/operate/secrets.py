@@ -9,7 +9,6 @@ reads names, versions and dates only (no decryption).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
@@ -153,8 +152,8 @@ def _remember(target: Target, name: str, *, stored: bool, warn: Echo) -> None:
     """Record (or forget) ``name`` in the project's settings as a secret only SSM holds: the name,
     never the value. Warns when the project's ``.env`` has it (the next deploy stores that value)."""
     from ..deploy.environment import read_dotenv
-    from ..deploy.settings import settings_path
-    from ..files import write_text_atomic
+    from ..deploy.settings import load_file, save_section
+    from ..deploy.stages import section
 
     project = target.project_dir
     if project is None or target.saved.get("function_name") != target.function:
@@ -162,8 +161,7 @@ def _remember(target: Target, name: str, *, stored: bool, warn: Echo) -> None:
     if name in read_dotenv(project):
         warn(f"Warning: {name} is also in {project / '.env'}: the next deploy-aws-lambda stores that value "
              f"{'again' if not stored else 'instead'}. Change or remove it there too.")
-    path = settings_path(project)
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = section(load_file(project), target.stage)
     names = set(data.get("stored_secrets") or [])
     names = names | {name} if stored else names - {name}
     env = data.get("env") or {}
@@ -176,4 +174,4 @@ def _remember(target: Target, name: str, *, stored: bool, warn: Echo) -> None:
         data["stored_secrets"] = sorted(names)
     else:
         data.pop("stored_secrets", None)
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    save_section(project, target.stage, data)

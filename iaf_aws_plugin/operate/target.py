@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..deploy.stages import DEFAULT_STAGE
 from ..errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -28,6 +29,7 @@ class TargetOptions:
     function_name: str | None = None
     region: str | None = None
     profile: str | None = None
+    stage: str | None = None  # --stage; None: the settings file's default stage
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Target:
     session: boto3.Session
     masker: Masker
     profile: str | None
+    stage: str = DEFAULT_STAGE  # the settings file's section (deploy/stages.py)
 
     @property
     def function(self) -> str:
@@ -72,14 +75,14 @@ class Target:
 
 
 def _project(options: TargetOptions) -> tuple[Path | None, dict[str, Any]]:
-    from ..deploy.settings import load_saved, settings_path
+    from ..deploy.settings import load_file, settings_path
 
     project = Path(options.project_dir) if options.project_dir else Path.cwd()
     if options.project_dir and not project.is_dir():
         raise PluginError(f"project folder {project} does not exist.", fix="Pass --project-dir PATH.")
     if not settings_path(project).is_file():
         return (project if options.project_dir else None), {}
-    return project.resolve(), load_saved(project)
+    return project.resolve(), load_file(project)
 
 
 def resolve_target(options: TargetOptions, *, session: boto3.Session | None = None,
@@ -94,9 +97,16 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     from ..deploy.environment import Masker, place_variables, read_dotenv
     from ..deploy.names import Names
     from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
+    from ..deploy.stages import chosen_stage, section, stage_function
 
-    project, saved = _project(options)
-    function = options.function_name or saved.get("function_name")
+    project, data = _project(options)
+    stage = chosen_stage(data, options.stage)
+    saved = section(data, stage)
+    function = stage_function(data, stage, options.function_name)
+    if not function and data:
+        raise PluginError(f"no Lambda function name: stage {stage} has not been deployed from {project}.",
+                          fix="Pass --stage NAME (status-aws-lambda --all-stages lists the stages), or "
+                              "--lambda-function-name NAME (the stage is appended).")
     if not function:
         raise PluginError(f"no Lambda function name: there is no {SETTINGS_FILE} in "
                           f"{project or Path.cwd()} (this folder has not been deployed from).",
@@ -130,4 +140,4 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
                                  plain_names=saved.get("plain_names") or ())
     secret_values = [every[p.name] for p in placements if p.secret]
     return Target(project_dir=project, saved=saved, names=Names.derive(account, str(region), str(function)),
-                  client=client, session=session, masker=Masker(secret_values), profile=profile)
+                  client=client, session=session, masker=Masker(secret_values), profile=profile, stage=stage)

@@ -194,14 +194,14 @@ def test_settings_page_documents_exactly_the_saved_keys(tmp_path: Path) -> None:
 
     text = (DOCS / "settings.md").read_text(encoding="utf-8")
     table_keys = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
-    assert table_keys == set(settings._SAVED_KEYS) | {"version"}
+    assert table_keys == set(settings._SAVED_KEYS) | {"version"} | set(settings.FILE_KEYS)
 
     examples = re.findall(r"```json\n(.*?)```", text, re.DOTALL)
     assert examples, "settings.md shows a settings file"
     for example in examples:
         data = json.loads(example)
         (tmp_path / settings.SETTINGS_FILE).write_text(example)
-        assert settings.load_saved(tmp_path) == data  # the package reads it back, no unknown key
+        assert settings.load_file(tmp_path) == data  # the package reads it back, no unknown key
 
 
 # --- state -----------------------------------------------------------------------------------
