@@ -92,6 +92,17 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
     status["concurrency"] = _part(concurrency)
 
+    def provisioned() -> dict[str, Any] | None:
+        """The alias's provisioned concurrency and how its allocation went (None: none configured)."""
+        found = client.provisioned_concurrency_config(names.function, ALIAS) if status["alias"] else None
+        if not found:
+            return None
+        return {"requested": found.get("RequestedProvisionedConcurrentExecutions"),
+                "allocated": found.get("AllocatedProvisionedConcurrentExecutions"),
+                "status": found.get("Status"), "reason": found.get("StatusReason")}
+
+    status["provisioned"] = _part(provisioned)
+
     def schedule() -> dict[str, Any] | None:
         found = client.describe_schedule(names.schedule, SCHEDULE_GROUP)
         if found is None:
@@ -201,6 +212,14 @@ def render_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"Concurrency  {conc['why']}")
     else:
         lines.append(f"Concurrency  reserved {conc['reserved']} (one run at a time)")
+    warm = status.get("provisioned")
+    if isinstance(warm, dict) and "error" in warm:
+        lines.append(f"Provisioned  unknown: {warm['error']}")
+    elif isinstance(warm, dict):
+        lines.append(f"Provisioned  {warm['requested']} requested, {warm['allocated'] or 0} allocated: {warm['status']}"
+                     + (f" ({warm['reason']})" if warm.get("reason") else "")
+                     + ("; runs start cold until it is READY (deploy-aws-lambda --provisioned-concurrency 0 removes "
+                        "it)" if warm["status"] == "FAILED" else ""))
     sched = status["schedule"]
     problem = missing(sched, "the bot does not run by itself; deploy-aws-lambda --schedule sets one")
     if problem:
