@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "BUILD", "CREATE", "Call", "DELETE", "Plan", "Prune", "Ref", "SECRETS_DIGEST_LENGTH", "SecretsDigest", "Step",
-    "UNCHANGED", "UPDATE", "canonical", "check_size", "dependency_order", "desired_state", "env_changes", "function_code_changes",
-    "function_config_changes", "merged_lifecycle_rules", "merged_policy", "plan_deploy", "plan_destroy",
+    "UNCHANGED", "UPDATE", "canonical", "check_size", "dependency_order", "desired_state", "env_changes",
+    "function_code_changes", "function_config_changes", "merged_lifecycle_rules", "merged_policy", "plan_deploy",
+    "plan_destroy",
     "plan_provisioned_concurrency", "plan_prune", "plan_role", "read_live_state", "same_image", "schedule_changes",
     "secrets_digest", "version_output", "with_secrets_digest",
 ]

@@ -119,6 +119,16 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
     status["schedule"] = _part(schedule)
 
+    def keep_active() -> dict[str, Any] | None:
+        """The weekly ping of a schedule whose runs are over 7 days apart (None: none)."""
+        found = client.describe_schedule(names.keep_active_schedule, SCHEDULE_GROUP)
+        if found is None:
+            return None
+        return {"name": names.keep_active_schedule, "expression": found.get("ScheduleExpression"),
+                "timezone": found.get("ScheduleExpressionTimezone") or "UTC", "state": found.get("State")}
+
+    status["keep_active"] = _part(keep_active)
+
     def undelivered() -> dict[str, Any] | None:
         """Runs EventBridge Scheduler could not deliver: the depth of the dead-letter queue."""
         depth = client.queue_depth(names.dead_letter_queue)
@@ -232,6 +242,12 @@ def render_status(status: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
                          + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
+    ping = status.get("keep_active")
+    if isinstance(ping, dict) and "error" in ping:
+        lines.append(f"Keep-active  unknown: {ping['error']}")
+    elif isinstance(ping, dict):
+        lines.append(f"Keep-active  {ping['expression']} ({ping['timezone']}), {ping['state']}: a weekly ping that "
+                     "keeps the function from going Inactive (no state loaded, nothing traded)")
     lost = status.get("undelivered")
     if isinstance(lost, dict) and "error" in lost:
         lines.append(f"Undelivered  unknown: {lost['error']}")

@@ -103,6 +103,11 @@ def test_a_monthly_bot_is_kept_active_weekly_paused_with_it_and_removed_with_its
 
     again, recorder = deploy_inprocess(bot_project)
     assert again.plan.is_noop and recorder.writes == [], recorder.writes
+    from iaf_aws_plugin.operate.status import collect_status, render_status
+
+    shown = render_status(collect_status(resolve_target(TargetOptions(project_dir=bot_project)), invocations=0))
+    assert "Keep-active  cron(37 3 ? * WED *) (UTC), ENABLED: a weekly ping that keeps the function from going " \
+           "Inactive (no state loaded, nothing traded)" in shown, shown
 
     # pause-aws-lambda disables both schedules; a deploy keeps both disabled; resume enables both.
     target_bot = resolve_target(TargetOptions(project_dir=bot_project))
@@ -150,3 +155,17 @@ def test_deletions_run_after_the_other_steps_in_reverse_dependency_order():
     per_kind = [[Step("Queue", "q", DELETE)], [Step("Function", "f", UPDATE)],
                 [Step("Schedule", "s", DELETE), Step("Schedule", "s2", DELETE)], [Step("Alarm", "a", CREATE)]]
     assert [s.name for s in dependency_order(per_kind)] == ["f", "a", "s", "s2", "q"]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_handler_that_might_trade_on_the_ping_gets_none_and_the_plan_says_why(
+        bot_project, ecr_image, unique_name, deploy_inprocess):
+    handler = bot_project / "aws_function.py"
+    handler.write_text(handler.read_text().replace("skipped = not_due(app, event)", "skipped = None"))
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"),
+                                        schedule=MONTHLY, dry_run=True)
+    assert not [s for s in result.plan.steps if s.resource == "Keep-active schedule"]
+    assert any(line.startswith(f"Note: {MONTHLY} leaves up to 31 days between runs") and "does not call "
+               "iaf_aws_plugin.schedule_gate.not_due, so a keep-active ping could trade" in line
+               for line in recorder.lines), recorder.lines
+    assert "Keep-active pings" not in "\n".join(recorder.lines)

@@ -11,12 +11,13 @@ weekly with an event whose ``source`` is
 :func:`~iaf_aws_plugin.schedule_gate.not_due`, answers it before the trading state is loaded, so
 nothing is traded and the state bucket is not touched.
 
-It fires in the schedule's time zone at a time no trading run is near (so it never meets one
-under the reserved concurrency of 1), retries like the schedule and parks an undeliverable ping in
+It fires in the schedule's time zone at a time no run of a cron schedule is near (so it never
+meets one under the reserved concurrency of 1; a rate has no fixed times: a ping that meets a run
+is throttled and retried), retries like the schedule and parks an undeliverable ping in
 the dead-letter queue (an alarm with ``--alert-email``: the function could not be invoked).
 ``pause-aws-lambda`` disables it with the schedule. Without a long gap (and on destroy) it is removed.
-A handler that does not call ``not_due`` would trade on the ping: then there is no keep-active
-schedule, and the plan says so.
+A handler that does not call ``not_due`` (or none in the project folder) might trade on the ping:
+then there is no keep-active schedule, and the plan says so.
 """
 from __future__ import annotations
 
@@ -109,12 +110,10 @@ def keep_active_expression(expression: str, zone: str, timeout: int, now: dateti
 
 def answers_keep_active(handler: Path) -> bool:
     """Whether ``aws_function.py`` asks :func:`~iaf_aws_plugin.schedule_gate.not_due` (which answers
-    the keep-active ping without trading), read with ast, without running it. A missing file: True
-    (the plugin's own handler does)."""
+    the keep-active ping without trading), read with ast, without running it. A missing or
+    unreadable file: False (an unknown handler might trade on the ping)."""
     try:
         tree = ast.parse(handler.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return True
     except (OSError, SyntaxError, ValueError):
         return False
     return any(isinstance(node, ast.Call) and (getattr(node.func, "id", None) == "not_due"
@@ -166,9 +165,9 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
             if gap is not None and gap > KEEP_ACTIVE_DAYS:  # wanted, but the handler would trade on the ping
                 ctx.notes.append(
                     f"{schedule.expression} leaves up to {gap:.0f} days between runs, and Lambda makes a function "
-                    "Inactive after weeks without invocations (its next run then fails), but aws_function.py does "
-                    "not call iaf_aws_plugin.schedule_gate.not_due, so a keep-active ping would trade: no "
-                    "keep-active schedule. Call not_due(app, event) first in lambda_handler, as the template "
+                    "Inactive after weeks without invocations (its next run then fails), but the project's "
+                    "aws_function.py does not call iaf_aws_plugin.schedule_gate.not_due, so a keep-active ping could "
+                    "trade: no keep-active schedule. Call not_due(app, event) first in lambda_handler, as the template "
                     "does (init-aws-lambda), and deploy again.")
         if have is None:
             return []
@@ -193,8 +192,10 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
 
 
 def actions(spec: Spec) -> list[ActionGroup]:
+    """Read always; write when these settings want a ping; delete (one no longer wanted) otherwise."""
     schedule = spec.names.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{spec.names.keep_active_schedule}")
-    if spec.schedule and not spec.destroy:
+    gap = longest_gap_days(spec.schedule, spec.timezone) if spec.schedule and not spec.destroy else None
+    if gap is not None and gap > KEEP_ACTIVE_DAYS:
         return [ActionGroup(schedule, ("scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
                                        "scheduler:DeleteSchedule"))]
     return [ActionGroup(schedule, ("scheduler:GetSchedule", "scheduler:DeleteSchedule"))]
