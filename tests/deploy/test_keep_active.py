@@ -169,3 +169,33 @@ def test_a_handler_that_might_trade_on_the_ping_gets_none_and_the_plan_says_why(
                "iaf_aws_plugin.schedule_gate.not_due, so a keep-active ping could trade" in line
                for line in recorder.lines), recorder.lines
     assert "Keep-active pings" not in "\n".join(recorder.lines)
+
+
+def test_the_trading_schedules_pause_decides_whether_the_ping_is_enabled():
+    """Pure: a deploy keeps a paused bot's ping disabled, and enables a ping an interrupted
+    resume left disabled (the trading schedule is enabled again)."""
+    from dataclasses import replace
+
+    from iaf_aws_plugin.deploy.models import LiveState, PlanContext, Spec
+    from iaf_aws_plugin.deploy.names import Names
+    from iaf_aws_plugin.deploy.planner import desired_state
+    from iaf_aws_plugin.deploy.resources import keep_active
+    from iaf_aws_plugin.schedules.pause import paused_description
+
+    names = Names.derive("123456789012", "eu-west-1", "bot")
+    want = desired_state(Spec(names, schedule=MONTHLY, timezone="UTC"))
+    assert want.schedule is not None and want.keep_active is not None
+    marker = paused_description(datetime(2026, 12, 1, 8, tzinfo=timezone.utc))
+    paused = replace(want.schedule, enabled=False, description=marker)
+
+    def steps(schedule, ping):
+        return [(s.action, s.changes) for s in keep_active.plan(want, LiveState(schedule=schedule, keep_active=ping),
+                                                                 PlanContext(names))]
+
+    assert steps(paused, replace(want.keep_active, enabled=False, description=marker)) == [
+        ("unchanged", ("cron(37 3 ? * WED *) UTC",))]
+    assert steps(paused, want.keep_active) == [("update", ("disable",))]
+    assert steps(want.schedule, replace(want.keep_active, enabled=False, description=marker)) == [
+        ("update", ("enable",))]
+    created = keep_active.plan(want, LiveState(schedule=paused), PlanContext(names))[0]
+    assert created.action == "create" and created.calls[0].params["schedule"].enabled is False

@@ -148,11 +148,10 @@ def read(client: AWSClient, spec: Spec, live: LiveState) -> dict[str, Any]:
 
 
 def _paused(live: LiveState) -> str | None:
-    """The pause marker of the bot (pause-aws-lambda writes it on both schedules), or None."""
-    for found in (live.schedule, live.keep_active):
-        if found is not None and paused_since(found.description, found.enabled):
-            return found.description
-    return None
+    """The pause marker of the bot, or None. The trading schedule's decides (pause-aws-lambda writes
+    it on both schedules): a ping left disabled by an interrupted resume is enabled again."""
+    found = live.schedule
+    return found.description if found is not None and paused_since(found.description, found.enabled) else None
 
 
 def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> list[Step]:
