@@ -210,6 +210,7 @@ def block_names() -> list[str]:
             ("scheduler role", f"`{n.scheduler_role}` with the inline policy `{n.scheduler_policy}`"),
             ("schedule", f"`{n.schedule}` in the schedule group `{SCHEDULE_GROUP}`"),
             ("dead-letter queue (with a schedule)", f"`{n.dead_letter_queue}` (SQS, encrypted)"),
+            ("keep-active schedule (runs over 7 days apart)", f"`{n.keep_active_schedule}` (weekly)"),
             ("function alias", f"`{n.function}:{ALIAS}` (`{n.alias_arn}`)"),
             ("SSM parameter path", f"`{n.ssm_path}`"), ("log group", f"`{n.log_group}`"),
             ("alerts topic (with `--alert-email`)", f"`{n.function}-iaf-alerts`"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "FUNCTION_TIMEOUT_ENV",
+    "KEEP_ACTIVE_EVENT_SOURCE",
     "MANAGED_ENV_NAMES",
     "SCHEDULED_TIME_FIELD",
     "SCHEDULE_EVENT_SOURCE",
@@ -42,6 +43,10 @@ SCHEDULE_EVENT_SOURCE = "iaf-aws-plugin.schedule"
 #: Field of that event: the time the run was scheduled for (ISO 8601), filled in by EventBridge
 #: Scheduler's ``<aws.scheduler.scheduled-time>`` context attribute.
 SCHEDULED_TIME_FIELD = "scheduled_time"
+
+#: The ``source`` of the keep-active schedule's weekly event: the handler answers it without
+#: loading the trading state or trading (it only keeps a rarely run function from going Inactive).
+KEEP_ACTIVE_EVENT_SOURCE = "iaf-aws-plugin.keep-active"
 
 #: The prefix a deployed bot keeps its state under (each bot has its own bucket).
 STATE_PREFIX = ""

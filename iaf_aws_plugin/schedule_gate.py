@@ -27,9 +27,12 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from .function_env import SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
+from .function_env import KEEP_ACTIVE_EVENT_SOURCE, SCHEDULE_EVENT_SOURCE, SCHEDULED_TIME_FIELD
 
-__all__ = ["SCHEDULE_EVENT_SOURCE", "not_due", "scheduled_time", "schedules_of"]
+__all__ = ["KEEP_ACTIVE_ANSWER", "SCHEDULE_EVENT_SOURCE", "not_due", "scheduled_time", "schedules_of"]
+
+#: The answer to the keep-active schedule's weekly ping (deploy/resources/keep_active.py).
+KEEP_ACTIVE_ANSWER = "keep-active ping: the function stays active; no state loaded, nothing traded"
 
 
 logger = logging.getLogger("iaf_aws_plugin.schedule_gate")
@@ -106,8 +109,14 @@ def not_due(app: Any, event: Any, now: datetime | None = None) -> str | None:
     :data:`SCHEDULE_EVENT_SOURCE`) are ever skipped: when the app has host schedules and
     none of them ``is_due`` in the scheduled minute, or when the state handler has that
     minute's run committed. A schedule whose ``is_due`` raises (e.g. a market-relative rule
-    without a trading calendar) counts as due: when in doubt, run.
+    without a trading calendar) counts as due: when in doubt, run. The keep-active schedule's ping
+    (event ``source`` :data:`KEEP_ACTIVE_EVENT_SOURCE`) is always answered here, before any call of
+    the state handler: no state loaded, nothing traded.
     """
+    if isinstance(event, Mapping) and event.get("source") == KEEP_ACTIVE_EVENT_SOURCE:
+        # Before anything of the state handler: the ping only keeps the function from going Inactive.
+        logger.info(KEEP_ACTIVE_ANSWER)
+        return KEEP_ACTIVE_ANSWER
     reason = _not_scheduled(app, event, now)
     handler = getattr(app, "_state_handler", None)
     set_scheduled_time = getattr(handler, "set_scheduled_time", None)

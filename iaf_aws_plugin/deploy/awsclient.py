@@ -56,6 +56,13 @@ class AWSError(PluginError):
         self.code = code
 
 
+def _quota_refusal(exc: AWSError) -> bool:
+    """Lambda's refusal of a reserved or provisioned concurrency the account's quota cannot give
+    ("... decreases account's UnreservedConcurrentExecution below its minimum value of [10]"). AWS
+    gives it no code of its own (InvalidParameterValueException): its text decides."""
+    return exc.code == "InvalidParameterValueException" and "UnreservedConcurrentExecution" in exc.message
+
+
 def is_write_operation(operation: str) -> bool:
     """True for an AWS operation that changes something (anything not Get/List/Describe/...)."""
     return not operation.startswith(READ_PREFIXES)
@@ -687,8 +694,7 @@ class AWSClient:
             self.call("lambda", "PutFunctionConcurrency", where=where, FunctionName=function,
                       ReservedConcurrentExecutions=reserved)
         except AWSError as exc:
-            # AWS gives this refusal no code of its own (InvalidParameterValueException): its text decides.
-            if exc.code == "InvalidParameterValueException" and "UnreservedConcurrentExecution" in exc.message:
+            if _quota_refusal(exc):
                 raise DeferredChange(
                     f"the account's Lambda concurrency quota leaves nothing to reserve, so {function} runs "
                     "without reserved concurrency 1 for now (runs stay single through the S3 state lease); "
@@ -887,10 +893,30 @@ class AWSClient:
                           FunctionName=function, Qualifier=qualifier)
         return int((found or {}).get("RequestedProvisionedConcurrentExecutions") or 0)
 
+    def provisioned_concurrency_config(self, function: str, qualifier: str) -> dict[str, Any] | None:
+        """The whole GetProvisionedConcurrencyConfig answer (Status, StatusReason...), or None."""
+        found: dict[str, Any] | None = self.call(
+            "lambda", "GetProvisionedConcurrencyConfig",
+            where=f"Reading the provisioned concurrency of {function}:{qualifier}",
+            missing=("ProvisionedConcurrencyConfigNotFoundException", "ResourceNotFoundException", "404"),
+            FunctionName=function, Qualifier=qualifier)
+        return found
+
     def put_provisioned_concurrency(self, function: str, qualifier: str, count: int) -> None:
-        self.call("lambda", "PutProvisionedConcurrencyConfig",
-                  where=f"Provisioning {count} warm instance(s) of {function}:{qualifier}",
-                  FunctionName=function, Qualifier=qualifier, ProvisionedConcurrentExecutions=count)
+        """Provision warm instances; raises :class:`DeferredChange` when the account's concurrency
+        quota leaves none to provision (as for reserved concurrency)."""
+        try:
+            self.call("lambda", "PutProvisionedConcurrencyConfig",
+                      where=f"Provisioning {count} warm instance(s) of {function}:{qualifier}",
+                      FunctionName=function, Qualifier=qualifier, ProvisionedConcurrentExecutions=count)
+        except AWSError as exc:
+            if _quota_refusal(exc):
+                raise DeferredChange(
+                    f"the account's Lambda concurrency quota leaves nothing to provision, so {function}:{qualifier} "
+                    f"runs without {count} provisioned (warm) instance(s) for now: runs start cold, nothing else "
+                    "changes; request a higher 'Concurrent executions' quota in Service Quotas: the next deploy "
+                    "provisions it.") from None
+            raise
 
     def delete_provisioned_concurrency(self, function: str, qualifier: str) -> None:
         self.call("lambda", "DeleteProvisionedConcurrencyConfig",

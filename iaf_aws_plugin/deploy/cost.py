@@ -11,6 +11,8 @@ The formula (also in the README), per month of 30.4375 days, before free tiers:
   state x price per GB-month;
 - CloudWatch Logs = runs x log bytes per run x ingestion price + what is retained x storage price;
 - alarms = metrics in the alarms x price per alarm metric (SNS e-mail is free up to 1,000 a month);
+- keep-active pings (a schedule with more than 7 days between runs) = 30.4375 / 7 pings x (a
+  request + a Scheduler invocation + an assumed cold start's compute);
 - ECR storage = images kept (rollback window + the live one) x image size x price per GB-month.
 
 Duration: the average of the last runs measured from the log group's REPORT lines, else an
@@ -56,6 +58,8 @@ S3_GETS_PER_RUN = 3  # lease, pointer, manifest/pack on a cold start
 STATE_GB = 0.1
 LOG_BYTES_PER_RUN = 10 * 1024
 IMAGE_GB = 0.5  # a compressed IAF image
+PING_SECONDS = 5.0  # a keep-active ping: a cold start that loads no state
+PINGS_PER_MONTH = 30.4375 / 7
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def runs_per_month(expression: str | None, zone: str, now: datetime | None = Non
 
 def estimate(*, region: str, architecture: str, memory_mb: int, runs: float, duration_s: float | None,
              alarm_metrics: int = 0, provisioned: int = 0, log_retention_days: int = 30,
-             kept_images: int = 6) -> CostEstimate:
+             kept_images: int = 6, keep_active: bool = False) -> CostEstimate:
     priced_as = region if region in PRICES else FALLBACK_REGION
     p = PRICES[priced_as]
 
@@ -150,6 +154,11 @@ def estimate(*, region: str, architecture: str, memory_mb: int, runs: float, dur
     if alarm_metrics:
         lines.append(CostLine("Alarms", f"{alarm_metrics} alarm metrics x ${price('alarm_metric_month'):.2f}",
                               alarm_metrics * price("alarm_metric_month")))
+    if keep_active:
+        ping = price("lambda_request") + price("scheduler_invocation") + PING_SECONDS * gb * price("lambda_gb_second")
+        lines.append(CostLine("Keep-active pings", f"{PINGS_PER_MONTH:.1f} weekly x (request + Scheduler + "
+                                                   f"{PING_SECONDS:.0f} s cold start, assumed, x {gb:.2f} GB)",
+                              PINGS_PER_MONTH * ping))
     lines.append(CostLine("ECR storage", f"{kept_images} images x {IMAGE_GB} GB (assumed) x "
                                          f"${price('ecr_storage_gb_month'):.2f}",
                           kept_images * IMAGE_GB * price("ecr_storage_gb_month")))

@@ -254,6 +254,7 @@ class Spec:
     builds: bool = False
     image_repository: str | None = None
     destroy: bool = False  # read for (and plan) a destroy: every kind plans its removal
+    answers_keep_active: bool = True  # the handler answers a keep-active ping without trading (aws_function.py)
     delete_state: bool = False  # destroy: the state bucket goes too
 
     @property
@@ -279,6 +280,7 @@ class DesiredState:
     schedule: Schedule | None = None  # None: no schedule (removed if it exists)
     scheduler_role: Role | None = None  # with a schedule only
     dead_letter: Queue | None = None  # the schedule's dead-letter queue (with a schedule only)
+    keep_active: Schedule | None = None  # the weekly ping of a schedule whose runs are over 7 days apart
     alias: str = ALIAS
     reserved_concurrency: int = RESERVED_CONCURRENCY
     event_invoke: EventInvokeConfig = EventInvokeConfig(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS)
@@ -311,6 +313,7 @@ class LiveState:
     event_invoke: EventInvokeConfig | None = None
     schedule: Schedule | None = None
     dead_letter: Queue | None = None
+    keep_active: Schedule | None = None
     log_group: LogGroup | None = None
     registry_scanning: RegistryScanning | None = None  # None: not readable (the repository's own setting counts)
     account_concurrency: AccountConcurrency | None = None  # None: not readable

@@ -119,6 +119,11 @@ class Names:
         return self.arn("sqs", self.dead_letter_queue)
 
     @property
+    def keep_active_schedule(self) -> str:
+        """The weekly schedule that keeps a rarely run function from going Inactive (Scheduler names: 64)."""
+        return bounded(self.function, "-iaf-keep-active", 64, self.function)
+
+    @property
     def alert_topic(self) -> str:
         """The SNS topic of the bot's alerts."""
         return f"{self.function}-iaf-alerts"

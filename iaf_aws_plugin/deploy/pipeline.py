@@ -272,7 +272,14 @@ def _cost(client: AWSClient, desired: DesiredState, live: LiveState, expression:
                     duration_s=sum(recent) / len(recent) if recent else None,
                     alarm_metrics=alarm_metric_count(desired.alerts.alarms if desired.alerts else None),
                     log_retention_days=settings.log_retention_days, kept_images=settings.rollback_window + 1,
-                    provisioned=settings.provisioned_concurrency)
+                    provisioned=settings.provisioned_concurrency, keep_active=desired.keep_active is not None)
+
+
+def _answers_keep_active(settings: DeploySettings) -> bool:
+    """Whether the project's handler answers the keep-active ping without trading (resources/keep_active.py)."""
+    from .resources.keep_active import answers_keep_active
+
+    return answers_keep_active(settings.project_dir / "aws_function.py")
 
 
 def _stored_secrets(settings: DeploySettings, plain: dict[str, str], secrets: dict[str, str],
@@ -411,7 +418,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                 placements=placements, ephemeral_storage=settings.ephemeral_storage,
                 alert_email=settings.alert_email,
                 provisioned_concurrency=settings.provisioned_concurrency if settings.provisioned_known else None,
-                builds=builder is not None, image_repository=_repository_arn(image_uri, names))
+                builds=builder is not None, image_repository=_repository_arn(image_uri, names),
+                answers_keep_active=_answers_keep_active(settings))
     check_permissions(client, str(identity["Arn"]), actions_for(spec), warn)
     # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
     tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")

@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "BUILD", "CREATE", "Call", "DELETE", "Plan", "Prune", "Ref", "SECRETS_DIGEST_LENGTH", "SecretsDigest", "Step",
-    "UNCHANGED", "UPDATE", "canonical", "check_size", "desired_state", "env_changes", "function_code_changes",
-    "function_config_changes", "merged_lifecycle_rules", "merged_policy", "plan_deploy", "plan_destroy",
+    "UNCHANGED", "UPDATE", "canonical", "check_size", "dependency_order", "desired_state", "env_changes",
+    "function_code_changes", "function_config_changes", "merged_lifecycle_rules", "merged_policy", "plan_deploy",
+    "plan_destroy",
     "plan_provisioned_concurrency", "plan_prune", "plan_role", "read_live_state", "same_image", "schedule_changes",
     "secrets_digest", "version_output", "with_secrets_digest",
 ]
@@ -51,12 +52,25 @@ def read_live_state(client: AWSClient, spec: Spec) -> LiveState:
     return live
 
 
+def dependency_order(per_kind: list[list[Step]]) -> tuple[Step, ...]:
+    """The steps of each kind (given in :data:`KINDS` order) as they run: creations and updates in
+    dependency order, then every deletion in the reverse order, so nothing is removed while a
+    resource that uses it still exists (a schedule before its dead-letter queue and its role)."""
+    forward = [step for steps in per_kind for step in steps if step.action != DELETE]
+    backward = [step for steps in reversed(per_kind) for step in steps if step.action == DELETE]
+    return tuple(forward + backward)
+
+
 def plan_deploy(desired: DesiredState, live: LiveState) -> Plan:
-    """The whole plan, in dependency order (what the function needs comes first)."""
+    """The whole plan, in dependency order (what the function needs comes first; deletions last,
+    backwards)."""
     ctx = PlanContext(desired.names)
+    per_kind = []
     for kind in KINDS:
-        ctx.steps += kind.plan(desired, live, ctx)
-    return Plan(tuple(ctx.steps), tuple(ctx.notes), tuple(p.describe() for p in desired.placements))
+        steps = kind.plan(desired, live, ctx)
+        ctx.steps += steps
+        per_kind.append(steps)
+    return Plan(dependency_order(per_kind), tuple(ctx.notes), tuple(p.describe() for p in desired.placements))
 
 
 def plan_destroy(live: LiveState, names: Names, *, delete_state: bool) -> Plan:

@@ -1,4 +1,5 @@
-"""``pause-aws-lambda`` / ``resume-aws-lambda``: disable and enable the bot's schedule, nothing else.
+"""``pause-aws-lambda`` / ``resume-aws-lambda``: disable and enable the bot's schedule (and its
+keep-active schedule, when it has one), nothing else.
 
 The saved settings are not touched (the schedule expression stays saved); the pause marker lives in
 the schedule's Description (:mod:`iaf_aws_plugin.schedules.pause`), so deploys keep a paused bot
@@ -37,25 +38,43 @@ def pause_state(target: Target) -> str | None:
     return paused_since(found.get("Description"), found.get("State") == "ENABLED")
 
 
+def _keep_active(target: Target, enabled: bool, description: str | None = None) -> str:
+    """Disable or enable the keep-active schedule too (resources/keep_active.py): a paused bot is not
+    invoked at all. Returns what to add to the message ("" when there is none, or nothing changed)."""
+    from ..deploy.resources.keep_active import DESCRIPTION
+
+    description = description or DESCRIPTION
+    found = target.client.describe_schedule(target.names.keep_active_schedule, SCHEDULE_GROUP)
+    if found is None or (found.get("State") == "ENABLED") == enabled:
+        return ""
+    target.client.set_schedule_state(found, enabled, description)
+    return f" Its keep-active schedule {found['Name']} is {'enabled' if enabled else 'disabled'} too."
+
+
 def pause(target: Target, echo: Callable[[str], None], now: datetime | None = None) -> None:
     found = _schedule(target)
     since = paused_since(found.get("Description"), found.get("State") == "ENABLED")
-    if since:
-        echo(f"{target.function} is already paused since {since}: nothing changed.")
-        return
     when = now or datetime.now(timezone.utc)
+    if since:
+        also = _keep_active(target, False, str(found.get("Description")))  # an interrupted pause completes
+        echo(f"{target.function} is already paused since {since}: nothing changed.{also}")
+        return
+    # The keep-active ping first: from the trading schedule's pause on, nothing invokes the function.
+    also = _keep_active(target, False, paused_description(when))
     target.client.set_schedule_state(found, False, paused_description(when))
     echo(f"Paused {target.function}: schedule {found['Name']} ({found.get('ScheduleExpression')}) is disabled "
          f"since {paused_since(paused_description(when), False)}; no run starts until resume-aws-lambda "
-         "(a run in progress finishes). Deploys keep it paused; the saved settings are unchanged.")
+         f"(a run in progress finishes). Deploys keep it paused; the saved settings are unchanged.{also}")
 
 
 def resume(target: Target, echo: Callable[[str], None]) -> None:
     found = _schedule(target)
     since = paused_since(found.get("Description"), found.get("State") == "ENABLED")
     if found.get("State") == "ENABLED":
-        echo(f"{target.function} is not paused: its schedule {found['Name']} is enabled; nothing changed.")
+        also = _keep_active(target, True)  # an interrupted resume completes
+        echo(f"{target.function} is not paused: its schedule {found['Name']} is enabled; nothing changed.{also}")
         return
     target.client.set_schedule_state(found, True, RUNNING_DESCRIPTION)
+    also = _keep_active(target, True)
     echo(f"Resumed {target.function}" + (f" (paused since {since})" if since else "")
-         + f": schedule {found['Name']} ({found.get('ScheduleExpression')}) is enabled again.")
+         + f": schedule {found['Name']} ({found.get('ScheduleExpression')}) is enabled again.{also}")

@@ -92,6 +92,17 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
     status["concurrency"] = _part(concurrency)
 
+    def provisioned() -> dict[str, Any] | None:
+        """The alias's provisioned concurrency and how its allocation went (None: none configured)."""
+        found = client.provisioned_concurrency_config(names.function, ALIAS) if status["alias"] else None
+        if not found:
+            return None
+        return {"requested": found.get("RequestedProvisionedConcurrentExecutions"),
+                "allocated": found.get("AllocatedProvisionedConcurrentExecutions"),
+                "status": found.get("Status"), "reason": found.get("StatusReason")}
+
+    status["provisioned"] = _part(provisioned)
+
     def schedule() -> dict[str, Any] | None:
         found = client.describe_schedule(names.schedule, SCHEDULE_GROUP)
         if found is None:
@@ -107,6 +118,16 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
                 "paused_since": paused_since(found.get("Description"), found.get("State") == "ENABLED")}
 
     status["schedule"] = _part(schedule)
+
+    def keep_active() -> dict[str, Any] | None:
+        """The weekly ping of a schedule whose runs are over 7 days apart (None: none)."""
+        found = client.describe_schedule(names.keep_active_schedule, SCHEDULE_GROUP)
+        if found is None:
+            return None
+        return {"name": names.keep_active_schedule, "expression": found.get("ScheduleExpression"),
+                "timezone": found.get("ScheduleExpressionTimezone") or "UTC", "state": found.get("State")}
+
+    status["keep_active"] = _part(keep_active)
 
     def undelivered() -> dict[str, Any] | None:
         """Runs EventBridge Scheduler could not deliver: the depth of the dead-letter queue."""
@@ -201,6 +222,14 @@ def render_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"Concurrency  {conc['why']}")
     else:
         lines.append(f"Concurrency  reserved {conc['reserved']} (one run at a time)")
+    warm = status.get("provisioned")
+    if isinstance(warm, dict) and "error" in warm:
+        lines.append(f"Provisioned  unknown: {warm['error']}")
+    elif isinstance(warm, dict):
+        lines.append(f"Provisioned  {warm['requested']} requested, {warm['allocated'] or 0} allocated: {warm['status']}"
+                     + (f" ({warm['reason']})" if warm.get("reason") else "")
+                     + ("; runs start cold until it is READY (deploy-aws-lambda --provisioned-concurrency 0 removes "
+                        "it)" if warm["status"] == "FAILED" else ""))
     sched = status["schedule"]
     problem = missing(sched, "the bot does not run by itself; deploy-aws-lambda --schedule sets one")
     if problem:
@@ -213,6 +242,12 @@ def render_status(status: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"Schedule     {sched['expression']} ({sched['timezone']}), {sched['state']}; next run "
                          + (datetime.fromisoformat(nxt).strftime("%Y-%m-%d %H:%M %Z").strip() if nxt else "not computed"))
+    ping = status.get("keep_active")
+    if isinstance(ping, dict) and "error" in ping:
+        lines.append(f"Keep-active  unknown: {ping['error']}")
+    elif isinstance(ping, dict):
+        lines.append(f"Keep-active  {ping['expression']} ({ping['timezone']}), {ping['state']}: a weekly ping that "
+                     "keeps the function from going Inactive (no state loaded, nothing traded)")
     lost = status.get("undelivered")
     if isinstance(lost, dict) and "error" in lost:
         lines.append(f"Undelivered  unknown: {lost['error']}")

@@ -237,7 +237,8 @@ LIFECYCLES: dict[str, tuple[list[dict[str, Any]], set[str]]] = {
     # Never alerts (and never provisioned concurrency: moto has no such API, every variant is without).
     "no alerts": ([{"builder": "ecr-api", "rollback_window": 1, "schedule": "rate(1 hour)"},
                    {"memory_size": 1024, "rotate": True, "schedule": "rate(2 hours)"}],
-                  {"sns:ListSubscriptionsByTopic", "sqs:SetQueueAttributes"}),
+                  # (scheduler:DeleteSchedule: a keep-active schedule no longer wanted, issue 19)
+                  {"sns:ListSubscriptionsByTopic", "sqs:SetQueueAttributes", "scheduler:DeleteSchedule"}),
 }
 DRIFT_ONLY = {"ecr:PutImageScanningConfiguration", "iam:UpdateAssumeRolePolicy", "logs:GetLogEvents"}
 PUSH = {"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",

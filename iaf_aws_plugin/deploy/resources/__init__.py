@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
-from . import alerts, bucket, dead_letter, function, log_group, provisioned, repository, roles, schedule, secrets
+from . import (alerts, bucket, dead_letter, function, keep_active, log_group, provisioned, repository, roles, schedule,
+               secrets)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..awsclient import AWSClient
@@ -38,6 +39,7 @@ class Kind(Protocol):
     def actions(self, spec: Spec, /) -> list[ActionGroup]: ...
 
 
-#: In dependency order: what the function needs comes before it (a destroy goes backwards).
-KINDS: tuple[Kind, ...] = (bucket, repository, roles, log_group, secrets, function, dead_letter, schedule, alerts,
-                           provisioned)
+#: In dependency order: what the function needs comes before it. A plan's deletions run after its
+#: other steps, in the reverse order (a schedule goes before its queue and its role).
+KINDS: tuple[Kind, ...] = (bucket, repository, roles, log_group, secrets, function, dead_letter, schedule, keep_active,
+                           alerts, provisioned)

@@ -84,11 +84,8 @@ def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: 
     gap = schedule_gap_seconds(schedule, zone) if schedule else None
     if schedule is None:
         notes.append("no schedule: no missed-run alarm.")
-    elif gap is None:
-        notes.append(f"cannot tell how often {schedule} runs: no missed-run alarm.")
-    elif missed_run_period(gap) > MAX_EVALUATION_SECONDS:
-        notes.append(f"{schedule} runs less often than every 3.5 days; CloudWatch alarms look back at most 7 days: "
-                     "no missed-run alarm.")
+    elif gap is None or missed_run_period(gap) > MAX_EVALUATION_SECONDS:
+        notes.append(_unwatched_gap(names, schedule, zone, gap))
     else:
         period = missed_run_period(gap)
 
@@ -105,6 +102,24 @@ def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: 
                         {"Id": "successes", "Expression": "FILL(invocations, 0) - FILL(errors, 0)",
                          "Label": "Successful runs", "ReturnData": True}]}
     return Alerts(topic_name=name, topic_arn=arn, emails=(email,), alarms=alarms, notes=tuple(notes))
+
+
+def _unwatched_gap(names: Names, schedule: str, zone: str, gap: int | None) -> str:
+    """The plan's note for a schedule the missed-run alarm cannot watch, and what covers it instead."""
+    from .keep_active import KEEP_ACTIVE_DAYS, longest_gap_days
+
+    days = longest_gap_days(schedule, zone)
+    if days is None and gap is None:
+        return f"cannot tell how often {schedule} runs: no missed-run alarm."
+    longest = f"{days:.0f} days" if days is not None else f"{(gap or 0) / 86400:.1f} days"
+    prefix = names.alarm_prefix
+    ping = (" The weekly keep-active ping (undelivered: same alarm) warns within a week when the function can no "
+            "longer be invoked." if days is not None and days > KEEP_ACTIVE_DAYS else "")
+    return (f"no missed-run alarm: {schedule} leaves up to {longest} between runs, and the alarm needs twice "
+            "the gap while CloudWatch evaluates at most 7 days (Period x EvaluationPeriods <= 604,800 s). "
+            f"Covered instead: a run that fails raises {prefix}errors, one Lambda refuses {prefix}throttles, one "
+            f"EventBridge Scheduler cannot deliver (after its retries) {prefix}undelivered-runs.{ping} A schedule "
+            "disabled or deleted outside the plugin raises nothing: status-aws-lambda shows it.")
 
 
 def _comparable(alarm: Mapping[str, Any]) -> dict[str, Any]:
