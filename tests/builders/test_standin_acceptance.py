@@ -161,6 +161,34 @@ def test_a_natively_built_pruned_bot_runs_two_iterations_under_aws_runtime_inter
         report = [line for line in lines if line["kind"] == "REPORT"]
         assert len(init) == len(invoke) == len(report) == 1, lines
         assert invoke[0]["status"] == "success" and 0 < init[0]["durationMs"] < report[0]["Duration"], lines
+    # The keep-active ping (deploy/resources/keep_active.py) in a third cold container, through the
+    # scaffolded entry point itself: answered before the state handler runs, the bucket untouched.
+    from iaf_aws_plugin.function_env import KEEP_ACTIVE_EVENT_SOURCE
+    from iaf_aws_plugin.schedule_gate import KEEP_ACTIVE_ANSWER
+
+    s3 = boto3.client("s3")
+    state_bucket = variables["AWS_S3_STATE_BUCKET_NAME"]
+
+    def state_objects() -> list[tuple[str, str]]:
+        listed = s3.list_objects_v2(Bucket=state_bucket).get("Contents", [])
+        return sorted((item["Key"], item["ETag"]) for item in listed)
+
+    saved = state_objects()
+    assert saved, "the two iterations left state in the bucket"
+    shutil.rmtree(root / "tmp", ignore_errors=True)
+    prepare_rootfs(root)
+    log = tmp_path / "function-ping.log"
+    emulator = Emulator(rie, root, "aws_function.lambda_handler", lambda_env(
+        variables, aws_env, _HANDLER="aws_function.lambda_handler"), log)
+    try:
+        kind, payload = emulator.invoke({"source": KEEP_ACTIVE_EVENT_SOURCE, "schedule": f"{unique_name}-ping"})
+    finally:
+        emulator.stop()
+    assert kind == "response" and payload == {"statusCode": 200, "body": KEEP_ACTIVE_ANSWER}, \
+        f"{kind}: {payload}\n{log.read_text()[-4000:]}"
+    assert state_objects() == saved
+    assert not (root / "tmp" / "resources" / "databases").exists() and not list((root / "tmp").glob("**/*.sqlite3"))
+
     first, second = reports
     assert first["result"]["statusCode"] == 200
     assert first["plugin"].startswith("/var/task/") and first["boto3"].startswith("/var/task/")
