@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from ..errors import PluginError
 from .models import (AccountConcurrency, Alerts, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
                      Queue, RegistryScanning, Repository, Role, Schedule)
+from .tagging_calls import TaggingCalls
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -122,7 +123,7 @@ def translate_error(exc: Exception, where: str, *, region: str | None = None) ->
     raise exc
 
 
-class AWSClient:
+class AWSClient(TaggingCalls):
     """Typed access to the AWS services the deploy uses, with errors translated once."""
 
     def __init__(

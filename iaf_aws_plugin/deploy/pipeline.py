@@ -409,7 +409,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                 placements=placements, ephemeral_storage=settings.ephemeral_storage,
                 alert_email=settings.alert_email,
                 provisioned_concurrency=settings.provisioned_concurrency if settings.provisioned_known else None,
-                builds=builder is not None, image_repository=_repository_arn(image_uri, names))
+                builds=builder is not None, image_repository=_repository_arn(image_uri, names),
+                tags=settings.tags, dropped_tags=settings.dropped_tags, alert_topic=settings.alert_topic)
     check_permissions(client, str(identity["Arn"]), actions_for(spec), warn)
     # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
     tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")

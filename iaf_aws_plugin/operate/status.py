@@ -155,7 +155,10 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
         found = client.live_alerts(names.alert_topic, names.arn("sns", names.alert_topic), names.alarm_prefix)
         if found is None:
             return None
+        theirs = sorted({str(a) for alarm in found.alarms.values() for a in alarm.get("AlarmActions") or []}
+                        - {names.arn("sns", names.alert_topic)})
         return {"topic": found.topic_arn, "emails": list(found.emails), "pending": list(found.pending),
+                "your_topics": theirs,
                 "alarms": {name: alarm.get("StateValue") for name, alarm in sorted(found.alarms.items())}}
 
     status["alerts"] = _part(alerts)
@@ -254,7 +257,8 @@ def render_status(status: dict[str, Any]) -> list[str]:
     if problem or al is None:
         lines.append(f"Alerts       {problem}")
     else:
-        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]) or "nobody subscribed"
+        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]
+                        + [f"your topic {t}" for t in al.get("your_topics", [])]) or "nobody subscribed"
         alarms = ", ".join(f"{n.rsplit('-iaf-', 1)[-1]} {s}" for n, s in al["alarms"].items()) or "no alarms"
         lines.append(f"Alerts       to {who}; {alarms}")
     return lines

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
-from . import alerts, bucket, dead_letter, function, log_group, provisioned, repository, roles, schedule, secrets
+from . import alerts, bucket, dead_letter, function, log_group, provisioned, repository, roles, schedule, secrets, tags
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..awsclient import AWSClient
@@ -40,4 +40,4 @@ class Kind(Protocol):
 
 #: In dependency order: what the function needs comes before it (a destroy goes backwards).
 KINDS: tuple[Kind, ...] = (bucket, repository, roles, log_group, secrets, function, dead_letter, schedule, alerts,
-                           provisioned)
+                           provisioned, tags)
