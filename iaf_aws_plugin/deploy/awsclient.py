@@ -861,6 +861,13 @@ class AWSClient(TaggingCalls):
         self.call("cloudwatch", "PutMetricAlarm", where=f"Writing CloudWatch alarm {name}", AlarmName=name,
                   **spec)
 
+    def metric_data(self, queries: list[dict[str, Any]], start: Any, end: Any) -> dict[str, Any]:
+        """ONE ``GetMetricData`` call (status-aws-lambda's metrics); no pagination: a few datapoints."""
+        found: dict[str, Any] = self.call("cloudwatch", "GetMetricData", where="Reading the function's metrics "
+                                          "(cloudwatch:GetMetricData)", MetricDataQueries=queries, StartTime=start,
+                                          EndTime=end, ScanBy="TimestampDescending")
+        return found
+
     def recent_durations(self, log_group: str, *, streams: int = 3) -> list[float]:
         """Durations (s) of the latest runs, from the REPORT lines of the newest log streams (reads only)."""
         import re
