@@ -136,7 +136,8 @@ def plan_document(result: DeployResult) -> dict[str, object]:
         "notes": [mask(note) for note in result.plan.notes],
         "settings": {"schedule": result.settings.schedule, "schedule_timezone": result.settings.schedule_timezone,
                      "memory_size": result.settings.memory_size, "timeout": result.settings.timeout,
-                     "architecture": result.settings.architecture},
+                     "architecture": result.settings.architecture, "tags": dict(result.settings.tags),
+                     "alert_topic": result.settings.alert_topic},
     }
 
 

@@ -81,6 +81,9 @@ def test_tags_reach_every_resource_and_follow_the_settings(bot_project, ecr_imag
     assert any(s.resource == "Tags" and s.action == "unchanged" for s in again.plan.steps)
 
     changed, _ = deploy_inprocess(bot_project, dry_run=True, tags=("team=research", "stage=paper"))
+    from iaf_aws_plugin.deploy.pipeline import plan_document
+
+    assert plan_document(changed)["settings"]["tags"] == {"stage": "paper", "team": "research"}
     step = next(s for s in changed.plan.steps if s.resource == "Tags" and s.name == f"Lambda function {unique_name}")
     assert step.changes == ("+stage=paper", "~team=research", "-cost-center")
     applied, _ = deploy_inprocess(bot_project, tags=("team=research", "stage=paper"))
