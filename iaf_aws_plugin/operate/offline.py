@@ -72,7 +72,17 @@ def invoke_offline(project_dir: str | Path | None, event: bytes, *, echo: Echo, 
          + (" (new)" if first else " (from the last offline run)") + f"; timeout {timeout} s...")
     with tempfile.TemporaryDirectory(prefix="iaf-offline-run-") as resources:
         env = offline_environment(dict(os.environ), folder, os.path.join(resources, "resources"), timeout)
-        return run_handler(project, handler, event, timeout, env, echo=echo, mask=str, python=python)
+        return run_handler(project, handler, event, timeout, env, echo=echo, mask=_dotenv_masker(project),
+                           python=python)
+
+
+def _dotenv_masker(project: Path) -> Callable[[str], str]:
+    """Masks the secret-looking values of the project's .env (the handler's load_dotenv reads them; the
+    paper market replaces the exchange keys, but the bot's own code may print anything)."""
+    from ..deploy.environment import Masker, place_variables, read_dotenv
+
+    dotenv = read_dotenv(project)
+    return Masker(dotenv[p.name] for p in place_variables(dotenv) if p.secret and dotenv[p.name]).mask
 
 
 def offline_failure(result: InvokeResult) -> PluginError:

@@ -108,3 +108,25 @@ def test_the_local_store_checks_conditions_as_s3_does(tmp_path):
         from iaf_aws_plugin.operate.offline import invoke_offline
 
         invoke_offline(tmp_path, b"{}", echo=print)  # not a bot project: one line
+
+
+@pytest.mark.anyhost
+def test_env_keys_are_masked_and_replaced_and_the_state_dir_is_chosen(tmp_path, host_cli):
+    from iaf_aws_plugin.scaffold import scaffold
+
+    bot = tmp_path / "bot"
+    scaffold(bot)
+    (bot / ".env").write_text("BITVAVO_API_KEY=key-123-abc\n")
+    handler = bot / "aws_function.py"
+    handler.write_text(handler.read_text() + "\nprint('key at import:', os.environ.get('BITVAVO_API_KEY'))\n"
+                       "_original = lambda_handler\n\n\ndef lambda_handler(event, context):\n"
+                       "    print('key at run:', os.environ.get('BITVAVO_API_KEY'))\n"
+                       "    return _original(event, context)\n")
+    ran = host_cli(["invoke-aws-lambda", "--local", "--offline", "--state-dir", str(tmp_path / "elsewhere")],
+                   cwd=bot)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr
+    assert "key-123-abc" not in ran.stdout + ran.stderr
+    assert "key at import: ***" in ran.stdout  # .env's value, masked
+    assert "key at run: offline-paper-market" in ran.stdout  # the run itself never has it
+    assert f"state in {tmp_path / 'elsewhere'} (new)" in ran.stdout
+    assert (tmp_path / "elsewhere" / ".iaf-state" / "HEAD.json").is_file() and not (bot / ".iaf-offline").exists()
