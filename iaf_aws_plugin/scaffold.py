@@ -229,6 +229,7 @@ def scaffold_aws_lambda(path: str | None = None, replace: bool = False) -> list[
 
 #: What to run after ``init-aws-lambda`` (printed by it, by the quick start and in the docs; a test runs them).
 NEXT_STEPS = (
+    "investing-algorithm-framework invoke-aws-lambda --local --offline   # one run here: paper market, no AWS, no keys",
     "cp .env.example .env                                 # then put your exchange keys in .env",
     "investing-algorithm-framework deploy-aws-lambda --dry-run   # the plan: the function takes the folder's name",
     "investing-algorithm-framework deploy-aws-lambda             # asks, applies, saves the settings",

@@ -207,6 +207,7 @@ a real bot afresh). With real AWS credentials (aws configure, or AWS_PROFILE; ne
 
   {activate}
   investing-algorithm-framework init-aws-lambda --path my-bot && cd my-bot
+  investing-algorithm-framework invoke-aws-lambda --local --offline   # one run here: paper market, no AWS, no keys
   # the exchange keys in .env go to SSM, never into the function's environment
   cp .env.example .env                                 # then put your exchange keys in .env
   investing-algorithm-framework deploy-aws-lambda --dry-run   # the plan: the function takes the folder's name

@@ -75,6 +75,12 @@ def _confirm(question: str) -> bool:
               help="Keep this variable a plain Lambda variable although it looks secret (repeatable; saved).")
 @click.option("--alert-email", "--alert_email", "alert_email", default=None, metavar="ADDRESS",
               help="E-mail alerts on failed, throttled and missed runs (saved; 'none' removes them).")
+@click.option("--alert-topic", "--alert_topic", "alert_topic", default=None, metavar="ARN",
+              help="Alarms also notify this SNS topic of yours (Slack via AWS Chatbot, a pager...); never changed or "
+                   "deleted by the deploy (saved; 'none' removes it).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+              help="Your own tag on every resource of the bot (repeatable; replaces the saved set; 'none' removes "
+                   "them; saved).")
 @click.option("--provisioned-concurrency", "--provisioned_concurrency", "provisioned_concurrency", default=None,
               type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
                                           "(its cost is in the plan; saved).")
@@ -99,7 +105,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
                       provisioned_concurrency: int | None, dry_run: bool, yes: bool, slim: bool | None = None,
                       prune_unused: bool | None = None, force_unlock: bool = False, as_json: bool = False,
-                      exit_code: bool = False) -> None:
+                      exit_code: bool = False, alert_topic: str | None = None,
+                      tags: tuple[str, ...] = ()) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -117,7 +124,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
                       provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused,
-                      stage=current_stage())
+                      stage=current_stage(), alert_topic=alert_topic,
+                      tags=tuple(tags) if tags else None)
     if (as_json or exit_code) and not dry_run:
         from ..errors import PluginError
 

@@ -20,6 +20,7 @@ Examples (in the bot's project folder):
   investing-algorithm-framework invoke-aws-lambda
   investing-algorithm-framework invoke-aws-lambda --event @event.json
   investing-algorithm-framework invoke-aws-lambda --local --yes
+  investing-algorithm-framework invoke-aws-lambda --local --offline   # before any deploy: no AWS, no keys
 \b
 Exit status: 0 the run succeeded, 1 it failed, 3 skipped (another run held the state).""")
 @target_options
@@ -28,15 +29,24 @@ Exit status: 0 the run succeeded, 1 it failed, 3 skipped (another run held the s
               help="Run the project's handler on this machine with the deployed configuration (it trades for real).")
 @click.option("--handler", default=None,
               help="With --local: MODULE.FUNCTION to run (default: the Dockerfile's CMD).")
+@click.option("--offline", is_flag=True, default=False,
+              help="With --local: no deploy, no AWS, no keys: a paper market, the state in a local folder "
+                   "(--state-dir; the next offline run continues from it).")
+@click.option("--state-dir", "--state_dir", "state_dir", default=None, type=click.Path(file_okay=False),
+              help="With --offline: the state folder (default .iaf-offline in the project).")
 @click.option("--yes", "-y", is_flag=True, default=False,
               help="Do not ask for confirmation (--local, or a paused bot).")
 @handle_errors
 def invoke_aws_lambda(function_name: str | None, region: str | None, profile: str | None, project_dir: str | None,
-                      event: str | None, local: bool, handler: str | None, yes: bool) -> None:
+                      event: str | None, local: bool, handler: str | None, yes: bool, offline: bool = False,
+                      state_dir: str | None = None) -> None:
     """Run one trading iteration now and print its result and log."""
     from ..errors import PluginError
     from ..operate.invoke import BUSY, SKIPPED, failure, invoke_local, invoke_remote, parse_event, report
 
+    if offline or state_dir:
+        _invoke_offline(local, offline, state_dir, project_dir, event, handler, (function_name, region, profile))
+        return
     target = make_target(function_name, region, profile, project_dir)
     payload = parse_event(event, target.project_dir)
     if local:
@@ -74,3 +84,33 @@ def _ask_if_paused(target: Target, yes: bool) -> None:
             what=f"{target.function} is paused since {since}: invoking it"):
         raise PluginError(f"invoke cancelled: {target.function} is paused since {since}; nothing ran.",
                           fix="Pass --yes to run it anyway, or resume-aws-lambda first.")
+
+
+def _invoke_offline(local: bool, offline: bool, state_dir: str | None, project_dir: str | None, event: str | None,
+                    handler: str | None, aws_flags: tuple[str | None, ...]) -> None:
+    """``--local --offline``: no target, no AWS (operate/offline.py)."""
+    from pathlib import Path
+
+    from ..errors import PluginError
+    from ..operate.invoke import SKIPPED, parse_event
+    from ..operate.offline import invoke_offline
+
+    if not (local and offline):
+        raise PluginError("--offline runs the handler on this machine and --state-dir is its state folder: both "
+                          "need --local --offline.", fix="Run: investing-algorithm-framework invoke-aws-lambda "
+                                                        "--local --offline")
+    if any(aws_flags):
+        raise PluginError("--offline uses no AWS: --lambda-function-name, --region and --profile do not apply.",
+                          fix="Drop them (or drop --offline to run with the deployed configuration).")
+    payload = parse_event(event, Path(project_dir) if project_dir else Path.cwd())
+    result = invoke_offline(project_dir, payload, echo=echo, handler=handler, state_dir=state_dir)
+    if result.outcome == "ok":
+        import json
+
+        echo(f"Result ({result.seconds:.1f} s): {json.dumps(result.result, default=str)}")
+        echo("Offline run done: nothing was deployed or sent to an exchange. Next: deploy-aws-lambda --dry-run.")
+        return
+    from ..operate.offline import offline_failure
+
+    click.echo(f"Error: {offline_failure(result)}", err=True)
+    raise SystemExit(EXIT_SKIPPED if result.outcome == SKIPPED else 1)

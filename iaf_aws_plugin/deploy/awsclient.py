@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from ..errors import PluginError
 from .models import (AccountConcurrency, Alerts, Bucket, EventInvokeConfig, FunctionConfig, LogGroup, Parameter,
                      Queue, RegistryScanning, Repository, Role, Schedule)
+from .tagging_calls import TaggingCalls
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import boto3
@@ -129,7 +130,7 @@ def translate_error(exc: Exception, where: str, *, region: str | None = None) ->
     raise exc
 
 
-class AWSClient:
+class AWSClient(TaggingCalls):
     """Typed access to the AWS services the deploy uses, with errors translated once."""
 
     def __init__(
@@ -865,6 +866,13 @@ class AWSClient:
     def put_metric_alarm(self, name: str, spec: dict[str, Any]) -> None:
         self.call("cloudwatch", "PutMetricAlarm", where=f"Writing CloudWatch alarm {name}", AlarmName=name,
                   **spec)
+
+    def metric_data(self, queries: list[dict[str, Any]], start: Any, end: Any) -> dict[str, Any]:
+        """ONE ``GetMetricData`` call (status-aws-lambda's metrics); no pagination: a few datapoints."""
+        found: dict[str, Any] = self.call("cloudwatch", "GetMetricData", where="Reading the function's metrics "
+                                          "(cloudwatch:GetMetricData)", MetricDataQueries=queries, StartTime=start,
+                                          EndTime=end, ScanBy="TimestampDescending")
+        return found
 
     def recent_durations(self, log_group: str, *, streams: int = 3) -> list[float]:
         """Durations (s) of the latest runs, from the REPORT lines of the newest log streams (reads only)."""

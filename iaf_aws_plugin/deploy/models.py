@@ -197,6 +197,7 @@ class Alerts:
     alarms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     subscriptions: Mapping[str, str] = field(default_factory=dict)  # live: confirmed e-mail -> subscription ARN
+    user_topic: str | None = None  # desired: the user's own topic (--alert-topic), never created nor deleted
 
 
 class Secret(str):
@@ -256,6 +257,9 @@ class Spec:
     destroy: bool = False  # read for (and plan) a destroy: every kind plans its removal
     answers_keep_active: bool = True  # the handler answers a keep-active ping without trading (aws_function.py)
     delete_state: bool = False  # destroy: the state bucket goes too
+    tags: Mapping[str, str] = field(default_factory=dict)  # --tag KEY=VALUE: the user's own, on every resource
+    alert_topic: str | None = None  # --alert-topic: the user's SNS topic ARN ("none": being removed)
+    dropped_tags: tuple[str, ...] = ()  # keys an earlier deploy set that are no longer asked for
 
     @property
     def manage_role(self) -> bool:
@@ -289,6 +293,8 @@ class DesiredState:
     placements: tuple[Placement, ...] = ()  # where each user variable went (SSM or plain) and why
     alerts: Alerts | None = None  # None: no alerts (existing ones are removed)
     provisioned_concurrency: int | None = None  # on the alias; None: not managed (never set)
+    tags: Mapping[str, str] = field(default_factory=dict)  # the user's own tags (resources/tags.py)
+    dropped_tags: tuple[str, ...] = ()
 
     @property
     def manage_role(self) -> bool:
@@ -321,6 +327,7 @@ class LiveState:
     provisioned_concurrency: int = 0  # on the alias (read only when the settings manage it)
     versions: tuple[str, ...] = ()  # destroy: the published versions
     state_objects: tuple[int, int] | None = None  # destroy --delete-state: (object versions, bytes)
+    tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # resource ident -> its tags (read with --tag)
 
 
 @dataclass(frozen=True)

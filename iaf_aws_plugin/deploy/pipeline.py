@@ -137,7 +137,8 @@ def plan_document(result: DeployResult) -> dict[str, object]:
         "notes": [mask(note) for note in result.plan.notes],
         "settings": {"schedule": result.settings.schedule, "schedule_timezone": result.settings.schedule_timezone,
                      "memory_size": result.settings.memory_size, "timeout": result.settings.timeout,
-                     "architecture": result.settings.architecture},
+                     "architecture": result.settings.architecture, "tags": dict(result.settings.tags),
+                     "alert_topic": result.settings.alert_topic},
     }
 
 
@@ -419,7 +420,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                 alert_email=settings.alert_email,
                 provisioned_concurrency=settings.provisioned_concurrency if settings.provisioned_known else None,
                 builds=builder is not None, image_repository=_repository_arn(image_uri, names),
-                answers_keep_active=_answers_keep_active(settings))
+                answers_keep_active=_answers_keep_active(settings),
+                tags=settings.tags, dropped_tags=settings.dropped_tags, alert_topic=settings.alert_topic)
     check_permissions(client, str(identity["Arn"]), actions_for(spec), warn)
     # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
     tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")

@@ -45,7 +45,7 @@ _SAVED_KEYS = ("function_name", "region", "memory_size", "timeout", "architectur
                "schedule_timezone", "role_arn", "builder", "image_uri", "profile", "account_id", "env",
                "log_retention_days", "rollback_window", "secret_names", "plain_names", "ephemeral_storage",
                "alert_email", "provisioned_concurrency", "base_image", "output", "stored_secrets", "slim",
-               "prune_unused", "schedule_source")
+               "prune_unused", "schedule_source", "tags", "alert_topic")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,8 @@ class DeployOptions:
     slim: bool | None = None  # --slim/--no-slim (native builder)
     prune_unused: bool | None = None  # --prune-unused/--no-prune-unused (native builder)
     stage: str | None = None  # --stage NAME (deploy/stages.py); None: the file's default_stage
+    tags: tuple[str, ...] | None = None  # --tag KEY=VALUE (repeatable; replaces the saved set; "none": no tags)
+    alert_topic: str | None = None  # --alert-topic ARN (the user's own SNS topic), or "none"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,9 @@ class DeploySettings:
     profile_from_env: bool = False  # AWS_PROFILE chose the profile: profile_saved is what is saved
     profile_saved: str | None = None
     stage: str = DEFAULT_STAGE  # the settings file's section this deploy reads and writes
+    tags: Mapping[str, str] = field(default_factory=dict)  # the user's own tags on every resource
+    dropped_tags: tuple[str, ...] = ()  # saved before, not asked for now: removed by this deploy (never saved)
+    alert_topic: str | None = None  # the user's SNS topic the alarms also notify (None or "none": none)
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -130,6 +135,7 @@ class DeploySettings:
         data["secret_names"] = sorted(self.secret_names)
         data["plain_names"] = sorted(self.plain_names)
         data["stored_secrets"] = sorted(self.stored_secrets)
+        data["tags"] = dict(sorted(self.tags.items()))
         if self.profile_from_env:
             data["profile"] = self.profile_saved
         saved = {key: data[key] for key in _SAVED_KEYS if data.get(key) not in (None, {}, "", [])}
@@ -421,6 +427,7 @@ def resolve(options: DeployOptions) -> DeploySettings:
         prune_unused=bool(pick(options.prune_unused, "prune_unused", False)),
         stage=stage,
     )
+    settings = _with_tags_and_topic(settings, options, saved)
     if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
         settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)
     return replace(settings, named_after_folder=True) if named_after_folder else settings
@@ -441,3 +448,19 @@ def with_account(settings: DeploySettings, account_id: str) -> DeploySettings:
             f"account {account_id}.",
             fix=f"Use the right --profile, or remove account_id from {SETTINGS_FILE} to deploy to {account_id}.")
     return replace(settings, account_id=account_id)
+
+
+def _with_tags_and_topic(settings: DeploySettings, options: DeployOptions, saved: Mapping[str, Any]) -> DeploySettings:
+    """``--tag`` (replacing the saved set; the saved keys not given any more are dropped) and ``--alert-topic``."""
+    from .alert_topic import validate_alert_topic
+    from .tags import parse_tag_options, validate_tags
+
+    before = saved.get("tags") or {}
+    if not isinstance(before, dict):
+        raise PluginError(f"'tags' in {settings_path(settings.project_dir)} must be an object of KEY: value.")
+    before = validate_tags({str(k): str(v) for k, v in before.items()},
+                           where=f"tags in {settings_path(settings.project_dir)}:")
+    tags = parse_tag_options(options.tags) if options.tags is not None else before
+    topic = options.alert_topic if options.alert_topic is not None else saved.get("alert_topic")
+    return replace(settings, tags=tags, dropped_tags=tuple(sorted(set(before) - set(tags))),
+                   alert_topic=None if topic is None else validate_alert_topic(str(topic), settings.region))

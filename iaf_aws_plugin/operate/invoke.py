@@ -135,9 +135,19 @@ class LocalContext:
         return max(0, int((deadline - time.monotonic()) * 1000))
 
 module_name, _, function_name = handler_path.rpartition(".")
+offline = bool(os.environ.get("IAF_OFFLINE_STATE_DIR"))
 try:
-    handler = getattr(importlib.import_module(module_name), function_name)
+    module = importlib.import_module(module_name)
+    handler = getattr(module, function_name)
+    if offline:  # invoke-aws-lambda --local --offline: the paper market in front of the app's own
+        from iaf_aws_plugin.offline import paper_market
+        if getattr(module, "app", None) is None:
+            raise RuntimeError(f"{module_name} has no module-level `app`: the offline run adds its paper market "
+                               "to it (the scaffolded aws_function.py has one)")
+        paper_market.attach(module.app)
     result = handler(event, LocalContext())
+    if offline and isinstance(result, dict):
+        result.update(paper_market.summary(module.app))
 except BaseException as exc:
     traceback.print_exc(file=sys.stdout)
     print("IAF-LOCAL-ERROR " + json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), flush=True)
@@ -203,45 +213,52 @@ def invoke_local(target: Target, event: bytes, *, echo: Echo, handler: str | Non
     mask = target.masker.mask
     with tempfile.TemporaryDirectory(prefix="iaf-local-run-") as resources:
         env = local_environment(target, config, os.path.join(resources, "resources"))
-        started = time.monotonic()
-        process = subprocess.Popen([python, "-c", _RUNNER, handler, event.decode("utf-8"), str(timeout)],
-                                   cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, errors="replace", start_new_session=True)
-        timed_out = threading.Event()
+        return run_handler(project, handler, event, timeout, env, echo=echo, mask=mask, python=python)
 
-        def stop_at_timeout() -> None:
-            if process.poll() is None:
-                timed_out.set()
-                os.killpg(process.pid, signal.SIGKILL)
 
-        timer = threading.Timer(timeout, stop_at_timeout)
-        timer.daemon = True
-        timer.start()
-        result: Any = None
-        error: dict[str, Any] | None = None
-        log: list[str] = []
+def run_handler(project: Path, handler: str, event: bytes, timeout: int, env: dict[str, str], *, echo: Echo,
+                mask: Callable[[str], str], python: str = sys.executable) -> InvokeResult:
+    """Run ``handler`` (MODULE.FUNCTION of ``project``) once in a child process with ``env``, stopped at
+    ``timeout``; its log lines are echoed as they come."""
+    started = time.monotonic()
+    process = subprocess.Popen([python, "-c", _RUNNER, handler, event.decode("utf-8"), str(timeout)],
+                               cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, errors="replace", start_new_session=True)
+    timed_out = threading.Event()
+
+    def stop_at_timeout() -> None:
+        if process.poll() is None:
+            timed_out.set()
+            os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, stop_at_timeout)
+    timer.daemon = True
+    timer.start()
+    result: Any = None
+    error: dict[str, Any] | None = None
+    log: list[str] = []
+    try:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.rstrip("\n")
+            if line.startswith("IAF-LOCAL-RESULT "):
+                result = json.loads(line[len("IAF-LOCAL-RESULT "):])
+                continue
+            if line.startswith("IAF-LOCAL-ERROR "):
+                error = json.loads(line[len("IAF-LOCAL-ERROR "):])
+                continue
+            log.append(mask(line))
+            echo(mask(line))
+        process.wait()
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGINT)
         try:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                line = raw.rstrip("\n")
-                if line.startswith("IAF-LOCAL-RESULT "):
-                    result = json.loads(line[len("IAF-LOCAL-RESULT "):])
-                    continue
-                if line.startswith("IAF-LOCAL-ERROR "):
-                    error = json.loads(line[len("IAF-LOCAL-ERROR "):])
-                    continue
-                log.append(mask(line))
-                echo(mask(line))
-            process.wait()
-        except KeyboardInterrupt:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-            raise
-        finally:
-            timer.cancel()
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        raise
+    finally:
+        timer.cancel()
     seconds = time.monotonic() - started
     if timed_out.is_set():
         return InvokeResult(TIMEOUT, "local", seconds, error={"errorMessage": f"Task timed out after {timeout} s"},

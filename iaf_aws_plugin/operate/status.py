@@ -160,6 +160,13 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
 
     status["invocations"] = _part(recent)
 
+    def metrics() -> dict[str, Any]:
+        from .metrics import read_metrics
+
+        return read_metrics(client, names.function, now)
+
+    status["metrics"] = _part(metrics)
+
     def state() -> dict[str, Any]:
         from ..state.admin import current_state, lease_status
 
@@ -176,7 +183,10 @@ def collect_status(target: Target, *, invocations: int = 5, now: datetime | None
         found = client.live_alerts(names.alert_topic, names.arn("sns", names.alert_topic), names.alarm_prefix)
         if found is None:
             return None
+        theirs = sorted({str(a) for alarm in found.alarms.values() for a in alarm.get("AlarmActions") or []}
+                        - {names.arn("sns", names.alert_topic)})
         return {"topic": found.topic_arn, "emails": list(found.emails), "pending": list(found.pending),
+                "your_topics": theirs,
                 "alarms": {name: alarm.get("StateValue") for name, alarm in sorted(found.alarms.items())}}
 
     status["alerts"] = _part(alerts)
@@ -267,6 +277,7 @@ def render_status(status: dict[str, Any]) -> list[str]:
             cold = f"  cold start {item['init_ms']:,.0f} ms" if item["init_ms"] else ""
             started = format_time(int(datetime.fromisoformat(item["started"]).timestamp() * 1000))
             lines.append(f"  {started}  {item['outcome']:<8} {duration:>10}{cold}  request {item['request_id']}")
+    lines += _metrics_lines(status.get("metrics"))
     st = status["state"]
     if isinstance(st, dict) and "error" in st:
         lines.append(f"State        unknown: {st['error']}")
@@ -289,10 +300,21 @@ def render_status(status: dict[str, Any]) -> list[str]:
     if problem or al is None:
         lines.append(f"Alerts       {problem}")
     else:
-        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]) or "nobody subscribed"
+        who = ", ".join(al["emails"] + [f"{e} (not confirmed yet)" for e in al["pending"]]
+                        + [f"your topic {t}" for t in al.get("your_topics", [])]) or "nobody subscribed"
         alarms = ", ".join(f"{n.rsplit('-iaf-', 1)[-1]} {s}" for n, s in al["alarms"].items()) or "no alarms"
         lines.append(f"Alerts       to {who}; {alarms}")
     return lines
+
+
+def _metrics_lines(part: Any) -> list[str]:
+    from .metrics import render_metrics
+
+    if part is None:
+        return []
+    if "error" in part:
+        return [f"Last 24 h    unknown: {part['error']}"]
+    return [f"Last 24 h    {render_metrics(part)} (CloudWatch)"]
 
 
 def show_status(target: Target, *, echo: Echo, as_json_output: bool = False, invocations: int = 5) -> dict[str, Any]:

@@ -127,6 +127,11 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
     # -- StateHandler --------------------------------------------------------------------------
     def initialize(self) -> None:
         """Resolve the bucket and create the S3 client (once; warm invocations reuse it)."""
+        from .local_store import OFFLINE_STATE_ENV
+
+        if os.environ.get(OFFLINE_STATE_ENV):  # invoke-aws-lambda --local --offline: a local folder, no AWS
+            self._use_local_folder(os.environ[OFFLINE_STATE_ENV])
+            return
         self.bucket_name = self.bucket_name or os.environ.get(AWS_S3_STATE_BUCKET_NAME)
         if not self.bucket_name:
             raise StateError(
@@ -237,6 +242,16 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
             raise
         finally:
             self._scheduled_for = None
+
+    def _use_local_folder(self, folder: str) -> None:
+        from .local_store import LocalStore
+
+        store = LocalStore(folder)
+        if self._store is None or self._store.bucket != store.bucket:
+            self._store = store  # type: ignore[assignment]  # S3Store's methods, on disk
+            self._leases = LeaseManager(store, self._layout.lease, self.lease_timeout)  # type: ignore[arg-type]
+            self.bucket_name = store.bucket
+            self._forget()
 
     def raise_for_save_error(self) -> None:
         """Raise the error of the last ``save`` (the host's ``App.run`` only logs it)."""

@@ -64,7 +64,8 @@ def test_the_printed_next_steps_work_in_a_fresh_folder(host_cli, aws_env, ecr_im
             assert "Traceback" not in result.stderr
             outputs.append(result.stdout)
     function = f"My-Bot.{unique_name}".replace(".", "-")
-    dry_run, deploy, status = outputs
+    offline, dry_run, deploy, status = outputs
+    assert "Offline run done" in offline and (folder / ".iaf-offline" / ".iaf-state" / "HEAD.json").is_file()
     assert f"Function name: {function}, the folder's name" in dry_run and "Dry run: nothing was changed." in dry_run
     assert f"Deployed {function}: alias" in deploy
     assert json.loads((folder / "iaf-aws-lambda.json").read_text())["function_name"] == function

@@ -29,8 +29,9 @@ __all__ = ["NativeBuilder", "PreparedImage", "default_base_image"]
 
 DEFAULT_TASK_ROOT = "/var/task"
 # Never in an image, whatever .dockerignore says: deploy-aws-lambda keeps secrets in SSM, and
-# its settings file changes with every deploy (it would change the image's digest).
-ALWAYS_EXCLUDED = (".env", ".env.*", "iaf-aws-lambda.json")
+# its settings file changes with every deploy (it would change the image's digest); the state of
+# offline runs (invoke-aws-lambda --local --offline) is a paper account's, never the bot's.
+ALWAYS_EXCLUDED = (".env", ".env.*", "iaf-aws-lambda.json", ".iaf-offline/")
 # When the project has no .dockerignore: what the scaffolded one excludes.
 DEFAULT_IGNORE = (".venv/", "venv/", "env/", "**/__pycache__/", "*.py[cod]", ".git/", ".pytest_cache/",
                   ".mypy_cache/", "data/", "backtest_results/", "reports/", "notebooks/", "resources/",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from . import (alerts, bucket, dead_letter, function, keep_active, log_group, provisioned, repository, roles, schedule,
-               secrets)
+               secrets, tags)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..awsclient import AWSClient
@@ -42,4 +42,4 @@ class Kind(Protocol):
 #: In dependency order: what the function needs comes before it. A plan's deletions run after its
 #: other steps, in the reverse order (a schedule goes before its queue and its role).
 KINDS: tuple[Kind, ...] = (bucket, repository, roles, log_group, secrets, function, dead_letter, schedule, keep_active,
-                           alerts, provisioned)
+                           alerts, provisioned, tags)

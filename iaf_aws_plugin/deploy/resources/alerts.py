@@ -51,14 +51,19 @@ def missed_run_period(gap_seconds: int) -> int:
     return -(-period // unit) * unit
 
 
-def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: str) -> Alerts | None:
-    """None: no alerts wanted (any existing ones are removed)."""
-    if not email or email == "none":
+def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: str,
+                   user_topic: str | None = None) -> Alerts | None:
+    """None: no alerts wanted (any existing ones are removed). ``user_topic``: the user's own SNS
+    topic (``--alert-topic``), notified besides (or, without an e-mail, instead of) the bot's topic."""
+    email = None if not email or email == "none" else email
+    user_topic = None if not user_topic or user_topic == "none" else user_topic
+    if email is None and user_topic is None:
         return None
     name = topic_name(names)
     arn = names.arn("sns", name)
     dims = [{"Name": "FunctionName", "Value": names.function}]
-    common: dict[str, Any] = {"AlarmActions": [arn], "OKActions": [arn], "EvaluationPeriods": 1,
+    targets = ([arn] if email else []) + ([user_topic] if user_topic else [])
+    common: dict[str, Any] = {"AlarmActions": targets, "OKActions": targets, "EvaluationPeriods": 1,
                               "DatapointsToAlarm": 1}
 
     def simple(metric: str, description: str) -> dict[str, Any]:
@@ -101,7 +106,8 @@ def desired_alerts(names: Names, email: str | None, schedule: str | None, zone: 
             "Metrics": [stat("invocations", "Invocations"), stat("errors", "Errors"),
                         {"Id": "successes", "Expression": "FILL(invocations, 0) - FILL(errors, 0)",
                          "Label": "Successful runs", "ReturnData": True}]}
-    return Alerts(topic_name=name, topic_arn=arn, emails=(email,), alarms=alarms, notes=tuple(notes))
+    return Alerts(topic_name=name, topic_arn=arn if email else None, emails=(email,) if email else (), alarms=alarms,
+                  notes=tuple(notes), user_topic=user_topic)
 
 
 def _unwatched_gap(names: Names, schedule: str, zone: str, gap: int | None) -> str:
@@ -144,9 +150,16 @@ def plan_alerts(desired: Alerts | None, live: Alerts | None, *, names: Names) ->
     """Steps for the topic, the subscription and the alarms (pure)."""
     name = topic_name(names)
     if desired is None:
-        return _removal(live, ("--alert-email none",))
+        return _removal(live, ("--alert-email none / --alert-topic none",))
     steps: list[Step] = []
     exists = live is not None and live.topic_arn is not None
+    if not desired.emails:  # only the user's topic: the bot's own topic (if any) goes, never the user's
+        if exists and live is not None:
+            steps.append(Step("Alert topic", name, DELETE, ("no --alert-email any more",),
+                              (Call("delete_topic", {"arn": live.topic_arn}),)))
+        steps.append(Step("Alert topic", str(desired.user_topic), UNCHANGED,
+                          ("yours (--alert-topic): the alarms notify it; never changed or deleted by the deploy",)))
+        return steps + _plan_alarms(desired, live)
     topic_calls = () if exists else (Call("create_topic", {"name": name}),)
     email = desired.emails[0]
     have = set(live.emails if live else ()) | set(live.pending if live else ())
@@ -169,6 +182,14 @@ def plan_alerts(desired: Alerts | None, live: Alerts | None, *, names: Names) ->
                        "its link is clicked; then the next deploy unsubscribes it)")
     action = CREATE if not exists else UPDATE if sub_calls else UNCHANGED
     steps.append(Step("Alert topic", name, action, tuple(changes), topic_calls + sub_calls))
+    if desired.user_topic:
+        steps.append(Step("Alert topic", desired.user_topic, UNCHANGED,
+                          ("yours (--alert-topic): the alarms notify it too; never changed or deleted by the deploy",)))
+    return steps + _plan_alarms(desired, live)
+
+
+def _plan_alarms(desired: Alerts, live: Alerts | None) -> list[Step]:
+    steps: list[Step] = []
     live_alarms = live.alarms if live else {}
     for alarm_name, spec in desired.alarms.items():
         current = live_alarms.get(alarm_name)
@@ -187,7 +208,7 @@ def plan_alerts(desired: Alerts | None, live: Alerts | None, *, names: Names) ->
 # --- the kind ---------------------------------------------------------------------------------
 
 def desired(spec: Spec) -> dict[str, Any]:
-    return {"alerts": desired_alerts(spec.names, spec.alert_email, spec.schedule, spec.timezone)}
+    return {"alerts": desired_alerts(spec.names, spec.alert_email, spec.schedule, spec.timezone, spec.alert_topic)}
 
 
 def read(client: AWSClient, spec: Spec, live: LiveState) -> dict[str, Any]:
@@ -208,8 +229,8 @@ def actions(spec: Spec) -> list[ActionGroup]:
     names = spec.names
     topic, alarms = names.arn("sns", names.alert_topic), names.arn("cloudwatch", f"alarm:{names.alarm_prefix}*")
     # Read always: existing alerts are removed when the settings have none.
-    removing = spec.destroy or spec.alert_email == "none"
-    wanted = spec.alerts and not spec.destroy
+    removing = spec.destroy or spec.alert_email == "none" or spec.alert_topic == "none"
+    wanted = (spec.alerts or spec.alert_topic not in (None, "none")) and not spec.destroy
     return [
         ActionGroup(topic, ("sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic")
                     + (("sns:DeleteTopic",) if removing else ())
