@@ -41,7 +41,7 @@ def _confirm(question: str) -> bool:
 @click.option("--schedule", default=None,
               help="rate(...), cron(...) or none; default on first deploy: derived from the strategies.")
 @click.option("--schedule-timezone", "--schedule_timezone", "schedule_timezone", default=None,
-              help="IANA time zone of a cron schedule (default UTC).")
+              help="IANA time zone of a cron --schedule (default UTC); a derived schedule always runs in UTC.")
 @click.option("--architecture", default=None, type=click.Choice(["x86_64", "arm64"]),
               help="Lambda architecture (default x86_64).")
 @click.option("--image-uri", "--image_uri", "image_uri", default=None,

@@ -195,16 +195,20 @@ def _session(settings: DeploySettings) -> boto3.Session:
                           fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
 
 
-def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None]:
-    """(expression or None, value to save) for the deploy; prints how a derived schedule was found.
+def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None, str]:
+    """(expression or None, value to save, its time zone) for the deploy; prints how a derived schedule
+    was found.
 
-    A cron derived from 9.x schedules is in UTC, the host's time: with another
-    ``--schedule-timezone`` it would fire at other times, so that is refused.
+    A derived schedule always runs in UTC: exchanges close candles on UTC boundaries, and 9.x
+    ``Schedule``s are in UTC. ``--schedule-timezone`` applies to an explicit ``--schedule`` only; a
+    saved or given zone other than UTC gets a note, not a refusal (it stays saved for the day an
+    explicit cron needs it).
     """
     from ..schedules.expressions import parse_schedule, validate_timezone
     from ..schedules.strategy_scan import (derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning,
                                            slower_than_strategies_warning)
 
+    zone_name = validate_timezone(settings.schedule_timezone)
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
         if expression is not None:
@@ -217,17 +221,13 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
                             every_strategy_runs_warning(expression, derived)):
                 if message:
                     warn(message.removeprefix("Warning: "))
-        return expression, expression or "none"
+        return expression, expression or "none", zone_name
     derived = derive_schedule(settings.project_dir)
     if derived is None:
         warn("no --schedule given and no strategy with a schedule (time_unit and interval, or "
              "schedule = Schedule...) was found: the function gets no schedule and will not run by itself. "
              "Pass --schedule 'rate(1 hour)' (or 'none').")
-        return None, "none"
-    if derived.expression.startswith("cron(") and validate_timezone(settings.schedule_timezone) not in _UTC_NAMES:
-        raise PluginError(f"the schedule derived from the strategies, {derived.expression}, is in UTC (the "
-                          f"framework's time), not in --schedule-timezone {settings.schedule_timezone}.",
-                          fix="Pass --schedule-timezone UTC, or your own --schedule for that time zone.")
+        return None, "none", zone_name
     zone = " (UTC)" if derived.expression.startswith("cron(") else ""
     echo(f"Schedule: {derived.expression}{zone}, derived from {'; '.join(derived.sources)} "
          "(override with --schedule).")
@@ -239,10 +239,14 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
              "succeeds, logged as \"not due\").")
     if derived.note:
         echo(f"  Note: {derived.note}.")
+    if zone_name not in _UTC_NAMES:
+        echo(f"  Note: a derived schedule runs in UTC, when exchanges close candles; --schedule-timezone "
+             f"{zone_name} applies to an explicit --schedule only.")
+        zone_name = "UTC"
     message = every_strategy_runs_warning(derived.expression, derived)
     if message:
         warn(message.removeprefix("Warning: "))
-    return derived.expression, derived.expression
+    return derived.expression, derived.expression, zone_name
 
 
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
@@ -368,7 +372,6 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None,
             builders: Builders, *, masker: Masker | None = None,
             leases: list[tuple[AWSClient, DeployLease]] | None = None) -> DeployResult:
-    from ..schedules.expressions import validate_timezone
     from .awsclient import AWSClient
     from .executor import Executor, display
     from .models import Spec
@@ -376,8 +379,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     from .planner import desired_state, plan_deploy, read_live_state
     from .preflight import actions_for, check_permissions
 
-    timezone_name = validate_timezone(settings.schedule_timezone)
-    expression, saved_schedule = _schedule(settings, echo, warn)
+    expression, saved_schedule, timezone_name = _schedule(settings, echo, warn)
     # Nothing derived: "none" is kept as saved (no warning at every deploy).
     schedule_source = None if settings.schedule_source == "derived" and expression is None else settings.schedule_source
     build_with: str | None = None

@@ -5,7 +5,6 @@ settings file, not only on the output.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import pytest
 pytestmark = pytest.mark.host
 
 SECRETS = ("key-123-abc", "s3cr3t value", "tok-from-flag-999")
-# The scaffolded strategy runs hourly: time_unit/interval on 8.x, Schedule.every(1, TimeUnit.HOUR) on 9.x.
-HOURLY = ("rate(1 hour)" if int(importlib.metadata.version("investing-algorithm-framework").split(".")[0]) < 9
-          else "cron(0 * * * ? *)")
+# The scaffolded strategy runs hourly (time_unit/interval on 8.x, Schedule.every(1, TimeUnit.HOUR) on 9.x):
+# on the hour, UTC, when the hourly candle closes.
+HOURLY = "cron(0 * * * ? *)"
 
 
 def cli_deploy(host_cli, project: Path, aws_env: dict, *args: str):
