@@ -392,6 +392,11 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         builder = builder_factory(build_with, builders)()
         echo(f"Builder: {choice.name} ({choice.reason}).")
 
+    from .market_keys import check_market_keys
+
+    # Before any AWS call and any build: a name recorded as kept in SSM counts as there (checked again below).
+    check_market_keys(settings.project_dir, {**plain, **secrets},
+                      set(settings.stored_secrets) - {k for k, v in settings.env_overrides.items() if not v})
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
     identity = client.caller_identity()
     settings = settings_module.with_account(settings, str(identity["Account"]))
@@ -431,6 +436,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
     stored, placements = _stored_secrets(settings, plain, secrets, placements, live, names, masker, warn)
+    from .market_keys import check_market_keys
+
+    check_market_keys(settings.project_dir, {**plain, **secrets})  # now with the values SSM really keeps
     spec = replace(spec, image_uri=image_uri, builder=build_with, secrets=dict(secrets), placements=placements,
                    with_secrets=bool(secrets) or bool(live.parameters))
     desired = desired_state(spec)

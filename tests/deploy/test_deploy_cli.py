@@ -86,7 +86,7 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_console, aws_env, 
     env = config["Environment"]["Variables"]
     assert env["AWS_S3_STATE_BUCKET_NAME"] == bucket and env["IAF_SSM_PARAMETER_PATH"] == f"/iaf-aws/{unique_name}/"
     assert env["PLAIN_SETTING"] == "one" and env["LOG_LEVEL"] == "INFO"
-    assert not set(env) & {"BITVAVO_API_KEY", "BITVAVO_API_SECRET", "EXCHANGE_TOKEN"}
+    assert not set(env) & {"BITVAVO_API_KEY", "BITVAVO_SECRET_KEY", "EXCHANGE_TOKEN"}
     assert not set(env.values()) & set(SECRETS)
     assert lam.get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == "1"
     assert lam.get_function_concurrency(FunctionName=unique_name)["ReservedConcurrentExecutions"] == 1
@@ -97,7 +97,7 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_console, aws_env, 
     params = {p["Name"]: p for p in ssm.get_parameters_by_path(Path=f"/iaf-aws/{unique_name}/",
                                                                WithDecryption=True)["Parameters"]}
     assert {n.rsplit("/", 1)[1]: p["Value"] for n, p in params.items()} == {
-        "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_API_SECRET": "s3cr3t value", "EXCHANGE_TOKEN": SECRETS[2]}
+        "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_SECRET_KEY": "s3cr3t value", "EXCHANGE_TOKEN": SECRETS[2]}
     assert {p["Type"] for p in params.values()} == {"SecureString"}
 
     scheduler = boto3.client("scheduler", region_name=region)
