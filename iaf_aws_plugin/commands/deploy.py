@@ -76,6 +76,9 @@ def _confirm(question: str) -> bool:
 @click.option("--provisioned-concurrency", "--provisioned_concurrency", "provisioned_concurrency", default=None,
               type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
                                           "(its cost is in the plan; saved).")
+@click.option("--rename", is_flag=True, default=False,
+              help="Deploy this folder under a new --lambda-function-name, then disable the schedule of the function "
+                   "it deployed before (and print how to destroy that one).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
@@ -96,7 +99,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       secret_names: tuple[str, ...], plain_names: tuple[str, ...], alert_email: str | None,
                       provisioned_concurrency: int | None, dry_run: bool, yes: bool, slim: bool | None = None,
                       prune_unused: bool | None = None, force_unlock: bool = False, as_json: bool = False,
-                      exit_code: bool = False) -> None:
+                      exit_code: bool = False, rename: bool = False) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -113,7 +116,8 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
     options = replace(options, log_retention_days=log_retention_days, rollback_window=rollback_window,
                       ephemeral_storage=ephemeral_storage,
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
-                      provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused)
+                      provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused,
+                      rename=rename)
     if (as_json or exit_code) and not dry_run:
         from ..errors import PluginError
 

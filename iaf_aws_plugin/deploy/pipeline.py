@@ -406,6 +406,11 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     if settings.named_after_folder:
         echo(f"Function name: {names.function}, the folder's name (saved by the deploy; "
              "--lambda-function-name chooses another).")
+    from .rename import find_previous, refuse_without_rename, stop_previous
+
+    previous = find_previous(settings, client)  # one bot per folder (rename.py)
+    if previous is not None and not options.rename:
+        refuse_without_rename(previous, settings)
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -435,7 +440,13 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
-    stored, placements = _stored_secrets(settings, plain, secrets, placements, live, names, masker, warn)
+    secrets_live = live
+    if previous is not None:  # --rename: the secrets kept in SSM for the old name move with the bot
+        old_path = Names.derive(names.account, previous.region, previous.function).ssm_path
+        carried = {f"{names.ssm_path}{key.rsplit('/', 1)[1]}": value
+                   for key, value in previous.client.parameters_by_path(old_path).items()}
+        secrets_live = replace(live, parameters={**carried, **live.parameters})
+    stored, placements = _stored_secrets(settings, plain, secrets, placements, secrets_live, names, masker, warn)
     from .market_keys import check_market_keys
 
     check_market_keys(settings.project_dir, {**plain, **secrets})  # now with the values SSM really keeps
@@ -449,6 +460,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
+    if previous is not None:
+        echo(f"Then (--rename): every schedule of {previous.function}, this folder's bot before, is disabled; "
+             "its function, state and logs stay until you destroy it.")
     result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
                                   stored_secrets=stored), plan, False, names,
                           mask=masker.mask if masker is not None else str)
@@ -458,6 +472,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         return result
     if plan.is_noop:
         settings_module.save(result.settings, secret_override_names)
+        if previous is not None:
+            stop_previous(previous, settings, echo)
         return result
     if leases is not None:  # one deploy at a time: from here (changes to apply) to the end
         _take_lease(client, names, str(identity["Arn"]), options.force_unlock, echo, warn, leases)
@@ -496,5 +512,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
     for deferred in executor.deferred:
         echo(f"Not applied yet (the next deploy retries): {deferred}")
+    if previous is not None:  # only once the new bot is deployed: never a moment with no bot running
+        stop_previous(previous, settings, echo)
     echo(f"Settings saved in {settings_module.SETTINGS_FILE}: run deploy-aws-lambda again to redeploy.")
     return replace(result, applied=True)

@@ -78,6 +78,7 @@ class DeployOptions:
     provisioned_concurrency: int | None = None  # --provisioned-concurrency N (0 removes it)
     slim: bool | None = None  # --slim/--no-slim (native builder)
     prune_unused: bool | None = None  # --prune-unused/--no-prune-unused (native builder)
+    rename: bool = False  # --rename: deploy under the new name, then stop the folder's previous function (rename.py)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class DeploySettings:
     named_after_folder: bool = False  # no name given nor saved: the folder's (never saved as such)
     profile_from_env: bool = False  # AWS_PROFILE chose the profile: profile_saved is what is saved
     profile_saved: str | None = None
+    # The function (and region) the saved settings name when the deploy asks for another one (never saved).
+    previous_function: str | None = None
+    previous_region: str | None = None
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -402,6 +406,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
     )
     if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
         settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)
+    saved_name, saved_region = saved.get("function_name"), saved.get("region")
+    if saved_name and (saved_name, saved_region or settings.region) != (settings.function_name, settings.region):
+        settings = replace(settings, previous_function=str(saved_name), previous_region=saved_region)
     return replace(settings, named_after_folder=True) if named_after_folder else settings
 
 
