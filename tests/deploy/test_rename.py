@@ -103,3 +103,41 @@ def test_a_previous_function_that_is_gone_needs_no_rename(deploy_inprocess, aws_
     result, recorder = deploy_inprocess(bot_project, function_name=new, image_uri=image)
     assert result.applied and settings_of(bot_project)["function_name"] == new
     assert not any("Stopped" in line or "--rename" in line for line in recorder.lines)
+
+
+def test_a_failed_stop_says_both_bots_run_and_how_to_stop_the_old_one(deploy_inprocess, aws_env, bot_project,
+                                                                     ecr_image, unique_name, monkeypatch) -> None:
+    """Disabling the old schedule is refused (AccessDenied, at the HTTP level): never silent."""
+    import importlib.util
+    import sys
+
+    from iaf_aws_plugin.errors import PluginError
+
+    old, new = f"{unique_name}a", f"{unique_name}b"
+    image = ecr_image("v1")
+    deploy_inprocess(bot_project, function_name=old, image_uri=image)
+    spec = importlib.util.spec_from_file_location("_iaf_test_faultproxy",
+                                                  Path(__file__).parent.parent / "state" / "faultproxy.py")
+    assert spec is not None and spec.loader is not None
+    faultproxy = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = faultproxy
+        spec.loader.exec_module(faultproxy)
+    proxy = faultproxy.FaultProxy(aws_env["AWS_ENDPOINT_URL"])
+    proxy.add("answer", lambda request: request.method == "PUT" and request.path == f"/schedules/{old}-iaf",
+              times=None, status=403, headers=[("Content-Type", "application/json"),
+                                               ("x-amzn-ErrorType", "AccessDeniedException")],
+              body=b'{"Message": "not allowed to update this schedule"}')
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        with pytest.raises(PluginError) as failed:
+            deploy_inprocess(bot_project, function_name=new, image_uri=image, rename=True)
+    finally:
+        proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env["AWS_ENDPOINT_URL"])
+    text = str(failed.value)
+    assert text.startswith(f"{new} is deployed, but stopping {old} failed (") and "both bots run now." in text, text
+    assert f"pause-aws-lambda --lambda-function-name {old} --region {aws_env['AWS_REGION']}" in text
+    assert "\n" not in text
+    assert function_exists(new) and schedule_state(old)[0] == "ENABLED"
+    assert settings_of(bot_project)["function_name"] == new  # the new bot is the folder's now
