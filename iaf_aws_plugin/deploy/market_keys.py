@@ -141,8 +141,9 @@ class KeyProblem:
 def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collection[str] = ()) -> list[KeyProblem]:
     """The keys the bot lacks, in source order.
 
-    ``values``: the variables the function gets (``.env`` merged with ``-e``, and values kept in SSM);
-    ``stored``: names whose value only SSM holds (given earlier, or ``secrets-aws-lambda set``): present.
+    ``values``: the variables the deploy gives the function (``.env`` merged with ``-e``); ``stored``: the
+    names already in the bot's SSM parameters (from ``.env`` or ``-e`` earlier, or ``secrets-aws-lambda
+    set``): the deploy keeps them and the function loads them at cold start, so they are there.
     """
     project_dir = Path(project_dir)
     uses = handler_markets(project_dir, values)
@@ -159,12 +160,12 @@ def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collectio
                 continue
             seen.add(variable)
             override = variable.replace(f"{use.market}_", f"{use.market}_OVERRIDE_", 1)
-            if variable in stored or (values.get(override) or "").strip():
+            if (values.get(override) or "").strip():
                 continue
             value = (values.get(variable) or "").strip()
-            if value and placeholders.get(variable) == value:
+            if value and placeholders.get(variable) == value:  # deployed, it would replace a stored value
                 problems.append(KeyProblem(variable, f"still has the placeholder of {EXAMPLE_FILE}", use))
-            elif value:
+            elif value or variable in stored:
                 continue
             elif variable in dotenv:
                 problems.append(KeyProblem(variable, "is empty in .env", use))

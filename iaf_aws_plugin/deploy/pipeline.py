@@ -392,11 +392,6 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         builder = builder_factory(build_with, builders)()
         echo(f"Builder: {choice.name} ({choice.reason}).")
 
-    from .market_keys import check_market_keys
-
-    # Before any AWS call and any build: a name recorded as kept in SSM counts as there (checked again below).
-    check_market_keys(settings.project_dir, {**plain, **secrets},
-                      set(settings.stored_secrets) - {k for k, v in settings.env_overrides.items() if not v})
     client = AWSClient(session or _session(settings), settings.region, sleep=sleep, on_call=on_call)
     identity = client.caller_identity()
     settings = settings_module.with_account(settings, str(identity["Account"]))
@@ -411,6 +406,14 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     previous = find_previous(settings, client)  # one bot per folder (rename.py)
     if previous is not None and not options.rename:
         refuse_without_rename(previous, settings)
+    from .market_keys import check_market_keys
+
+    # Before any build or change. A parameter already in SSM counts: the deploy keeps it (also one no longer in
+    # .env) and the function loads it at every cold start; with --rename the old name's move with the bot.
+    in_ssm = {path.rsplit("/", 1)[1] for path in client.parameter_names(names.ssm_path)}
+    old_ssm = set() if previous is None else {path.rsplit("/", 1)[1] for path in previous.client.parameter_names(
+        Names.derive(names.account, previous.region, previous.function).ssm_path)}
+    check_market_keys(settings.project_dir, {**plain, **secrets}, in_ssm | old_ssm)
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -440,16 +443,16 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
-    secrets_live = live
-    if previous is not None:  # --rename: the secrets kept in SSM for the old name move with the bot
+    secrets_live, secrets_settings = live, settings
+    if previous is not None:  # --rename: every secret only the old name's SSM holds moves with the bot
         old_path = Names.derive(names.account, previous.region, previous.function).ssm_path
         carried = {f"{names.ssm_path}{key.rsplit('/', 1)[1]}": value
                    for key, value in previous.client.parameters_by_path(old_path).items()}
         secrets_live = replace(live, parameters={**carried, **live.parameters})
-    stored, placements = _stored_secrets(settings, plain, secrets, placements, secrets_live, names, masker, warn)
-    from .market_keys import check_market_keys
-
-    check_market_keys(settings.project_dir, {**plain, **secrets})  # now with the values SSM really keeps
+        secrets_settings = replace(settings, stored_secrets=tuple(sorted(set(settings.stored_secrets) | {
+            key.rsplit("/", 1)[1] for key in carried} - set(secrets) - set(plain))))
+    stored, placements = _stored_secrets(secrets_settings, plain, secrets, placements, secrets_live, names, masker,
+                                         warn)
     spec = replace(spec, image_uri=image_uri, builder=build_with, secrets=dict(secrets), placements=placements,
                    with_secrets=bool(secrets) or bool(live.parameters))
     desired = desired_state(spec)

@@ -4,6 +4,7 @@ that are missing, empty or still .env.example's placeholder get one line naming 
 any change; a key kept in SSM (given earlier, or secrets-aws-lambda set) is not missing."""
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -82,20 +83,31 @@ def test_a_key_kept_in_ssm_is_not_missing_until_its_parameter_is_gone(deploy_inp
     again, _ = deploy_inprocess(bot_project)
     assert again.plan.is_noop
 
-    # Deleted outside the deploy: the live read finds it gone, and the deploy stops before any change.
+    # A deploy from CI has no .env: the keys an earlier deploy put in SSM are kept and loaded at cold start.
+    settings = bot_project / "iaf-aws-lambda.json"
+    saved = json.loads(settings.read_text())
+    saved.pop("stored_secrets")
+    settings.write_text(json.dumps(saved))
+    (bot_project / ".env").unlink()
+    ci, _ = deploy_inprocess(bot_project)
+    assert ci.applied  # (LOG_LEVEL went with .env)
+
+    # A placeholder in .env would replace the stored key: refused although SSM has one.
+    (bot_project / ".env.example").write_text("BITVAVO_API_KEY=your-api-key\n")
+    (bot_project / ".env").write_text("BITVAVO_API_KEY=your-api-key\n")
+    with pytest.raises(PluginError) as placeholder:
+        deploy_inprocess(bot_project)
+    assert str(placeholder.value).startswith("BITVAVO_API_KEY still has the placeholder of .env.example:")
+    (bot_project / ".env").unlink()
+
+    # Deleted outside the deploy: missing, and the deploy stops before any change.
     boto3.client("ssm").delete_parameter(Name=f"/iaf-aws/{unique_name}/BITVAVO_SECRET_KEY")
     with pytest.raises(PluginError) as refused:
         deploy_inprocess(bot_project)
     assert str(refused.value).startswith("BITVAVO_SECRET_KEY is missing: aws_function.py adds the market BITVAVO")
     assert "secrets-aws-lambda set BITVAVO_SECRET_KEY" in str(refused.value)
     parameters = boto3.client("ssm").get_parameters_by_path(Path=f"/iaf-aws/{unique_name}/")["Parameters"]
-    assert [p["Name"].rsplit("/", 1)[1] for p in parameters] == ["BITVAVO_API_KEY"]  # nothing deleted
-
-    # -e NAME "" forgets a stored key: refused before any AWS call.
-    (bot_project / ".env").write_text(f"BITVAVO_SECRET_KEY={SECRET}\n")
-    with pytest.raises(PluginError) as forgotten:
-        deploy_inprocess(bot_project, env=(("BITVAVO_API_KEY", ""),))
-    assert str(forgotten.value).startswith("BITVAVO_API_KEY is missing:")
+    assert [p["Name"].rsplit("/", 1)[1] for p in parameters] == ["BITVAVO_API_KEY"]  # nothing changed
 
 
 def write_handler(project: Path, body: str) -> None:
