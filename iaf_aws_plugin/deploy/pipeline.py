@@ -407,13 +407,10 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     if previous is not None and not options.rename:
         refuse_without_rename(previous, settings)
     from .market_keys import check_market_keys
+    from .rename import secret_names_in_ssm
 
-    # Before any build or change. A parameter already in SSM counts: the deploy keeps it (also one no longer in
-    # .env) and the function loads it at every cold start; with --rename the old name's move with the bot.
-    in_ssm = {path.rsplit("/", 1)[1] for path in client.parameter_names(names.ssm_path)}
-    old_ssm = set() if previous is None else {path.rsplit("/", 1)[1] for path in previous.client.parameter_names(
-        Names.derive(names.account, previous.region, previous.function).ssm_path)}
-    check_market_keys(settings.project_dir, {**plain, **secrets}, in_ssm | old_ssm)
+    # Before any build or change; a key already in SSM counts (the deploy keeps it, the function loads it).
+    check_market_keys(settings.project_dir, {**plain, **secrets}, secret_names_in_ssm(client, names, previous))
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -443,14 +440,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
-    secrets_live, secrets_settings = live, settings
-    if previous is not None:  # --rename: every secret only the old name's SSM holds moves with the bot
-        old_path = Names.derive(names.account, previous.region, previous.function).ssm_path
-        carried = {f"{names.ssm_path}{key.rsplit('/', 1)[1]}": value
-                   for key, value in previous.client.parameters_by_path(old_path).items()}
-        secrets_live = replace(live, parameters={**carried, **live.parameters})
-        secrets_settings = replace(settings, stored_secrets=tuple(sorted(set(settings.stored_secrets) | {
-            key.rsplit("/", 1)[1] for key in carried} - set(secrets) - set(plain))))
+    from .rename import carry_secrets
+
+    secrets_settings, secrets_live = carry_secrets(previous, settings, live, names, {**plain, **secrets})
     stored, placements = _stored_secrets(secrets_settings, plain, secrets, placements, secrets_live, names, masker,
                                          warn)
     spec = replace(spec, image_uri=image_uri, builder=build_with, secrets=dict(secrets), placements=placements,

@@ -8,17 +8,20 @@ printed. Nothing of the old bot is deleted here: its state and logs stay until t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .awsclient import AWSClient
+    from .models import LiveState
+    from .names import Names
     from .settings import DeploySettings
 
-__all__ = ["PreviousBot", "destroy_command", "find_previous", "refuse_without_rename", "stop_previous"]
+__all__ = ["PreviousBot", "carry_secrets", "destroy_command", "find_previous", "refuse_without_rename",
+           "secret_names_in_ssm", "stop_previous"]
 
 Echo = Callable[[str], None]
 
@@ -44,6 +47,33 @@ def find_previous(settings: DeploySettings, client: AWSClient) -> PreviousBot | 
     if client.get_function(settings.previous_function) is None:
         return None
     return PreviousBot(settings.previous_function, region, client)
+
+
+def _old_ssm_path(previous: PreviousBot, names: Names) -> str:
+    from .names import Names
+
+    return Names.derive(names.account, previous.region, previous.function).ssm_path
+
+
+def secret_names_in_ssm(client: AWSClient, names: Names, previous: PreviousBot | None) -> set[str]:
+    """The variable names the bot's SSM parameters hold (with --rename, the old name's too: they move)."""
+    paths = [names.ssm_path] + ([_old_ssm_path(previous, names)] if previous is not None else [])
+    owners = [client] + ([previous.client] if previous is not None else [])
+    return {path.rsplit("/", 1)[1] for owner, below in zip(owners, paths) for path in owner.parameter_names(below)}
+
+
+def carry_secrets(previous: PreviousBot | None, settings: DeploySettings, live: LiveState, names: Names,
+                  given: Mapping[str, str]) -> tuple[DeploySettings, LiveState]:
+    """With --rename, every secret only the old name's SSM holds (not given now in .env or -e) moves to the
+    new name: (settings naming them as stored, the live state as the stored-secret lookup sees it). The
+    plan itself still compares with the real live state, so it creates them under the new name."""
+    if previous is None:
+        return settings, live
+    carried = {f"{names.ssm_path}{key.rsplit('/', 1)[1]}": value
+               for key, value in previous.client.parameters_by_path(_old_ssm_path(previous, names)).items()}
+    only_there = {key.rsplit("/", 1)[1] for key in carried} - set(given)
+    return (replace(settings, stored_secrets=tuple(sorted(set(settings.stored_secrets) | only_there))),
+            replace(live, parameters={**carried, **live.parameters}))
 
 
 def refuse_without_rename(previous: PreviousBot, settings: DeploySettings) -> None:
