@@ -142,7 +142,7 @@ def main() -> None:
             startup.append(run(["--help"], work, env))
             project = work / f"bot{index}"
             run(["init-aws-lambda", "--path", str(project)], work, env)
-            (project / ".env").write_text("BITVAVO_API_KEY=bench-key\nLOG_LEVEL=INFO\n")
+            (project / ".env").write_text("BITVAVO_API_KEY=bench-key\nBITVAVO_SECRET_KEY=bench-secret\nLOG_LEVEL=INFO\n")
             image = push_image(ecr, f"prebuilt-bench{index}", "v1")
             with Recording(endpoint) as recorded_first:
                 first.append(run(["deploy-aws-lambda", "--lambda-function-name", f"bench{index}", "--image-uri",

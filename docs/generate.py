@@ -30,8 +30,8 @@ EXAMPLE_FUNCTION = "my-bot"
 
 #: The cost table: schedules x memory x duration, priced for one region.
 COST_REGION = "us-east-1"
-COST_SCHEDULES = (("every 5 minutes", "rate(5 minutes)"), ("every 15 minutes", "rate(15 minutes)"),
-                  ("hourly", "rate(1 hour)"), ("daily", "rate(1 day)"))
+COST_SCHEDULES = (("every 5 minutes", "cron(0/5 * * * ? *)"), ("every 15 minutes", "cron(0/15 * * * ? *)"),
+                  ("hourly", "cron(0 * * * ? *)"), ("daily", "cron(0 0 * * ? *)"))
 COST_MEMORY_MB = (1024, 2048)
 COST_DURATIONS_S = (10.0, 30.0)
 
@@ -304,7 +304,7 @@ def block_cost_example() -> list[str]:
     from iaf_aws_plugin.deploy.cost import estimate, runs_per_month
 
     lines = estimate(region=COST_REGION, architecture="x86_64", memory_mb=2048,
-                     runs=runs_per_month("rate(15 minutes)", "UTC"), duration_s=30.0, alarm_metrics=4).render()
+                     runs=runs_per_month("cron(0/15 * * * ? *)", "UTC"), duration_s=30.0, alarm_metrics=4).render()
     return ["```text", *lines, "```"]
 
 

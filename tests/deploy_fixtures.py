@@ -57,7 +57,7 @@ def bot_project(tmp_path: Path) -> Path:
 
     project = tmp_path / "bot"
     scaffold(project)
-    (project / ".env").write_text("BITVAVO_API_KEY=key-123-abc\nBITVAVO_API_SECRET='s3cr3t value'\n"
+    (project / ".env").write_text("BITVAVO_API_KEY=key-123-abc\nBITVAVO_SECRET_KEY='s3cr3t value'\n"
                                   "# a comment\nexport LOG_LEVEL=INFO\n")
     return project
 

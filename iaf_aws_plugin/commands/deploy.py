@@ -43,7 +43,7 @@ def _confirm(question: str) -> bool:
 @click.option("--schedule", default=None,
               help="rate(...), cron(...) or none; default on first deploy: derived from the strategies.")
 @click.option("--schedule-timezone", "--schedule_timezone", "schedule_timezone", default=None,
-              help="IANA time zone of a cron schedule (default UTC).")
+              help="IANA time zone of a cron --schedule (default UTC); a derived schedule always runs in UTC.")
 @click.option("--architecture", default=None, type=click.Choice(["x86_64", "arm64"]),
               help="Lambda architecture (default x86_64).")
 @click.option("--image-uri", "--image_uri", "image_uri", default=None,
@@ -84,6 +84,9 @@ def _confirm(question: str) -> bool:
 @click.option("--provisioned-concurrency", "--provisioned_concurrency", "provisioned_concurrency", default=None,
               type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
                                           "(its cost is in the plan; saved).")
+@click.option("--rename", is_flag=True, default=False,
+              help="Deploy this folder under a new --lambda-function-name, then disable the schedule of the function "
+                   "it deployed before (and print how to destroy that one).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")
@@ -106,7 +109,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       provisioned_concurrency: int | None, dry_run: bool, yes: bool, slim: bool | None = None,
                       prune_unused: bool | None = None, force_unlock: bool = False, as_json: bool = False,
                       exit_code: bool = False, alert_topic: str | None = None,
-                      tags: tuple[str, ...] = ()) -> None:
+                      tags: tuple[str, ...] = (), rename: bool = False) -> None:
     """Deploy this trading bot to AWS Lambda: print the plan, then apply it."""
     from dataclasses import replace
     from pathlib import Path
@@ -125,7 +128,7 @@ def deploy_aws_lambda(function_name: str | None, region: str | None, project_dir
                       secret_names=tuple(secret_names), plain_names=tuple(plain_names), alert_email=alert_email,
                       provisioned_concurrency=provisioned_concurrency, slim=slim, prune_unused=prune_unused,
                       stage=current_stage(), alert_topic=alert_topic,
-                      tags=tuple(tags) if tags else None)
+                      tags=tuple(tags) if tags else None, rename=rename)
     if (as_json or exit_code) and not dry_run:
         from ..errors import PluginError
 

@@ -197,16 +197,20 @@ def _session(settings: DeploySettings) -> boto3.Session:
                           fix="Check --profile against ~/.aws/config (aws configure list-profiles).") from None
 
 
-def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None]:
-    """(expression or None, value to save) for the deploy; prints how a derived schedule was found.
+def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | None, str | None, str]:
+    """(expression or None, value to save, its time zone) for the deploy; prints how a derived schedule
+    was found.
 
-    A cron derived from 9.x schedules is in UTC, the host's time: with another
-    ``--schedule-timezone`` it would fire at other times, so that is refused.
+    A derived schedule always runs in UTC: exchanges close candles on UTC boundaries, and 9.x
+    ``Schedule``s are in UTC. ``--schedule-timezone`` applies to an explicit ``--schedule`` only; a
+    saved or given zone other than UTC gets a note, not a refusal (it stays saved for the day an
+    explicit cron needs it).
     """
     from ..schedules.expressions import parse_schedule, validate_timezone
     from ..schedules.strategy_scan import (derive_schedule, every_strategy_runs_warning, faster_than_strategies_warning,
                                            slower_than_strategies_warning)
 
+    zone_name = validate_timezone(settings.schedule_timezone)
     if settings.schedule is not None:
         expression = parse_schedule(settings.schedule)
         if expression is not None:
@@ -219,17 +223,13 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
                             every_strategy_runs_warning(expression, derived)):
                 if message:
                     warn(message.removeprefix("Warning: "))
-        return expression, expression or "none"
+        return expression, expression or "none", zone_name
     derived = derive_schedule(settings.project_dir)
     if derived is None:
         warn("no --schedule given and no strategy with a schedule (time_unit and interval, or "
              "schedule = Schedule...) was found: the function gets no schedule and will not run by itself. "
              "Pass --schedule 'rate(1 hour)' (or 'none').")
-        return None, "none"
-    if derived.expression.startswith("cron(") and validate_timezone(settings.schedule_timezone) not in _UTC_NAMES:
-        raise PluginError(f"the schedule derived from the strategies, {derived.expression}, is in UTC (the "
-                          f"framework's time), not in --schedule-timezone {settings.schedule_timezone}.",
-                          fix="Pass --schedule-timezone UTC, or your own --schedule for that time zone.")
+        return None, "none", zone_name
     zone = " (UTC)" if derived.expression.startswith("cron(") else ""
     echo(f"Schedule: {derived.expression}{zone}, derived from {'; '.join(derived.sources)} "
          "(override with --schedule).")
@@ -241,10 +241,14 @@ def _schedule(settings: DeploySettings, echo: Echo, warn: Echo) -> tuple[str | N
              "succeeds, logged as \"not due\").")
     if derived.note:
         echo(f"  Note: {derived.note}.")
+    if zone_name not in _UTC_NAMES:
+        echo(f"  Note: a derived schedule runs in UTC, when exchanges close candles; --schedule-timezone "
+             f"{zone_name} applies to an explicit --schedule only.")
+        zone_name = "UTC"
     message = every_strategy_runs_warning(derived.expression, derived)
     if message:
         warn(message.removeprefix("Warning: "))
-    return derived.expression, derived.expression
+    return derived.expression, derived.expression, zone_name
 
 
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
@@ -377,7 +381,6 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None,
             builders: Builders, *, masker: Masker | None = None,
             leases: list[tuple[AWSClient, DeployLease]] | None = None) -> DeployResult:
-    from ..schedules.expressions import validate_timezone
     from .awsclient import AWSClient
     from .executor import Executor, display
     from .models import Spec
@@ -385,8 +388,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     from .planner import desired_state, plan_deploy, read_live_state
     from .preflight import actions_for, check_permissions
 
-    timezone_name = validate_timezone(settings.schedule_timezone)
-    expression, saved_schedule = _schedule(settings, echo, warn)
+    expression, saved_schedule, timezone_name = _schedule(settings, echo, warn)
     # Nothing derived: "none" is kept as saved (no warning at every deploy).
     schedule_source = None if settings.schedule_source == "derived" and expression is None else settings.schedule_source
     build_with: str | None = None
@@ -409,6 +411,16 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Function name: {names.function}, the folder's name"
              + (" and the stage" if settings.stage != DEFAULT_STAGE else "") + " (saved by the deploy; "
              "--lambda-function-name chooses another).")
+    from .rename import find_previous, refuse_without_rename, stop_previous
+
+    previous = find_previous(settings, client)  # one bot per folder (rename.py)
+    if previous is not None and not options.rename:
+        refuse_without_rename(previous, settings)
+    from .market_keys import check_market_keys
+    from .rename import secret_names_in_ssm
+
+    # Before any build or change; a key already in SSM counts (the deploy keeps it, the function loads it).
+    check_market_keys(settings.project_dir, {**plain, **secrets}, secret_names_in_ssm(client, names, previous))
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -440,7 +452,11 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         raise PluginError(f"Lambda function {names.function} exists with package type "
                           f"{live.function.package_type}; Lambda cannot change it to Image.",
                           fix="Delete that function (or deploy under another --lambda-function-name).")
-    stored, placements = _stored_secrets(settings, plain, secrets, placements, live, names, masker, warn)
+    from .rename import carry_secrets
+
+    secrets_settings, secrets_live = carry_secrets(previous, settings, live, names, {**plain, **secrets})
+    stored, placements = _stored_secrets(secrets_settings, plain, secrets, placements, secrets_live, names, masker,
+                                         warn)
     spec = replace(spec, image_uri=image_uri, builder=build_with, secrets=dict(secrets), placements=placements,
                    with_secrets=bool(secrets) or bool(live.parameters))
     desired = desired_state(spec)
@@ -451,6 +467,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
+    if previous is not None:
+        echo(f"Then (--rename): every schedule of {previous.function}, this folder's bot before, is disabled; "
+             "its function, state and logs stay until you destroy it.")
     result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
                                   stored_secrets=stored), plan, False, names,
                           mask=masker.mask if masker is not None else str)
@@ -460,6 +479,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         return result
     if plan.is_noop:
         settings_module.save(result.settings, secret_override_names)
+        if previous is not None:
+            stop_previous(previous, settings, echo)
         return result
     if leases is not None:  # one deploy at a time: from here (changes to apply) to the end
         _take_lease(client, names, str(identity["Arn"]), options.force_unlock, echo, warn, leases)
@@ -498,5 +519,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
     for deferred in executor.deferred:
         echo(f"Not applied yet (the next deploy retries): {deferred}")
+    if previous is not None:  # only once the new bot is deployed: never a moment with no bot running
+        stop_previous(previous, settings, echo)
     echo(f"Settings saved in {settings_module.SETTINGS_FILE}: run deploy-aws-lambda again to redeploy.")
     return replace(result, applied=True)

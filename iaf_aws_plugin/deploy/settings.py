@@ -82,6 +82,7 @@ class DeployOptions:
     stage: str | None = None  # --stage NAME (deploy/stages.py); None: the file's default_stage
     tags: tuple[str, ...] | None = None  # --tag KEY=VALUE (repeatable; replaces the saved set; "none": no tags)
     alert_topic: str | None = None  # --alert-topic ARN (the user's own SNS topic), or "none"
+    rename: bool = False  # --rename: deploy under the new name, then stop the folder's previous function (rename.py)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ class DeploySettings:
     tags: Mapping[str, str] = field(default_factory=dict)  # the user's own tags on every resource
     dropped_tags: tuple[str, ...] = ()  # saved before, not asked for now: removed by this deploy (never saved)
     alert_topic: str | None = None  # the user's SNS topic the alarms also notify (None or "none": none)
+    # The function (and region) the saved settings name when the deploy asks for another one (never saved).
+    previous_function: str | None = None
+    previous_region: str | None = None
 
     def saved_form(self, secret_names: set[str]) -> dict[str, Any]:
         """What goes into the settings file: no secret value, no project path."""
@@ -430,6 +434,9 @@ def resolve(options: DeployOptions) -> DeploySettings:
     settings = _with_tags_and_topic(settings, options, saved)
     if profile_source == "AWS_PROFILE":  # used for this run; the saved one stays saved
         settings = replace(settings, profile_saved=saved.get("profile"), profile_from_env=True)
+    saved_name, saved_region = saved.get("function_name"), saved.get("region")
+    if saved_name and (saved_name, saved_region or settings.region) != (settings.function_name, settings.region):
+        settings = replace(settings, previous_function=str(saved_name), previous_region=saved_region)
     return replace(settings, named_after_folder=True) if named_after_folder else settings
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "parse_schedule",
     "describe_duration",
     "rate_for_period",
+    "clock_anchored",
     "schedule_period_seconds",
     "validate_timezone",
     "CronMapping",
@@ -275,6 +276,21 @@ def _expand(field: str, low: int, high: int) -> set[int] | None:
     return values
 
 
+def clock_anchored(seconds: int) -> str | None:
+    """The cron (UTC) running every ``seconds`` at fixed minutes of the clock, when the interval
+    divides the hour or the day (hourly → ``cron(0 * * * ? *)``, 15 minutes → ``cron(0/15 * * * ? *)``,
+    4 hours → ``cron(0 0/4 * * ? *)``, daily → ``cron(0 0 * * ? *)``), so that runs follow candle
+    closes (exchanges close candles on UTC boundaries); None for an interval no cron fires at exactly
+    (90 minutes, 2 days …: a ``rate(...)`` then)."""
+    if seconds < MINIMUM_PERIOD or seconds % MINIMUM_PERIOD:
+        return None
+    try:
+        mapping = _interval_cron(IntervalSchedule(seconds))
+    except UnmappableSchedule:  # pragma: no cover - whole minutes always map
+        return None
+    return mapping.expression if mapping.exact else None
+
+
 def rate_for_period(seconds: int) -> str:
     """The slowest valid rate that still runs at least as often as ``seconds``."""
     if seconds <= MINIMUM_PERIOD:
@@ -389,7 +405,9 @@ def _expand_days(day_of_month: str) -> int:
 
 
 def _field(values: frozenset[int], low: int, high: int) -> str:
-    """The shortest cron field for ``values``: ``*``, ``*/15``, ``5/15``, ``9`` or a list."""
+    """The shortest cron field for ``values``: ``*``, ``0/15``, ``5/15``, ``9`` or a list.
+
+    Steps start at a number (``0/15``, not ``*/15``): the form AWS documents for EventBridge."""
     ordered = sorted(values)
     if ordered == list(range(low, high + 1)):
         return "*"
@@ -399,7 +417,7 @@ def _field(values: frozenset[int], low: int, high: int) -> str:
     first = ordered[0]
     if (first < step and ordered == list(range(first, high + 1, step))
             and (high + 1 - low) % step == 0):
-        return f"*/{step}" if first == low else f"{first}/{step}"
+        return f"{first}/{step}"
     return ",".join(str(value) for value in ordered)
 
 

@@ -4,7 +4,8 @@ No user code is imported or executed: strategies are found by reading the projec
 top-level modules and its ``strategies/`` package.
 
 Two host styles: 8.x strategies set ``time_unit`` and ``interval`` (the function then
-runs at the smallest period as a ``rate(...)``); 9.x strategies (and tasks, and their
+runs at the smallest period: a cron at fixed minutes of the UTC clock when the period divides the
+hour or the day, so runs follow candle closes, else a ``rate(...)``); 9.x strategies (and tasks, and their
 ``ScheduledFunction``s) set ``schedule = Schedule.every(...)`` or ``Schedule.on(...)``,
 which becomes the EventBridge cron (UTC) firing at the same times
 (:func:`~iaf_aws_plugin.schedules.expressions.cron_for`).
@@ -19,7 +20,7 @@ from typing import Any, Iterator, Union
 
 from ..errors import PluginError
 from .expressions import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSchedule, RuleSchedule,
-                          UnmappableSchedule, combine, cron_for, describe_duration, rate_for_period,
+                          UnmappableSchedule, clock_anchored, combine, cron_for, describe_duration, rate_for_period,
                           schedule_period_seconds)
 
 __all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning",
@@ -44,7 +45,7 @@ _SKIPPED_DIRS = {"__pycache__", "venv", "env", "node_modules", "site-packages", 
 class DerivedSchedule:
     """The schedule the project's strategies need.
 
-    ``expression`` is a valid ``rate(...)``; ``period_seconds`` is the smallest
+    ``expression`` is a valid ``cron(...)`` (UTC) or ``rate(...)``; ``period_seconds`` is the smallest
     strategy period found (it can be below 60 when a strategy runs every few
     seconds; the rate is then Lambda's minimum, one minute); ``sources`` names each
     strategy found, e.g. ``strategies/my_strategy.py:MyTradingStrategy (every 1 hour)``.
@@ -142,7 +143,8 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
     note = None if added or "aws_function.py" not in dict(modules) else (
         "aws_function.py adds no strategy this scan can read (app.add_strategy(Name)): every strategy in the "
         "project drives the schedule")
-    return DerivedSchedule(expression=rate_for_period(period), period_seconds=period, sources=sources,
+    return DerivedSchedule(expression=clock_anchored(period) or rate_for_period(period), period_seconds=period,
+                           sources=sources,
                            less_frequent=slower, note=note)
 
 

@@ -80,7 +80,8 @@ def test_schedule_retries_into_an_encrypted_dead_letter_queue_only_its_scheduler
 
 
 @pytest.mark.parametrize(("expression", "age"), [("rate(1 minute)", 60), ("rate(15 minutes)", 900),
-                                                 ("cron(0 * * * ? *)", 3600), ("rate(7 days)", 3600)])
+                                                 ("cron(0 * * * ? *)", 3600), ("rate(7 days)", 3600),
+                                                 ("cron(0/15 * * * ? *)", 900), ("cron(0 0 * * ? *)", 3600)])
 def test_delivery_is_retried_within_the_schedules_period(expression, age):
     from iaf_aws_plugin.deploy.resources.schedule import max_event_age
 

@@ -5,7 +5,6 @@ settings file, not only on the output.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import pytest
 pytestmark = pytest.mark.host
 
 SECRETS = ("key-123-abc", "s3cr3t value", "tok-from-flag-999")
-# The scaffolded strategy runs hourly: time_unit/interval on 8.x, Schedule.every(1, TimeUnit.HOUR) on 9.x.
-HOURLY = ("rate(1 hour)" if int(importlib.metadata.version("investing-algorithm-framework").split(".")[0]) < 9
-          else "cron(0 * * * ? *)")
+# The scaffolded strategy runs hourly (time_unit/interval on 8.x, Schedule.every(1, TimeUnit.HOUR) on 9.x):
+# on the hour, UTC, when the hourly candle closes.
+HOURLY = "cron(0 * * * ? *)"
 
 
 def cli_deploy(host_cli, project: Path, aws_env: dict, *args: str):
@@ -87,7 +86,7 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_console, aws_env, 
     env = config["Environment"]["Variables"]
     assert env["AWS_S3_STATE_BUCKET_NAME"] == bucket and env["IAF_SSM_PARAMETER_PATH"] == f"/iaf-aws/{unique_name}/"
     assert env["PLAIN_SETTING"] == "one" and env["LOG_LEVEL"] == "INFO"
-    assert not set(env) & {"BITVAVO_API_KEY", "BITVAVO_API_SECRET", "EXCHANGE_TOKEN"}
+    assert not set(env) & {"BITVAVO_API_KEY", "BITVAVO_SECRET_KEY", "EXCHANGE_TOKEN"}
     assert not set(env.values()) & set(SECRETS)
     assert lam.get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == "1"
     assert lam.get_function_concurrency(FunctionName=unique_name)["ReservedConcurrentExecutions"] == 1
@@ -98,7 +97,7 @@ def test_first_deploy_redeploy_noop_and_schedule_removal(host_console, aws_env, 
     params = {p["Name"]: p for p in ssm.get_parameters_by_path(Path=f"/iaf-aws/{unique_name}/",
                                                                WithDecryption=True)["Parameters"]}
     assert {n.rsplit("/", 1)[1]: p["Value"] for n, p in params.items()} == {
-        "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_API_SECRET": "s3cr3t value", "EXCHANGE_TOKEN": SECRETS[2]}
+        "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_SECRET_KEY": "s3cr3t value", "EXCHANGE_TOKEN": SECRETS[2]}
     assert {p["Type"] for p in params.values()} == {"SecureString"}
 
     scheduler = boto3.client("scheduler", region_name=region)

@@ -78,7 +78,7 @@ def test_interrupted_deploy_converges_when_rerun(bot_project, ecr_image, unique_
     assert len(state["schedules"]) == 1 and state["concurrency"] == 1
     ssm = boto3.client("ssm")
     names = [p["Name"] for p in ssm.get_parameters_by_path(Path=f"/iaf-aws/{unique_name}/")["Parameters"]]
-    assert sorted(names) == [f"/iaf-aws/{unique_name}/BITVAVO_API_KEY", f"/iaf-aws/{unique_name}/BITVAVO_API_SECRET"]
+    assert sorted(names) == [f"/iaf-aws/{unique_name}/BITVAVO_API_KEY", f"/iaf-aws/{unique_name}/BITVAVO_SECRET_KEY"]
     again, recorder = deploy_inprocess(bot_project)
     assert again.plan.is_noop and recorder.writes == []
 

@@ -49,6 +49,8 @@ def project(tmp_path: Path) -> Path:
     from iaf_aws_plugin.scaffold import scaffold
 
     scaffold(tmp_path / "bot")
+    # The exchange keys the scaffolded handler needs (missing ones are refused first: test_market_keys.py).
+    (tmp_path / "bot" / ".env").write_text("BITVAVO_API_KEY=paper-key\nBITVAVO_SECRET_KEY=paper-secret\n")
     return tmp_path / "bot"
 
 

@@ -50,6 +50,8 @@ def host_run_times(project: Path) -> dict:
 
 
 def dry_run(host_cli, project: Path, aws_env: dict, name: str, image: str, *extra: str):
+    if not (project / ".env").exists():  # the keys the scaffolded handler needs (else refused: test_market_keys.py)
+        (project / ".env").write_text("BITVAVO_API_KEY=paper-key\nBITVAVO_SECRET_KEY=paper-secret\n")
     return host_cli(["deploy-aws-lambda", "--lambda_function_name", name, "--image-uri", image, "--dry-run",
                      *extra], cwd=project, env=aws_env)
 
@@ -69,12 +71,13 @@ def test_init_then_dry_run_prints_the_schedule_the_host_runs(host_cli, aws_env, 
     expression_text = expression.group(1)
     assert "derived from strategies/my_strategy.py:MyTradingStrategy" in line
     host = host_run_times(project)
+    # Both majors: anchored on the UTC clock, every hour on the hour (when exchanges close hourly candles).
+    assert expression_text == "cron(0 * * * ? *)" and "(UTC)" in line, line
+    fires = {t.isoformat() for t in eventbridge_cron.fire_times(expression_text, *YEAR)}
+    assert len(fires) == 8760 and all(t.endswith(":00:00+00:00") for t in fires)
     if HOST_MAJOR >= 9:
-        assert expression_text == "cron(0 * * * ? *)" and "(UTC)" in line, line
-        fires = {t.isoformat() for t in eventbridge_cron.fire_times(expression_text, *YEAR)}
-        assert fires == set(host["times"]) and len(fires) == 8760
-    else:  # 8.x runs every `interval` `time_unit` from whenever it starts: a rate of that period
-        assert expression_text == "rate(1 hour)", line
+        assert fires == set(host["times"])
+    else:  # 8.x runs every `interval` `time_unit` from whenever it is started: the cron starts it on the hour
         assert host == {"time_unit": "HOUR", "interval": 1}
     assert "Dry run: nothing was changed." in result.stdout
     assert "put_schedule" in result.stdout or expression_text in result.stdout.split("Plan:", 1)[1]
@@ -128,17 +131,36 @@ def test_market_relative_rule_is_one_error_naming_schedule(host_cli, aws_env, ec
     assert override.returncode == 0, override.stdout + override.stderr
 
 
-@pytest.mark.skipif(HOST_MAJOR < 9, reason="derived crons come from investing-algorithm-framework 9 schedules")
-def test_a_derived_cron_is_utc_and_another_time_zone_is_refused(deploy_inprocess, bot_project, ecr_image,
-                                                                 unique_name) -> None:
-    from iaf_aws_plugin.errors import PluginError
+def test_a_derived_schedule_runs_in_utc_whatever_the_saved_time_zone(deploy_inprocess, bot_project, ecr_image,
+                                                                     unique_name) -> None:
+    """Candles close on UTC boundaries: a derived schedule runs in UTC. --schedule-timezone (saved)
+    applies to an explicit --schedule only; the plan says so in a note, and a deploy made with another
+    zone before is moved to UTC (a visible schedule update)."""
+    import boto3
 
     image = ecr_image("v1")
-    with pytest.raises(PluginError) as caught:
-        deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, dry_run=True,
-                         schedule_timezone="Europe/Amsterdam")
-    assert "cron(0 * * * ? *), is in UTC" in str(caught.value) and "--schedule-timezone UTC" in str(caught.value)
-    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, dry_run=True,
-                                        schedule_timezone="etc/utc")
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=image, schedule="cron(0 9 * * ? *)",
+                     schedule_timezone="Europe/Amsterdam")
+    scheduler = boto3.client("scheduler")
+    live = scheduler.get_schedule(Name=f"{unique_name}-iaf")
+    assert (live["ScheduleExpression"], live["ScheduleExpressionTimezone"]) == ("cron(0 9 * * ? *)", "Europe/Amsterdam")
+    # Back to the derived schedule: the saved zone stays saved, the schedule runs in UTC.
+    settings = bot_project / "iaf-aws-lambda.json"
+    saved = json.loads(settings.read_text())
+    saved.pop("schedule"), saved.pop("schedule_source")
+    settings.write_text(json.dumps(saved))
+    _, recorder = deploy_inprocess(bot_project)
     assert any(line.startswith("Schedule: cron(0 * * * ? *) (UTC), derived from") for line in recorder.lines)
-    assert not recorder.writes
+    note = [line for line in recorder.lines if "--schedule-timezone Europe/Amsterdam" in line]
+    assert note == ["  Note: a derived schedule runs in UTC, when exchanges close candles; --schedule-timezone "
+                    "Europe/Amsterdam applies to an explicit --schedule only."], recorder.lines
+    assert any("cron(0 9 * * ? *) -> cron(0 * * * ? *)" in line and "time zone Europe/Amsterdam -> UTC" in line
+               for line in recorder.lines), recorder.lines
+    live = scheduler.get_schedule(Name=f"{unique_name}-iaf")
+    assert (live["ScheduleExpression"], live["ScheduleExpressionTimezone"]) == ("cron(0 * * * ? *)", "UTC")
+    saved = json.loads(settings.read_text())
+    assert (saved["schedule"], saved["schedule_source"], saved["schedule_timezone"]) == (
+        "cron(0 * * * ? *)", "derived", "Europe/Amsterdam")
+    # UTC under another name is left as it is (no update of a deployed bot).
+    _, recorder = deploy_inprocess(bot_project, schedule_timezone="etc/utc", dry_run=True)
+    assert not any("Note: a derived schedule runs in UTC" in line for line in recorder.lines)

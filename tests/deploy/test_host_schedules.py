@@ -46,15 +46,15 @@ from investing_algorithm_framework import (DateRule, Schedule, ScheduledFunction
 # (source of the schedule, exact cron expected or None when covering)
 CASES = [
     ("Schedule.every(1, TimeUnit.MINUTE)", "cron(* * * * ? *)"),
-    ("Schedule.every(5, TimeUnit.MINUTE)", "cron(*/5 * * * ? *)"),
+    ("Schedule.every(5, TimeUnit.MINUTE)", "cron(0/5 * * * ? *)"),
     ("Schedule.every(15, TimeUnit.MINUTE, anchor=datetime(2024, 3, 1, 0, 5, tzinfo=timezone.utc))",
      "cron(5/15 * * * ? *)"),
-    ("Schedule.every(interval=30, time_unit='minute')", "cron(*/30 * * * ? *)"),
+    ("Schedule.every(interval=30, time_unit='minute')", "cron(0/30 * * * ? *)"),
     ("Schedule.every(60, TimeUnit.MINUTE)", "cron(0 * * * ? *)"),
     ("Schedule.every(7, TimeUnit.MINUTE)", None),
     ("Schedule.every(90, TimeUnit.MINUTE)", None),
     ("Schedule.every(1, TimeUnit.HOUR)", "cron(0 * * * ? *)"),
-    ("Schedule.every(2, TimeUnit.HOUR)", "cron(0 */2 * * ? *)"),
+    ("Schedule.every(2, TimeUnit.HOUR)", "cron(0 0/2 * * ? *)"),
     ("Schedule.every(2, TimeUnit.HOUR, anchor=datetime(2025, 6, 1, 9, 30, tzinfo=timezone.utc))",
      "cron(30 1/2 * * ? *)"),
     ("Schedule.every(6, TimeUnit.HOUR, anchor=datetime(2025, 7, 1, 9, 30, tzinfo=ZoneInfo('Asia/Kolkata')))",
@@ -66,8 +66,8 @@ CASES = [
     ("Schedule.every(1, TimeUnit.DAY, anchor=datetime.fromisoformat('2025-01-01T09:35:00+00:00'))",
      "cron(35 9 * * ? *)"),
     ("Schedule.every(2, TimeUnit.DAY)", None),
-    ("Schedule.every(120, TimeUnit.SECOND)", "cron(*/2 * * * ? *)"),
-    ("Schedule(time_unit=TimeUnit.HOUR, interval=3)", "cron(0 */3 * * ? *)"),
+    ("Schedule.every(120, TimeUnit.SECOND)", "cron(0/2 * * * ? *)"),
+    ("Schedule(time_unit=TimeUnit.HOUR, interval=3)", "cron(0 0/3 * * ? *)"),
     ("Schedule.on(DateRule.every_day(), TimeRule.at(9, 35))", "cron(35 9 * * ? *)"),
     ("Schedule.on(DateRule.week_start(), TimeRule.at(9, 35))", "cron(35 9 ? * MON *)"),
     ("Schedule.on(DateRule.week_start(2), TimeRule.at(hour=16))", "cron(0 16 ? * WED *)"),
@@ -200,7 +200,7 @@ def test_several_strategies_the_finest_wins_and_is_named(tmp_path: Path) -> None
     write_strategy(tmp_path, "Schedule.every(1, TimeUnit.DAY)", "Daily")
     derived = derive_schedule(tmp_path)
     assert derived is not None
-    assert derived.expression == "cron(*/15 * * * ? *)" and derived.exact
+    assert derived.expression == "cron(0/15 * * * ? *)" and derived.exact
     assert derived.set_by == "strategies/fast.py:Fast (Schedule.every(15, TimeUnit.MINUTE))"
     assert derived.sources[0] == derived.set_by and len(derived.sources) == 3
     assert derived.less_frequent == derived.sources[1:]  # they would also run every 15 minutes
@@ -257,7 +257,7 @@ def test_decorators_tasks_constructor_arguments_and_constants(tmp_path: Path) ->
     write_strategy(tmp_path, "None", "Base")
     derived = derive_schedule(tmp_path)
     assert derived is not None
-    assert derived.expression == "cron(*/10 * * * ? *)"
+    assert derived.expression == "cron(0/10 * * * ? *)"
     assert set(derived.sources) == {
         "aws_function.py:housekeeping (Schedule.every(10, TimeUnit.MINUTE))",
         "aws_function.py:Base(...) (Schedule.every(20, TimeUnit.MINUTE))",

@@ -273,10 +273,13 @@ def test_preflight_asks_for_exactly_what_the_deploys_call(versioned_env, bot_pro
     monkeypatch.setattr(preflight, "check_permissions", recording)
     runs, conditional = LIFECYCLES[variant]
     used_all: set[str] = set()
+    # A secret the rotation drops (its parameter is deleted); the exchange keys stay (else refused).
+    dotenv = bot_project / ".env"
+    dotenv.write_text(dotenv.read_text() + "EXCHANGE_PASSPHRASE=pp-7d1e93\n")
     for index, options in enumerate(runs):
         options = dict(options)
         if options.pop("rotate", False):
-            (bot_project / ".env").write_text("BITVAVO_API_KEY=rotated-key-456\nLOG_LEVEL=DEBUG\n")
+            dotenv.write_text("BITVAVO_API_KEY=rotated-key-456\nBITVAVO_SECRET_KEY='s3cr3t value'\nLOG_LEVEL=DEBUG\n")
         operations.clear()
         result = deploy_inprocess(bot_project, session=session,
                                   **({"function_name": unique_name} if index == 0 else {}), **options)[0]
@@ -387,7 +390,7 @@ def test_a_changed_secret_publishes_a_new_version_and_moves_the_alias(bot_projec
     assert "key-rotated-789" not in json.dumps(lambda_env(unique_name)) + "\n".join(recorder.lines)
 
     # Rotated outside the deploy (aws ssm put-parameter): the next deploy still notices.
-    ssm.put_parameter(Name=f"/iaf-aws/{unique_name}/BITVAVO_API_SECRET", Value="other", Type="SecureString",
+    ssm.put_parameter(Name=f"/iaf-aws/{unique_name}/BITVAVO_SECRET_KEY", Value="other", Type="SecureString",
                       Overwrite=True)
     dotenv.write_text(dotenv.read_text().replace("'s3cr3t value'", "other"))
     result, _ = deploy_inprocess(bot_project)
@@ -557,7 +560,7 @@ def test_secrets_by_name_and_value_and_the_plan_says_where_each_went(host_cli, a
     (bot_project / ".env").write_text(
         "MY_PASSWD=pass-123\nDB_URL=postgres://u:hunter2@h/db\nWEBHOOK=https://hooks.example/T000/B000/XXXXsecretXXXX\n"
         "API_CLIENT=tok-Ab3dEf7hIj9kLm1nOp5q\nBITVAVO_API_KEY=key-123-abc\nLOG_LEVEL=INFO\nREGION_NAME=eu-west\n"
-        "PUBLIC_KEY_ID=not-a-secret\n")
+        "PUBLIC_KEY_ID=not-a-secret\nBITVAVO_SECRET_KEY='s3cr3t value'\n")
     result = host_cli(["deploy-aws-lambda", "--lambda-function-name", unique_name, "--image-uri", ecr_image("v1"),
                        "--plain", "PUBLIC_KEY_ID", "--secret", "REGION_NAME", "--yes"], cwd=bot_project, env=aws_env)
     output = result.stdout + result.stderr
@@ -574,10 +577,12 @@ def test_secrets_by_name_and_value_and_the_plan_says_where_each_went(host_cli, a
         assert line in result.stdout, result.stdout
     env = lambda_env(unique_name)
     assert {"LOG_LEVEL", "PUBLIC_KEY_ID"} <= set(env)
-    assert not {"MY_PASSWD", "DB_URL", "WEBHOOK", "API_CLIENT", "BITVAVO_API_KEY", "REGION_NAME"} & set(env)
+    assert not {"MY_PASSWD", "DB_URL", "WEBHOOK", "API_CLIENT", "BITVAVO_API_KEY", "BITVAVO_SECRET_KEY",
+                "REGION_NAME"} & set(env)
     stored = {p["Name"].rsplit("/", 1)[1] for p in boto3.client("ssm").get_parameters_by_path(
         Path=f"/iaf-aws/{unique_name}/")["Parameters"]}
-    assert stored == {"MY_PASSWD", "DB_URL", "WEBHOOK", "API_CLIENT", "BITVAVO_API_KEY", "REGION_NAME"}
+    assert stored == {"MY_PASSWD", "DB_URL", "WEBHOOK", "API_CLIENT", "BITVAVO_API_KEY", "BITVAVO_SECRET_KEY",
+                      "REGION_NAME"}
     settings = saved(bot_project)
     assert settings["secret_names"] == ["REGION_NAME"] and settings["plain_names"] == ["PUBLIC_KEY_ID"]
     assert not any(secret in json.dumps(settings) for secret in secrets)

@@ -53,7 +53,7 @@ import hashlib, json, os, sys
 sys.path.insert(0, os.getcwd())
 import run_offline
 print("E2E-SECRETS " + json.dumps({name: hashlib.sha256(os.environ[name].encode()).hexdigest()
-                                   for name in ("BITVAVO_API_KEY", "BITVAVO_API_SECRET") if name in os.environ}))
+                                   for name in ("BITVAVO_API_KEY", "BITVAVO_SECRET_KEY") if name in os.environ}))
 run_offline.main()
 """
 
@@ -174,7 +174,7 @@ def bot(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         function = f"role{os.urandom(5).hex()}"
         project = tmp / "bot"
         scaffold(project)
-        (project / ".env").write_text(f"BITVAVO_API_KEY={SECRET_VALUES[0]}\nBITVAVO_API_SECRET='{SECRET_VALUES[1]}'\n")
+        (project / ".env").write_text(f"BITVAVO_API_KEY={SECRET_VALUES[0]}\nBITVAVO_SECRET_KEY='{SECRET_VALUES[1]}'\n")
         ecr = boto3.client("ecr")
         uri, digest = push_test_image(ecr, f"prebuilt-{function}", "v1")
         result, _ = _run_deploy(project, REGION, function_name=function, image_uri=f"{uri}:v1")
@@ -231,7 +231,7 @@ def test_whole_run_works_with_only_the_execution_role(bot: Bot, role_policy: dic
     assert first_run is not None, bot.proxy.decisions[start:]
     secrets = _report(first_run, "E2E-SECRETS")
     assert secrets == {"BITVAVO_API_KEY": hashlib.sha256(SECRET_VALUES[0].encode()).hexdigest(),
-                       "BITVAVO_API_SECRET": hashlib.sha256(SECRET_VALUES[1].encode()).hexdigest()}
+                       "BITVAVO_SECRET_KEY": hashlib.sha256(SECRET_VALUES[1].encode()).hexdigest()}
     first = _report(first_run, "E2E-REPORT")
     assert first["result"]["statusCode"] == 200
     assert len(first["orders"]) == 1 and " BUY BTC/EUR " in first["orders"][0], first

@@ -19,7 +19,7 @@ def test_a_strategy_change_shows_up_as_a_schedule_update(bot_project, ecr_image,
     first, _ = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"))
     assert first.applied
     saved = json.loads(settings.read_text())
-    assert (saved["schedule"], saved["schedule_source"]) == ("rate(1 hour)", "derived")
+    assert (saved["schedule"], saved["schedule_source"]) == ("cron(0 * * * ? *)", "derived")
 
     strategy = bot_project / "strategies" / "my_strategy.py"
     text = strategy.read_text()
@@ -28,10 +28,17 @@ def test_a_strategy_change_shows_up_as_a_schedule_update(bot_project, ecr_image,
                         .replace("interval = 1\n", "interval = 15\n"))
     second, recorder = deploy_inprocess(bot_project)
     step = next(s for s in second.plan.steps if s.resource == "Schedule")
-    assert step.action == "update" and "rate(1 hour) -> rate(15 minutes)" in step.changes, step
+    assert step.action == "update" and "cron(0 * * * ? *) -> cron(0/15 * * * ? *)" in step.changes, step
     assert boto3.client("scheduler").get_schedule(Name=f"{unique_name}-iaf")["ScheduleExpression"] == \
-        "rate(15 minutes)"
-    assert json.loads(settings.read_text())["schedule"] == "rate(15 minutes)"
+        "cron(0/15 * * * ? *)"
+    assert json.loads(settings.read_text())["schedule"] == "cron(0/15 * * * ? *)"
+
+    # An interval that divides neither the hour nor the day keeps a rate.
+    strategy.write_text(text.replace("time_unit = TimeUnit.HOUR", "time_unit = TimeUnit.MINUTE")
+                        .replace("interval = 1\n", "interval = 90\n"))
+    odd, _ = deploy_inprocess(bot_project)
+    step = next(s for s in odd.plan.steps if s.resource == "Schedule")
+    assert step.action == "update" and "cron(0/15 * * * ? *) -> rate(90 minutes)" in step.changes, step
 
     # --schedule makes it explicit: a later strategy change does not move it.
     deploy_inprocess(bot_project, schedule="rate(5 minutes)")

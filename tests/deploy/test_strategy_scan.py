@@ -23,7 +23,7 @@ def test_scaffolded_8x_project_runs_hourly(tmp_path: Path) -> None:
     scaffold(tmp_path, host_major=8)
     derived = derive_schedule(tmp_path)
     assert derived == DerivedSchedule(
-        expression="rate(1 hour)", period_seconds=3600,
+        expression="cron(0 * * * ? *)", period_seconds=3600,
         sources=("strategies/my_strategy.py:MyTradingStrategy (every 1 hour)",))
 
 
@@ -43,7 +43,7 @@ def test_smallest_period_wins_and_every_strategy_is_listed(tmp_path: Path) -> No
     """)
     derived = derive_schedule(tmp_path)
     assert derived is not None
-    assert derived.expression == "rate(15 minutes)"
+    assert derived.expression == "cron(0/15 * * * ? *)"
     assert derived.period_seconds == 900
     assert set(derived.sources) == {"strategies/fast.py:Fast (every 15 minutes)",
                                     "strategies/slow.py:Slow (every 1 day)"}
@@ -51,7 +51,7 @@ def test_smallest_period_wins_and_every_strategy_is_listed(tmp_path: Path) -> No
     assert derived.less_frequent == ("strategies/slow.py:Slow (every 1 day)",)
     warning = every_strategy_runs_warning(derived.expression, derived)
     assert warning is not None and "\n" not in warning
-    assert "each run of rate(15 minutes) runs every strategy" in warning
+    assert "each run of cron(0/15 * * * ? *) runs every strategy" in warning
     assert "strategies/slow.py:Slow (every 1 day) will also run" in warning and "separate bots" in warning
 
 
@@ -69,13 +69,20 @@ def test_no_every_strategy_warning_when_they_share_a_schedule(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("time_unit, interval, expression, seconds", [
-    ('"hour"', "4", "rate(4 hours)", 4 * 3600),
+    # Intervals that divide the hour or the day: a cron at fixed minutes of the UTC clock (candle closes).
+    ('"hour"', "4", "cron(0 0/4 * * ? *)", 4 * 3600),
+    ('TimeUnit.from_string("HOUR")', "24", "cron(0 0 * * ? *)", 86400),
+    ('TimeUnit("MINUTE")', "60", "cron(0 * * * ? *)", 3600),
+    ("UNIT", "EVERY", "cron(0 0/3 * * ? *)", 3 * 3600),  # module-level constants
+    ("TimeUnit.MINUTE", "1", "cron(* * * * ? *)", 60),
+    ("TimeUnit.MINUTE", "20", "cron(0/20 * * * ? *)", 1200),
+    ("TimeUnit.HOUR", "12", "cron(0 0/12 * * ? *)", 12 * 3600),
+    # Intervals that do not divide: no cron fires at exactly those times, so a rate.
     ('"Minute"', "90", "rate(90 minutes)", 5400),
+    ("TimeUnit.MINUTE", "45", "rate(45 minutes)", 2700),  # divides the day, but not on one minute of each hour
+    ("TimeUnit.HOUR", "5", "rate(5 hours)", 5 * 3600),
     ('TimeUnit.from_value("day")', "2", "rate(2 days)", 2 * 86400),
-    ('TimeUnit.from_string("HOUR")', "24", "rate(1 day)", 86400),
-    ('TimeUnit("MINUTE")', "60", "rate(1 hour)", 3600),
     ("TimeUnit.SECOND", "90", "rate(1 minute)", 90),  # never slower than the strategy
-    ("UNIT", "EVERY", "rate(3 hours)", 3 * 3600),  # module-level constants
 ])
 def test_time_unit_forms(tmp_path: Path, time_unit: str, interval: str, expression: str, seconds: int) -> None:
     write(tmp_path, "strategies/s.py", f"""
@@ -157,7 +164,7 @@ def test_subclasses_constructor_arguments_and_decorators(tmp_path: Path) -> None
         "aws_function.py:daily (every 1 day)",
         "aws_function.py:default_one (every 10 minutes)",  # the host's decorator defaults
     }
-    assert derived.expression == "rate(10 minutes)"
+    assert derived.expression == "cron(0/10 * * * ? *)"
 
 
 def test_same_class_name_in_two_files_counts_twice(tmp_path: Path) -> None:
@@ -170,7 +177,7 @@ def test_same_class_name_in_two_files_counts_twice(tmp_path: Path) -> None:
                 interval = 2
         """)
     derived = derive_schedule(tmp_path)
-    assert derived is not None and derived.expression == "rate(2 minutes)"
+    assert derived is not None and derived.expression == "cron(0/2 * * * ? *)"
     assert set(derived.sources) == {"strategies/a.py:MyStrategy (every 2 hours)",
                                     "strategies/b.py:MyStrategy (every 2 minutes)"}
 
@@ -316,10 +323,10 @@ def test_only_the_strategies_the_handler_adds_drive_the_schedule(tmp_path: Path)
         app.add_strategy(Hourly)
     """)
     derived = derive_schedule(tmp_path)
-    assert derived is not None and derived.expression == "rate(1 hour)" and derived.note is None
+    assert derived is not None and derived.expression == "cron(0 * * * ? *)" and derived.note is None
     assert derived.sources == ("strategies/s.py:Hourly (every 1 hour)",)
     # Nothing readable added: every strategy of the project counts, and the plan says so.
     write(tmp_path, "aws_function.py", "app.add_strategy(make_strategy())\n")
     derived = derive_schedule(tmp_path)
-    assert derived is not None and derived.expression == "rate(5 minutes)"
+    assert derived is not None and derived.expression == "cron(0/5 * * * ? *)"
     assert derived.note and "every strategy in the project drives the schedule" in derived.note

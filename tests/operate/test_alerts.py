@@ -130,6 +130,11 @@ def test_missed_run_alarm_metric_math_on_the_emulator(bot_project, ecr_image, un
     ("rate(15 minutes)", "UTC", 900, 1800),
     ("rate(1 hour)", "UTC", 3600, 7200),
     ("rate(1 day)", "UTC", 86400, 172800),
+    # The clock-anchored crons derived schedules get (issue 19): the same windows as their rates.
+    ("cron(0/15 * * * ? *)", "UTC", 900, 1800),
+    ("cron(0 * * * ? *)", "UTC", 3600, 7200),
+    ("cron(0 0/4 * * ? *)", "UTC", 4 * 3600, 8 * 3600),
+    ("cron(0 0 * * ? *)", "UTC", 86400, 172800),
     ("cron(0 9 ? * MON-FRI *)", "Europe/Amsterdam", 3 * 86400, 6 * 86400),  # Friday -> Monday
     # Friday 17:50 -> Monday 08:00; twice that, rounded up to whole hours
     ("cron(*/10 8-17 ? * MON-FRI *)", "UTC", 3 * 86400 - 9 * 3600 - 50 * 60, 125 * 3600),

@@ -9,6 +9,16 @@ import pytest
 from iaf_aws_plugin.deploy.cost import PRICE_TABLE_DATE, estimate, runs_per_month
 
 
+@pytest.mark.parametrize("cron, rate", [("cron(0/15 * * * ? *)", "rate(15 minutes)"),
+                                        ("cron(0 * * * ? *)", "rate(1 hour)"),
+                                        ("cron(0 0/4 * * ? *)", "rate(4 hours)"),
+                                        ("cron(0 0 * * ? *)", "rate(1 day)")])
+def test_a_clock_anchored_cron_costs_what_its_rate_costs(cron, rate):
+    """Derived schedules are crons at fixed minutes now (issue 19): counted run by run, they make
+    as many runs a month as the rate of the same interval."""
+    assert runs_per_month(cron, "UTC") == pytest.approx(runs_per_month(rate, "UTC"))
+
+
 def test_estimate_follows_the_documented_formula():
     runs = runs_per_month("rate(1 hour)", "UTC")
     assert runs == pytest.approx(30.4375 * 24)

@@ -54,6 +54,11 @@ def test_the_printed_next_steps_work_in_a_fresh_folder(host_cli, aws_env, ecr_im
             cwd = Path(words[1])
         elif words[0] == "cp":
             shutil.copyfile(cwd / words[1], cwd / words[2])
+            # "then put your exchange keys in .env" (left empty, the deploy refuses: test_market_keys.py)
+            text = (cwd / words[2]).read_text()
+            assert "BITVAVO_API_KEY=\n" in text and "BITVAVO_SECRET_KEY=\n" in text
+            (cwd / words[2]).write_text(text.replace("BITVAVO_API_KEY=\n", "BITVAVO_API_KEY=paper-key\n")
+                                        .replace("BITVAVO_SECRET_KEY=\n", "BITVAVO_SECRET_KEY=paper-secret\n"))
         else:
             assert words[0] == PROGRAM, command
             args = words[1:]

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.anyhost, pytest.mark.usefixtures("aws_env")]
 SECRETS = {  # name -> value; the names of the first five carry no secret marker
     "TELEGRAM_BOT": TELEGRAM_TOKEN, "SLACK_URL": SLACK_WEBHOOK, "DISCORD_URL": DISCORD_WEBHOOK,
     "SMTP_LOGIN": SMTP_LOGIN, "DATABASE_URL": DSN, "EXCHANGE_PASS": EXCHANGE_PASS,
-    "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_API_SECRET": "s3cr3t value",
+    "BITVAVO_API_KEY": "key-123-abc", "BITVAVO_SECRET_KEY": "s3cr3t value",
 }
 PLAIN = {"LOG_LEVEL": "INFO", "SYMBOLS": "BTC/EUR,ETH/EUR", "API_URL": "https://api.bitvavo.com/v2",
          "MARKET": "bitvavo"}
@@ -180,11 +180,11 @@ def test_after_a_rollback_set_stores_but_does_not_roll_forward(bot_project: Path
     deploy_inprocess(bot_project, memory_size=1024)
     lam = boto3.client("lambda")
     lam.update_alias(FunctionName=unique_name, Name="live", FunctionVersion="1")  # what rollback-aws-lambda does
-    result = run(secrets_aws_lambda, "set", "BITVAVO_API_SECRET", "--project-dir", str(bot_project),
+    result = run(secrets_aws_lambda, "set", "BITVAVO_SECRET_KEY", "--project-dir", str(bot_project),
                  input=NEW_EXTRA_PASS)
     assert result.exit_code == 0, result.output
     assert "runs version 1, which differs from the function's latest configuration" in result.output
     assert lam.get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == "1"
-    assert ssm_values(unique_name)["BITVAVO_API_SECRET"] == (NEW_EXTRA_PASS, 2)
+    assert ssm_values(unique_name)["BITVAVO_SECRET_KEY"] == (NEW_EXTRA_PASS, 2)
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=unique_name)["Versions"]] == [
         "$LATEST", "1", "2"]

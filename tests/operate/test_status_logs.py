@@ -46,10 +46,11 @@ def test_status_shows_every_part_and_json(host_console, deployed_bot, op):
     assert "memory 3000 MB, timeout 900 s, x86_64" in out
     assert "Alias        live -> version 1" in out and "kept versions: 1" in out
     assert "Concurrency  reserved 1" in out
-    # Derived from the scaffolded hourly strategy: a rate on IAF 8.x, the equivalent cron on 9.x.
+    # Derived from the scaffolded hourly strategy: on the hour, UTC (8.x and 9.x alike).
     expression = json.loads((bot.project / "iaf-aws-lambda.json").read_text())["schedule"]
-    assert expression in ("rate(1 hour)", "cron(0 * * * ? *)")
-    assert f"Schedule     {expression} (UTC), ENABLED; next run 20" in out
+    assert expression == "cron(0 * * * ? *)"
+    assert re.search(r"Schedule     cron\(0 \* \* \* \? \*\) \(UTC\), ENABLED; next run 20\d\d-\d\d-\d\d \d\d:00 UTC",
+                     out), out
     assert f"Undelivered  0 run(s) in the dead-letter queue {bot.function}-iaf-dlq" in out
     assert re.search(rf"UTC  ok +2,346 ms  cold start 2,100 ms  request {ok_id}", out), out
     assert re.search(rf"UTC  skipped +300 ms  request {locked_id}", out), out
