@@ -10,7 +10,7 @@ from ._target import confirm_or_refuse, echo, make_target, target_options
 @click.group(name="secrets-aws-lambda", epilog="""\b
 Examples (in the bot's project folder):
   investing-algorithm-framework secrets-aws-lambda list
-  investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_SECRET      # asks for the value
+  investing-algorithm-framework secrets-aws-lambda set BITVAVO_SECRET_KEY      # asks for the value
   printf %s "$NEW_KEY" | investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_KEY
   investing-algorithm-framework secrets-aws-lambda rm OLD_WEBHOOK --yes""")
 def secrets_aws_lambda() -> None:
@@ -51,7 +51,7 @@ def _read_value(name: str) -> str:
 
 @secrets_aws_lambda.command(name="set", epilog="""\b
 Examples:
-  investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_SECRET      # asks for the value
+  investing-algorithm-framework secrets-aws-lambda set BITVAVO_SECRET_KEY      # asks for the value
   printf %s "$NEW_KEY" | investing-algorithm-framework secrets-aws-lambda set BITVAVO_API_KEY
 \b
 The value is read from a hidden prompt, or from stdin when it is not a terminal: never from an

@@ -53,7 +53,7 @@ def resources_of(names: Any) -> list[tuple[str, str]]:
             ("sns", arn.format("sns", names.alert_topic)),
             *[("cloudwatch", arn.format("cloudwatch", f"alarm:{names.function}-iaf-{kind}"))
               for kind in ("errors", "throttles", "missed-runs", "undelivered-runs")],
-            *[("ssm", f"{names.ssm_path}{n}") for n in ("BITVAVO_API_KEY", "BITVAVO_API_SECRET")]]
+            *[("ssm", f"{names.ssm_path}{n}") for n in ("BITVAVO_API_KEY", "BITVAVO_SECRET_KEY")]]
 
 
 def test_tags_reach_every_resource_and_follow_the_settings(bot_project, ecr_image, unique_name, deploy_inprocess):
