@@ -55,7 +55,8 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stub_dir.mkdir()
     stub = make_wheel(stub_dir, "iaf-aws-plugin", "0.1.0.dev0", {"iaf_aws_plugin/__init__.py": "STUB = True\n"})
     for name, value in {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder),
-                        "IAF_AWS_PLUGIN_WHEEL": str(stub), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}.items():
+                        "IAF_AWS_PLUGIN_WHEEL": str(stub), "PIP_CACHE_DIR": str(tmp_path / "pip-cache"),
+                        "UV_CACHE_DIR": str(tmp_path / "uv-cache")}.items():
         monkeypatch.setenv(name, value)
     return stub
 
@@ -163,6 +164,12 @@ def test_prune_unused_leaves_out_the_listed_packages_of_that_host_major(index: P
     everything = members(store, plain.layer.digest)
     assert plain.pruned == () and "var/task/debugpy/__init__.py" in everything
     assert "var/task/azure/mgmt/fake/v2019_01_01/ops.py" in everything and not plain.trimmed_note
+    # Slim keeps those API versions importable but compiles no byte code for them; --no-slim compiles all.
+    cached = f"var/task/azure/mgmt/fake/{{}}/__pycache__/ops.{TAG}.pyc"
+    assert cached.format("v2024_01_01") in everything and cached.format("v2019_01_01") not in everything
+    assert "azure-mgmt-fake" in plain.uncompiled_note
+    full = members(store, build(store, project, index, slim=False).layer.digest)
+    assert cached.format("v2019_01_01") in full
 
 
 def test_prune_unused_prunes_nothing_for_a_host_major_it_has_no_list_for(tmp_path: Path, monkeypatch) -> None:
@@ -193,6 +200,39 @@ def test_the_layer_is_gzip_members_of_one_tar_whose_diff_id_is_its_uncompressed_
         handle = tar.extractfile(pyc[0])
         assert handle is not None
         assert int.from_bytes(handle.read()[4:8], "little") == 0b01  # unchecked hash: valid with mtime 0
+
+
+def test_uv_hardlinks_from_its_cache_and_the_build_never_writes_into_a_cached_file(index: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The build rewrites RECORD, scripts and shared objects: as new files, never through uv's links."""
+    import zipfile
+
+    from iaf_aws_plugin.builders.native.install import find_uv
+
+    if find_uv() is None:
+        pytest.skip("uv is not installed (.ci/run installs it)")
+    import importlib.util
+
+    # a real shared object: strip rewrites it, and GNU strip writes through hard links
+    specs = [importlib.util.find_spec(name) for name in ("_json", "_csv", "_struct", "math", "select")]
+    shared = [s.origin for s in specs if s is not None and s.origin and s.origin.endswith(".so")]
+    if not shared:
+        pytest.skip("no shared object in this Python's lib-dynload")
+    make_wheel(tmp_path / "wheels", "elfpkg", "1.0", {"elfpkg/__init__.py": "",
+                                                        "elfpkg/_native.so": Path(shared[0]).read_bytes()})
+    project = project_with(tmp_path, "fatpkg\nextra-pkg\nelfpkg\n")
+    built = build(BlobStore(tmp_path / "cache"), project, index)
+    assert built.installer == "uv" and built.removed[2] > 0  # the shared object was stripped
+    wheels = {p.name.split("-")[0]: p for p in (tmp_path / "wheels").glob("*.whl")}
+    checked = 0
+    for record in (tmp_path / "uv-cache").rglob("*.dist-info/RECORD"):
+        root = record.parent.parent
+        name = record.parent.name.split("-")[0]
+        with zipfile.ZipFile(wheels[name]) as archive:
+            for member in archive.namelist():
+                assert (root / member).read_bytes() == archive.read(member), member
+                checked += 1
+    assert checked >= 10  # fatpkg's and extra-pkg's files, the RECORDs included
 
 
 def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls_back_to_pip(

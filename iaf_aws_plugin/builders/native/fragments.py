@@ -23,10 +23,14 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from .blobs import CHUNK, BlobStore
-from .layers import EPOCH, GZIP_LEVEL, Layer
+from .layers import EPOCH, Layer
 
-FORMAT = "fragment-v1"
+FORMAT = "fragment-v2"  # v2: slim compiles no byte code for unloaded API versions
 END_OF_ARCHIVE = b"\0" * (2 * tarfile.BLOCKSIZE)
+# zlib level of the dependency layer. Measured on IAF 8.10's slim tree (981 MB, Python 3.11): level 6
+# (zlib's default, the other layers') takes twice the CPU of level 4 for 4.7% fewer bytes; level 5
+# saves a third of the CPU for +1.6%. Level 4 keeps the layer well under the Dockerfile way's size.
+GZIP_LEVEL = 4
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,13 @@ class Fragment:
     top_level: tuple[tuple[str, int], ...]  # (top-level entry, bytes)
     removed: tuple[int, int, int, int]  # slimming: tests, sources, debug symbols, files
     pruned: int = 0  # bytes --prune-unused left out of it (API versions never loaded)
+    uncompiled: int = 0  # bytes of sources slim compiled no byte code for (API versions never loaded)
 
     def as_record(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "digest": self.digest, "size": self.size,
                 "uncompressed": self.uncompressed, "installed": self.installed,
-                "top_level": [list(t) for t in self.top_level], "removed": list(self.removed), "pruned": self.pruned}
+                "top_level": [list(t) for t in self.top_level], "removed": list(self.removed), "pruned": self.pruned,
+                "uncompiled": self.uncompiled}
 
     @classmethod
     def from_record(cls, key: str, data: dict[str, object]) -> "Fragment":
@@ -53,7 +59,7 @@ class Fragment:
                    int(data["uncompressed"]), int(data["installed"]),  # type: ignore[call-overload]
                    tuple((str(n), int(s)) for n, s in data["top_level"]),  # type: ignore[attr-defined]
                    tuple(int(v) for v in data["removed"]),  # type: ignore[arg-type,attr-defined]
-                   int(data.get("pruned", 0)))  # type: ignore[call-overload]
+                   int(data.get("pruned", 0)), int(data.get("uncompiled", 0)))  # type: ignore[call-overload]
 
 
 def fragment_key(name: str, version: str, wheel_hash: str, *, python_version: str, task_root: str, slim: bool,
@@ -130,7 +136,7 @@ def gzip_member(store: BlobStore, chunks: Iterator[bytes]) -> tuple[str, int, in
 
 
 def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Path, files: tuple[str, ...],
-                  task_root: str, removed: tuple[int, int, int, int], pruned: int = 0) -> Fragment:
+                  task_root: str, removed: tuple[int, int, int, int], pruned: int = 0, uncompiled: int = 0) -> Fragment:
     digest, size, raw = gzip_member(store, tar_entries(root, files, task_root.strip("/")))
     top: dict[str, int] = {}
     installed = 0
@@ -145,7 +151,7 @@ def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Pat
             continue
         top[first] = top.get(first, 0) + length
     fragment = Fragment(key, name, version, digest, size, raw, installed,
-                        tuple(sorted(top.items(), key=lambda item: (-item[1], item[0]))), removed, pruned)
+                        tuple(sorted(top.items(), key=lambda item: (-item[1], item[0]))), removed, pruned, uncompiled)
     store.save_record("fragments", key, fragment.as_record())
     return fragment
 

@@ -55,10 +55,10 @@ def api_versioned(name: str, host_major: int | None) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
-    """Leave out the ``vYYYY_MM_DD`` folders a client does not load by default: kept are the ones
-    its ``models.py`` imports (``from .vX.models import *``) and its ``DEFAULT_API_VERSION``; a
-    folder where neither names one keeps them all. (kept files, bytes left out)."""
+def unloaded_api_versions(staging: Path, files: tuple[str, ...]) -> list[str]:
+    """The ``vYYYY_MM_DD/`` folders (as ``path/vX/`` prefixes) a multi-API client does not load by
+    default: kept are the ones its ``models.py`` imports (``from .vX.models import *``) and its
+    ``DEFAULT_API_VERSION``; a folder where neither names one keeps them all."""
     versions: dict[str, set[str]] = {}
     for relative in files:
         parts = relative.split("/")
@@ -66,7 +66,7 @@ def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str
             if _API_VERSION.match(part):
                 versions.setdefault("/".join(parts[:depth]), set()).add(part)
                 break
-    unused: list[str] = []
+    unloaded: list[str] = []
     for parent, found in versions.items():
         named: set[str] = set()
         for relative in files:
@@ -79,11 +79,17 @@ def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str
             named.update("v" + v.replace("-", "_") for v in _DEFAULT_VERSION.findall(text))
         named &= found
         if named:
-            unused += [f"{parent}/{v}/" for v in sorted(found - named)]
+            unloaded += [f"{parent}/{v}/" for v in sorted(found - named)]
+    return unloaded
+
+
+def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """Leave out the API-version folders :func:`unloaded_api_versions` finds: (kept files, bytes left out)."""
+    unloaded = tuple(unloaded_api_versions(staging, files))
     kept = []
     removed = 0
     for relative in files:
-        if any(relative.startswith(prefix) for prefix in unused):
+        if relative.startswith(unloaded):
             path = staging / relative
             removed += path.lstat().st_size
             path.unlink()
@@ -168,6 +174,10 @@ def strip(staging: Path, relatives: list[str]) -> int:
     tool = shutil.which("strip")
     if tool is None or not relatives:
         return 0
+    from .install import break_link
+
+    for relative in relatives:  # strip may write into a file with several links: uv's cache has the others
+        break_link(staging / relative)
     before = sum((staging / r).stat().st_size for r in relatives)
     modes = {r: (staging / r).stat().st_mode & 0o7777 for r in relatives}
     for start in range(0, len(relatives), 200):
