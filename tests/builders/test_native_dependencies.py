@@ -96,6 +96,34 @@ def test_the_resolution_is_the_one_pip_install_target_makes(index: Path, tmp_pat
              if m.endswith(".dist-info") and m.count("/") == 2}
     assert sorted(n[:-len(".dist-info")].lower().replace("_", "-") for n in names) == by_pip
     assert "leafpkg-1.0" in by_pip  # extra-pkg's bound: the newest leaf (2.0) does not fit
+    # On a glibc 2.34 base (Python 3.12+) uv resolved that, where the build machine has uv and tomllib.
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    resolver = "uv" if uv_resolver(platform_tags("x86_64", (2, 34))) else "pip"
+    assert f"resolve ({resolver})" in [name for name, _, _ in layer.phases]
+    if sys.version_info >= (3, 11) and os.environ.get("IAF_CI_DIR"):
+        assert resolver == "uv"  # .ci/run installs uv: the comparison above is uv's against pip's
+
+
+def test_uv_resolves_only_for_a_glibc_it_knows_and_when_nothing_configures_pip_beyond_it(
+        index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_platform_for, uv_resolver
+
+    assert uv_platform_for(platform_tags("x86_64", (2, 34))) == "x86_64-manylinux_2_34"
+    assert uv_platform_for(platform_tags("arm64", (2, 34))) == "aarch64-manylinux_2_34"
+    assert uv_platform_for(platform_tags("x86_64", (2, 26))) is None  # Lambda's Python <= 3.11: pip
+    assert uv_resolver(platform_tags("x86_64", (2, 26))) is None
+    if find_uv() is None or sys.version_info < (3, 11):
+        pytest.skip("uv or tomllib missing: pip resolves everything")
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is not None
+    monkeypatch.setenv("PIP_CONSTRAINT", "/somewhere/constraints.txt")  # uv would not see it: pip resolves
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
+    monkeypatch.delenv("PIP_CONSTRAINT")
+    config = index.parent / "pip.conf"
+    config.write_text("[global]\nindex-url = https://mirror.example/simple\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
 
 
 def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_only_what_it_adds(
@@ -223,11 +251,13 @@ def test_uv_hardlinks_from_its_cache_and_the_build_never_writes_into_a_cached_fi
     project = project_with(tmp_path, "fatpkg\nextra-pkg\nelfpkg\n")
     built = build(BlobStore(tmp_path / "cache"), project, index)
     assert built.installer == "uv" and built.removed[2] > 0  # the shared object was stripped
-    wheels = {p.name.split("-")[0]: p for p in (tmp_path / "wheels").glob("*.whl")}
+    wheels = {"-".join(p.name.split("-")[:2]): p for p in (tmp_path / "wheels").glob("*.whl")}
     checked = 0
     for record in (tmp_path / "uv-cache").rglob("*.dist-info/RECORD"):
         root = record.parent.parent
-        name = record.parent.name.split("-")[0]
+        name = record.parent.name[:-len(".dist-info")]
+        if name not in wheels:
+            continue  # the plugin's stub wheel, resolved from elsewhere
         with zipfile.ZipFile(wheels[name]) as archive:
             for member in archive.namelist():
                 assert (root / member).read_bytes() == archive.read(member), member
