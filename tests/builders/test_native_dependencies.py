@@ -30,7 +30,9 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "wheels"
     folder.mkdir()
     make_wheel(folder, "investing-algorithm-framework", "8.1.0", {"investing_algorithm_framework/__init__.py": "V = 8\n"},
-               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake"))
+               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake", "ccxt"))
+    make_wheel(folder, "ccxt", "4.0", {"ccxt/__init__.py": "X = 1\n", "ccxt/async_support/__init__.py": "A = 1\n",
+                                       "ccxt/pro/__init__.py": "P = 1\n", "ccxt/base/exchange.py": "E = 1\n"})
     make_wheel(folder, "azure-mgmt-fake", "1.0", {  # a multi-API client: its default and models' versions load
         "azure/mgmt/fake/__init__.py": "from ._client import Client\n",
         "azure/mgmt/fake/_client.py": "class Client:\n    DEFAULT_API_VERSION = '2024-01-01'\n"
@@ -132,7 +134,7 @@ def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_
     project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\n")
     first = build(store, project, index)
     assert not first.cached and set(first.built) == {"investing-algorithm-framework", "fatpkg", "leafpkg",
-                                                     "debugpy", "jupyter-core", "azure-mgmt-fake"}
+                                                     "debugpy", "jupyter-core", "azure-mgmt-fake", "ccxt"}
     path, executable = os.environ["PATH"], sys.executable
     monkeypatch.setenv("PATH", "")  # no pip (nor uv) could run now: everything must come from the cache
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
@@ -188,8 +190,12 @@ def test_prune_unused_leaves_out_the_listed_packages_of_that_host_major(index: P
     # azure-mgmt-*: kept (the framework's create_app imports it) without the API versions it never loads.
     versions = {n.split("/")[5] for n in names if n.startswith("var/task/azure/mgmt/fake/v")}
     assert versions == {"v2016_01_01", "v2024_01_01"} and "azure-mgmt-fake" in pruned.trimmed_note
+    # ccxt: kept (the framework imports it) without its asyncio and websocket copies (UNUSED_PATHS).
+    assert "var/task/ccxt/base/exchange.py" in names and not [n for n in names if "/async_support" in n or
+                                                                "/ccxt/pro" in n]
     plain = build(store, project, index)
     everything = members(store, plain.layer.digest)
+    assert "var/task/ccxt/async_support/__init__.py" in everything and "var/task/ccxt/pro/__init__.py" in everything
     assert plain.pruned == () and "var/task/debugpy/__init__.py" in everything
     assert "var/task/azure/mgmt/fake/v2019_01_01/ops.py" in everything and not plain.trimmed_note
     # Slim keeps those API versions importable but compiles no byte code for them; --no-slim compiles all.

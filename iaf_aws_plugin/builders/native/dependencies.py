@@ -150,12 +150,19 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                        f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
-    from .slim import api_versioned, prune_api_versions, unloaded_api_versions
+    from .resolve import canonical_name
+    from .slim import api_versioned, prune_api_versions, prune_folders, unloaded_api_versions, unused_paths
 
+    folders = unused_paths(host_major) if prune_unused else ()
+    path_tops = {f.split("/")[0] for f in folders}
     trimmed = {p.name for p in pins if prune_unused and api_versioned(p.name, host_major)}
+    # a distribution with a folder to leave out: its fragment differs from the unpruned one
+    with_paths = {p.name for p in pins if canonical_name(p.name) in {canonical_name(t) for t in path_tops}}
+    trimmed |= with_paths
     keys = {p.name: fragment_key(p.name, p.version, p.sha256 or p.url, python_version=python_version,
                                  task_root=task_root, slim=slim, compile_version=compile_version,
-                                 prune=p.name in trimmed) for p in pins}
+                                 prune=("api-versions;" + ",".join(folders)) if p.name in trimmed else "")
+            for p in pins}
     fragments = {p.name: cached_fragment(store, keys[p.name]) for p in pins}
     missing = [p for p in pins if fragments[p.name] is None]
     installer = ""
@@ -189,6 +196,8 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 for dist in installed:
                     if dist.pin.name in trimmed:
                         files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
+                        files, left_out_bytes = prune_folders(staging, files, folders)
+                        pruned_bytes[dist.pin.name] += left_out_bytes
                         dist = type(dist)(dist.pin, files)
                     kept_dists.append(dist)
                 installed = kept_dists
@@ -200,10 +209,10 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 if slim:
                     for dist in installed:
                         if api_versioned(dist.pin.name, host_major) and dist.pin.name not in trimmed:
-                            folders = tuple(unloaded_api_versions(staging, dist.files))
-                            skip += folders
+                            unloaded = tuple(unloaded_api_versions(staging, dist.files))
+                            skip += unloaded
                             uncompiled[dist.pin.name] = sum((staging / f).lstat().st_size for f in dist.files
-                                                            if f.startswith(folders) and f.endswith(".py"))
+                                                            if f.startswith(unloaded) and f.endswith(".py"))
                 echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
                 compile_tree(interpreter.path, staging, task_root, skip=skip)
                 compiled_tag = "cpython-" + python_version.replace(".", "")
@@ -235,7 +244,8 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
         totals = [a + b for a, b in zip(totals, fragment.removed)]
     packages = tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
     trimmed_bytes = sum(f.pruned for f in ready if f is not None)
-    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load left out of "
+    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load and of paths "
+                    f"a Lambda run never imports ({', '.join(folders)}) left out of "
                     f"{', '.join(f.name for f in ready if f is not None and f.pruned)}" if trimmed_bytes else "")
     uncompiled_bytes = sum(f.uncompiled for f in ready if f is not None)
     uncompiled_note = (f"no byte code for {uncompiled_bytes / 1e6:.0f} MB of sources in API versions their clients "

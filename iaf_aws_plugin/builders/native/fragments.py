@@ -63,9 +63,10 @@ class Fragment:
 
 
 def fragment_key(name: str, version: str, wheel_hash: str, *, python_version: str, task_root: str, slim: bool,
-                 compile_version: str | None, prune: bool = False) -> str:
+                 compile_version: str | None, prune: str = "") -> str:
+    """``prune``: what --prune-unused leaves out of this distribution ("" for nothing)."""
     parts = [FORMAT, name, version, wheel_hash, python_version, task_root, f"slim={slim}",
-             f"compile={compile_version or 'no'}", *(["prune=api-versions"] if prune else [])]
+             f"compile={compile_version or 'no'}", *([f"prune={prune}"] if prune else [])]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
