@@ -84,6 +84,14 @@ def tree_size(root: Path) -> int:
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
 
 
+DOCKERFILE_CPU: list[float] = []  # CPU seconds of each dockerfile_way run (pip + compileall processes)
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def dockerfile_way(python: str, project: Path, wheel: Path, target: Path, pip_cache: Path) -> tuple[float, float]:
     """The Dockerfile template's RUN step: ``pip install --target`` then ``compileall -j 0`` (unchecked
     hash, as ours); (pip seconds, compile seconds)."""
@@ -97,12 +105,13 @@ def dockerfile_way(python: str, project: Path, wheel: Path, target: Path, pip_ca
         command += ["--platform", tag]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PIP_CACHE_DIR"] = str(pip_cache)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     subprocess.run(command, check=True, env=env)
     pip_seconds = time.monotonic() - started
     started = time.monotonic()
     subprocess.run([python, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
                     str(target)], env=env)
+    DOCKERFILE_CPU.append(_children_cpu() - cpu)
     return pip_seconds, time.monotonic() - started
 
 
@@ -202,9 +211,13 @@ def main() -> None:
                 print("  " + line)
             phases = ", ".join(f"{name} {wall:.1f} s (CPU {cpu:.1f} s)" for name, wall, cpu in cold.dependencies.phases)
             state = "empty download caches" if args.cold else "download caches kept from an earlier run"
+            ours_cpu = sum(cpu for _, _, cpu in cold.dependencies.phases)
             row(f"cold dependency build ({state})", "s", deps_cold, docker_cold,
-                f"reference: the Dockerfile way, pip {pip_s:.1f} s + compileall {compile_s:.1f} s; ours "
-                f"(installs with {installer}): {phases}", ">= 2x", docker_cold >= 2 * deps_cold)
+                f"reference: the Dockerfile way, pip {pip_s:.1f} s + compileall {compile_s:.1f} s (CPU "
+                f"{DOCKERFILE_CPU[-1]:.1f} s); ours (installs with {installer}), CPU {ours_cpu:.1f} s in all: {phases}",
+                ">= 2x", docker_cold >= 2 * deps_cold)
+            row("cold dependency build, CPU seconds", "s", ours_cpu, DOCKERFILE_CPU[-1],
+                "every process of the build (the wall clock above also counts waiting for a shared CPU)")
             row("cold dependency build, 30 s goal", "s", deps_cold, None, "on this machine's 2 cores, shared",
                 "<= 30 s", deps_cold <= 30)
             _, pushed = builder.push(cold, uri, "v1", ecr=ecr, echo=lambda _: None)

@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .blobs import CHUNK, BlobStore
 from .layers import EPOCH, Layer
@@ -157,9 +157,10 @@ def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Pat
     return fragment
 
 
-def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, *,
-                   workers: int | None = None) -> Layer:
-    """Head, fragments, end of archive: one layer (cached by its fragments)."""
+def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, *, workers: int | None = None,
+                   raw: "dict[str, Callable[[], Iterator[bytes]]] | None" = None) -> Layer:
+    """Head, fragments, end of archive: one layer (cached by its fragments). ``raw``: the tar stream of
+    fragments built now, by digest (hashed for the diff_id instead of inflating the member)."""
     key = hashlib.sha256("\n".join([FORMAT, task_root, *(f.digest for f in fragments)]).encode()).hexdigest()
     record = store.record("fragment-layers", key)
     if record is not None and store.has(str(record.get("digest", ""))):
@@ -169,10 +170,11 @@ def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, 
     head = b"".join(_header(n, tarfile.DIRTYPE, 0o755) for n in head_names)
     members: list[bytes | Path] = [_compress(head), *(store.path(f.digest) for f in fragments),
                                    _compress(END_OF_ARCHIVE)]
+    sources = {store.path(digest): make for digest, make in (raw or {}).items()}
     diff = hashlib.sha256()
     uncompressed = 0
     with store.writer() as (handle, finish):
-        for member, data in _decompressed(members, workers or min(4, os.cpu_count() or 1)):
+        for member, data in _decompressed(members, workers or min(4, os.cpu_count() or 1), sources):
             if isinstance(member, bytes):
                 handle.write(member)
             else:
@@ -193,9 +195,13 @@ def _compress(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def _decompressed(members: list[bytes | Path], workers: int) -> Iterator[tuple[bytes | Path, bytes]]:
-    """(member, its decompressed bytes) in order, the next ones decompressed ahead in threads."""
+def _decompressed(members: list[bytes | Path], workers: int,
+                  sources: "dict[Path, Callable[[], Iterator[bytes]]] | None" = None) -> Iterator[tuple[bytes | Path, bytes]]:
+    """(member, its decompressed bytes) in order, the next ones decompressed (or read from
+    ``sources``) ahead in threads."""
     def inflate(member: bytes | Path) -> bytes:
+        if sources and not isinstance(member, bytes) and member in sources:
+            return b"".join(sources[member]())
         data = member if isinstance(member, bytes) else member.read_bytes()
         return zlib.decompress(data, 31)
 
