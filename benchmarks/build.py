@@ -308,12 +308,13 @@ def main() -> None:
                                    check=True, capture_output=True)
                     root = bundle / "rootfs"
                     standin.prepare_rootfs(root)
-                    runs = {}
-                    for handler in ("host_handler.handler", "timed_handler.handler"):
-                        runs[handler] = run_cold_start(binary, root, handler, env, work / "function.log")
-                        shutil.rmtree(root / "tmp", ignore_errors=True)
-                        standin.prepare_rootfs(root)
-                    bot, host = runs["timed_handler.handler"], runs["host_handler.handler"]
+                    runs: dict[str, list[dict[str, object]]] = {"host_handler.handler": [], "timed_handler.handler": []}
+                    for _ in range(COLD_STARTS):  # interleaved: both see the same load
+                        for handler in runs:
+                            runs[handler].append(run_cold_start(binary, root, handler, env, work / "function.log"))
+                            shutil.rmtree(root / "tmp", ignore_errors=True)
+                            standin.prepare_rootfs(root)
+                    bot, host = median_run(runs["timed_handler.handler"]), median_run(runs["host_handler.handler"])
                     bot_init, host_init = (bot["init_ms"] or 0) / 1000, (host["init_ms"] or 0) / 1000  # type: ignore[operator]
                     bot_run, host_run = ((bot["duration_ms"] or 0) / 1000,  # type: ignore[operator]
                                          (host["duration_ms"] or 0) / 1000)  # type: ignore[operator]
@@ -326,8 +327,9 @@ def main() -> None:
                         "local state only")
                     added = bot_init + bot_run - host_init - host_run
                     row(f"cold start, image {label}: what the plugin adds to the host's own cold start", "s", added,
-                        None, "INIT REPORT + first REPORT, bot minus the host-only bot (secrets from SSM, the "
-                        "conditional-writes check, state load + lease, save + release)", "<= 0.3 s", added <= 0.3)
+                        None, f"INIT REPORT + first REPORT, bot minus the host-only bot (secrets from SSM, the "
+                        f"conditional-writes check, state load + lease, save + release); medians of {COLD_STARTS} "
+                        "interleaved cold starts each", "<= 0.3 s", added <= 0.3)
                     payload = bot["payload"] if isinstance(bot["payload"], dict) else {}
                     steps = payload.get("plugin_seconds") or {}
                     if steps:
@@ -369,6 +371,15 @@ def main() -> None:
             registry_process.terminate()
             registry_process.wait()
             server.stop()
+
+
+COLD_STARTS = 3  # per handler and image; the median (INIT REPORT + first REPORT) is reported
+
+
+def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The run whose init + first invocation is the median (its own timings go with it)."""
+    ordered = sorted(runs, key=lambda r: (r["init_ms"] or 0) + (r["duration_ms"] or 0))  # type: ignore[operator]
+    return ordered[len(ordered) // 2]
 
 
 ADDED = "cachetools"  # a small package the scaffold's requirement set does not have
