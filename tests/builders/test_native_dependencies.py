@@ -290,3 +290,24 @@ def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls
     fallback = build(BlobStore(tmp_path / "fallback"), project, index)
     assert (by_uv.installer, by_pip.installer, fallback.installer) == ("uv", "pip", "pip")
     assert by_uv.layer == by_pip.layer == fallback.layer
+
+
+def test_of_the_wheels_uv_lists_the_one_pip_would_install_is_chosen() -> None:
+    """uv's pylock lists every wheel of a version that installs on the platform; pip takes the one
+    whose best tag comes first in its order (checked against pip on IAF 8.10's 155 distributions)."""
+    from iaf_aws_plugin.builders.native.uv_resolve import best_wheel, wheel_rank
+
+    tags = platform_tags("x86_64", (2, 34))
+    names = ["cryptography-50.0.2-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+             "cryptography-50.0.2-cp311-abi3-manylinux_2_28_x86_64.whl",
+             "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
+             "cryptography-50.0.2-cp39-abi3-manylinux_2_34_x86_64.whl"]
+    wheels = [{"url": f"https://files.example/{n}"} for n in names]
+    assert best_wheel(wheels, "3.12", tags) == wheels[2]
+    pure = {"url": "https://files.example/aiohttp-3.14.5-py3-none-any.whl"}
+    native = {"url": "https://files.example/aiohttp-3.14.5-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64."
+                     "manylinux_2_28_x86_64.whl"}
+    assert best_wheel([pure, native], "3.12", tags) == native
+    assert wheel_rank("numpy-2.5-cp312-cp312-manylinux_2_39_x86_64.whl", "3.12", tags) is None  # newer glibc
+    assert wheel_rank("numpy-2.5-cp311-cp311-manylinux_2_28_x86_64.whl", "3.12", tags) is None  # another Python
+    assert best_wheel([pure], "3.12", tags) == pure

@@ -104,10 +104,65 @@ def uv_pins(uv: str, work: Path, requirements_file: Path | None, constraints_fil
         name = canonical_name(str(package.get("name", "")))
         if not name or name == leave_out or "directory" in package or "archive" in package:
             continue
-        wheels = package.get("wheels") or []
-        if len(wheels) != 1 or not (wheels[0].get("url") or wheels[0].get("path")):
-            return None  # not one chosen wheel: let pip decide
-        url = str(wheels[0].get("url") or (lock.parent / str(wheels[0]["path"])).resolve().as_uri())
-        sha256 = str((wheels[0].get("hashes") or {}).get("sha256", ""))
+        chosen = best_wheel([w for w in package.get("wheels") or [] if w.get("url") or w.get("path")],
+                            python_version, tags)
+        if chosen is None:
+            return None  # no wheel for the platform: let pip decide (and say why)
+        url = str(chosen.get("url") or (lock.parent / str(chosen["path"])).resolve().as_uri())
+        hashes = chosen.get("hashes")
+        sha256 = str(hashes.get("sha256", "")) if isinstance(hashes, dict) else ""
         pins.append(Pin(name, str(package.get("version", "")), url, sha256))
     return tuple(sorted(pins, key=lambda p: p.name))
+
+
+def best_wheel(wheels: list[dict[str, object]], python_version: str, tags: list[str]) -> dict[str, object] | None:
+    """The wheel pip installs of those uv lists as compatible (a version may ship several: manylinux
+    builds for older and newer glibc, abi3 and version-specific): the one whose best tag comes first
+    in pip's order of supported tags (``packaging.tags``: this CPython's ABI, then abi3, then none,
+    then older abi3, then pure Python; within each, the newest platform first)."""
+    ranked = []
+    for wheel in wheels:
+        name = str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
+        rank = wheel_rank(name, python_version, tags)
+        if rank is not None:
+            ranked.append((rank, name, wheel))
+    return min(ranked, key=lambda item: (item[0], item[1]))[2] if ranked else None
+
+
+def wheel_rank(filename: str, python_version: str, tags: list[str]) -> tuple[int, int] | None:
+    """(tag class, platform position) of a wheel's best tag for CPython ``python_version`` on the
+    platform ``tags`` (newest first); None when it does not install there."""
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) < 5:
+        return None
+    major, minor = (int(x) for x in python_version.split(".")[:2])
+    cp = f"cp{major}{minor}"
+    pure = [f"py{major}{minor}", f"py{major}", *(f"py{major}{m}" for m in range(minor - 1, -1, -1))]
+    best: tuple[int, int] | None = None
+    for interpreter in parts[-3].split("."):
+        for abi in parts[-2].split("."):
+            for platform in parts[-1].split("."):
+                if platform == "any":
+                    position = len(tags)
+                elif platform in tags:
+                    position = tags.index(platform)
+                else:
+                    continue
+                if interpreter == cp and abi == cp:
+                    kind = 0
+                elif interpreter == cp and abi == "abi3":
+                    kind = 1
+                elif interpreter == cp and abi == "none":
+                    kind = 2
+                elif abi == "abi3" and interpreter.startswith(f"cp{major}") and interpreter[3:].isdigit() \
+                        and int(interpreter[3:]) < minor:
+                    kind = 3 + minor - int(interpreter[3:])
+                elif abi == "none" and interpreter in pure:
+                    kind = 100 + pure.index(interpreter)
+                else:
+                    continue
+                if platform == "any":  # packaging lists every platform-specific tag before the "any" ones
+                    kind += 1000
+                rank = (kind, position)
+                best = rank if best is None or rank < best else best
+    return best
