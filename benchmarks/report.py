@@ -118,8 +118,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "build", "build.py", "Native image build, image size and cold start",
         "Builds the scaffolded bot with its real requirement set on a Debian stand-in of Lambda's Python "
         "3.11 image with the native builder (cold, then a one-file change), pushes to moto's ECR, "
-        "compares the dependency layer with the Dockerfile way, and cold-starts the image through a "
-        "Lambda Runtime API stand-in with and without byte code.",
+        "compares the dependency layer with the Dockerfile way, and cold-starts the image under AWS's "
+        "Runtime Interface Emulator with and without byte code, against the same bot on the host alone.",
         "sudo python benchmarks/build.py [--work DIR] [--cold]", _python("build.py"),
         needs=("mmdebstrap", "umoci", "skopeo", "docker-registry"), needs_root=True,
         last_known="CHANGELOG (2026-11-29): an upgrade of the plugin uploads ~0.3 MB (its own layer), "

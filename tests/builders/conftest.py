@@ -143,7 +143,7 @@ def tiny_base(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     return reference
 
 
-def make_wheel(folder: Path, name: str, version: str, files: dict[str, str],
+def make_wheel(folder: Path, name: str, version: str, files: "dict[str, str | bytes]",
                requires: tuple[str, ...] = ()) -> Path:
     """A pure-Python wheel (no internet needed to install it)."""
     dist = f"{name.replace('-', '_')}-{version}"

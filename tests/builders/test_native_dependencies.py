@@ -30,7 +30,9 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "wheels"
     folder.mkdir()
     make_wheel(folder, "investing-algorithm-framework", "8.1.0", {"investing_algorithm_framework/__init__.py": "V = 8\n"},
-               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake"))
+               requires=("fatpkg>=1", "debugpy", "jupyter-core", "azure-mgmt-fake", "ccxt"))
+    make_wheel(folder, "ccxt", "4.0", {"ccxt/__init__.py": "X = 1\n", "ccxt/async_support/__init__.py": "A = 1\n",
+                                       "ccxt/pro/__init__.py": "P = 1\n", "ccxt/base/exchange.py": "E = 1\n"})
     make_wheel(folder, "azure-mgmt-fake", "1.0", {  # a multi-API client: its default and models' versions load
         "azure/mgmt/fake/__init__.py": "from ._client import Client\n",
         "azure/mgmt/fake/_client.py": "class Client:\n    DEFAULT_API_VERSION = '2024-01-01'\n"
@@ -55,7 +57,8 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stub_dir.mkdir()
     stub = make_wheel(stub_dir, "iaf-aws-plugin", "0.1.0.dev0", {"iaf_aws_plugin/__init__.py": "STUB = True\n"})
     for name, value in {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder),
-                        "IAF_AWS_PLUGIN_WHEEL": str(stub), "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}.items():
+                        "IAF_AWS_PLUGIN_WHEEL": str(stub), "PIP_CACHE_DIR": str(tmp_path / "pip-cache"),
+                        "UV_CACHE_DIR": str(tmp_path / "uv-cache")}.items():
         monkeypatch.setenv(name, value)
     return stub
 
@@ -95,6 +98,34 @@ def test_the_resolution_is_the_one_pip_install_target_makes(index: Path, tmp_pat
              if m.endswith(".dist-info") and m.count("/") == 2}
     assert sorted(n[:-len(".dist-info")].lower().replace("_", "-") for n in names) == by_pip
     assert "leafpkg-1.0" in by_pip  # extra-pkg's bound: the newest leaf (2.0) does not fit
+    # On a glibc 2.34 base (Python 3.12+) uv resolved that, where the build machine has uv and tomllib.
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    resolver = "uv" if uv_resolver(platform_tags("x86_64", (2, 34))) else "pip"
+    assert f"resolve ({resolver})" in [name for name, _, _ in layer.phases]
+    if sys.version_info >= (3, 11) and os.environ.get("IAF_CI_DIR"):
+        assert resolver == "uv"  # .ci/run installs uv: the comparison above is uv's against pip's
+
+
+def test_uv_resolves_only_for_a_glibc_it_knows_and_when_nothing_configures_pip_beyond_it(
+        index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_platform_for, uv_resolver
+
+    assert uv_platform_for(platform_tags("x86_64", (2, 34))) == "x86_64-manylinux_2_34"
+    assert uv_platform_for(platform_tags("arm64", (2, 34))) == "aarch64-manylinux_2_34"
+    assert uv_platform_for(platform_tags("x86_64", (2, 26))) is None  # Lambda's Python <= 3.11: pip
+    assert uv_resolver(platform_tags("x86_64", (2, 26))) is None
+    if find_uv() is None or sys.version_info < (3, 11):
+        pytest.skip("uv or tomllib missing: pip resolves everything")
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is not None
+    monkeypatch.setenv("PIP_CONSTRAINT", "/somewhere/constraints.txt")  # uv would not see it: pip resolves
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
+    monkeypatch.delenv("PIP_CONSTRAINT")
+    config = index.parent / "pip.conf"
+    config.write_text("[global]\nindex-url = https://mirror.example/simple\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
 
 
 def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_only_what_it_adds(
@@ -103,7 +134,7 @@ def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_
     project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\n")
     first = build(store, project, index)
     assert not first.cached and set(first.built) == {"investing-algorithm-framework", "fatpkg", "leafpkg",
-                                                     "debugpy", "jupyter-core", "azure-mgmt-fake"}
+                                                     "debugpy", "jupyter-core", "azure-mgmt-fake", "ccxt"}
     path, executable = os.environ["PATH"], sys.executable
     monkeypatch.setenv("PATH", "")  # no pip (nor uv) could run now: everything must come from the cache
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
@@ -159,10 +190,20 @@ def test_prune_unused_leaves_out_the_listed_packages_of_that_host_major(index: P
     # azure-mgmt-*: kept (the framework's create_app imports it) without the API versions it never loads.
     versions = {n.split("/")[5] for n in names if n.startswith("var/task/azure/mgmt/fake/v")}
     assert versions == {"v2016_01_01", "v2024_01_01"} and "azure-mgmt-fake" in pruned.trimmed_note
+    # ccxt: kept (the framework imports it) without its asyncio and websocket copies (UNUSED_PATHS).
+    assert "var/task/ccxt/base/exchange.py" in names and not [n for n in names if "/async_support" in n or
+                                                                "/ccxt/pro" in n]
     plain = build(store, project, index)
     everything = members(store, plain.layer.digest)
+    assert "var/task/ccxt/async_support/__init__.py" in everything and "var/task/ccxt/pro/__init__.py" in everything
     assert plain.pruned == () and "var/task/debugpy/__init__.py" in everything
     assert "var/task/azure/mgmt/fake/v2019_01_01/ops.py" in everything and not plain.trimmed_note
+    # Slim keeps those API versions importable but compiles no byte code for them; --no-slim compiles all.
+    cached = f"var/task/azure/mgmt/fake/{{}}/__pycache__/ops.{TAG}.pyc"
+    assert cached.format("v2024_01_01") in everything and cached.format("v2019_01_01") not in everything
+    assert "azure-mgmt-fake" in plain.uncompiled_note
+    full = members(store, build(store, project, index, slim=False).layer.digest)
+    assert cached.format("v2019_01_01") in full
 
 
 def test_prune_unused_prunes_nothing_for_a_host_major_it_has_no_list_for(tmp_path: Path, monkeypatch) -> None:
@@ -195,6 +236,41 @@ def test_the_layer_is_gzip_members_of_one_tar_whose_diff_id_is_its_uncompressed_
         assert int.from_bytes(handle.read()[4:8], "little") == 0b01  # unchecked hash: valid with mtime 0
 
 
+def test_uv_hardlinks_from_its_cache_and_the_build_never_writes_into_a_cached_file(index: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The build rewrites RECORD, scripts and shared objects: as new files, never through uv's links."""
+    import zipfile
+
+    from iaf_aws_plugin.builders.native.install import find_uv
+
+    if find_uv() is None:
+        pytest.skip("uv is not installed (.ci/run installs it)")
+    import importlib.util
+
+    # a real shared object: strip rewrites it, and GNU strip writes through hard links
+    specs = [importlib.util.find_spec(name) for name in ("_json", "_csv", "_struct", "math", "select")]
+    shared = [s.origin for s in specs if s is not None and s.origin and s.origin.endswith(".so")]
+    if not shared:
+        pytest.skip("no shared object in this Python's lib-dynload")
+    make_wheel(tmp_path / "wheels", "elfpkg", "1.0", {"elfpkg/__init__.py": "",
+                                                        "elfpkg/_native.so": Path(shared[0]).read_bytes()})
+    project = project_with(tmp_path, "fatpkg\nextra-pkg\nelfpkg\n")
+    built = build(BlobStore(tmp_path / "cache"), project, index)
+    assert built.installer == "uv" and built.removed[2] > 0  # the shared object was stripped
+    wheels = {"-".join(p.name.split("-")[:2]): p for p in (tmp_path / "wheels").glob("*.whl")}
+    checked = 0
+    for record in (tmp_path / "uv-cache").rglob("*.dist-info/RECORD"):
+        root = record.parent.parent
+        name = record.parent.name[:-len(".dist-info")]
+        if name not in wheels:
+            continue  # the plugin's stub wheel, resolved from elsewhere
+        with zipfile.ZipFile(wheels[name]) as archive:
+            for member in archive.namelist():
+                assert (root / member).read_bytes() == archive.read(member), member
+                checked += 1
+    assert checked >= 10  # fatpkg's and extra-pkg's files, the RECORDs included
+
+
 def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls_back_to_pip(
         index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from iaf_aws_plugin.builders.native.install import find_uv
@@ -214,3 +290,24 @@ def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls
     fallback = build(BlobStore(tmp_path / "fallback"), project, index)
     assert (by_uv.installer, by_pip.installer, fallback.installer) == ("uv", "pip", "pip")
     assert by_uv.layer == by_pip.layer == fallback.layer
+
+
+def test_of_the_wheels_uv_lists_the_one_pip_would_install_is_chosen() -> None:
+    """uv's pylock lists every wheel of a version that installs on the platform; pip takes the one
+    whose best tag comes first in its order (checked against pip on IAF 8.10's 155 distributions)."""
+    from iaf_aws_plugin.builders.native.uv_resolve import best_wheel, wheel_rank
+
+    tags = platform_tags("x86_64", (2, 34))
+    names = ["cryptography-50.0.2-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+             "cryptography-50.0.2-cp311-abi3-manylinux_2_28_x86_64.whl",
+             "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
+             "cryptography-50.0.2-cp39-abi3-manylinux_2_34_x86_64.whl"]
+    wheels = [{"url": f"https://files.example/{n}"} for n in names]
+    assert best_wheel(wheels, "3.12", tags) == wheels[2]
+    pure = {"url": "https://files.example/aiohttp-3.14.5-py3-none-any.whl"}
+    native = {"url": "https://files.example/aiohttp-3.14.5-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64."
+                     "manylinux_2_28_x86_64.whl"}
+    assert best_wheel([pure, native], "3.12", tags) == native
+    assert wheel_rank("numpy-2.5-cp312-cp312-manylinux_2_39_x86_64.whl", "3.12", tags) is None  # newer glibc
+    assert wheel_rank("numpy-2.5-cp311-cp311-manylinux_2_28_x86_64.whl", "3.12", tags) is None  # another Python
+    assert best_wheel([pure], "3.12", tags) == pure

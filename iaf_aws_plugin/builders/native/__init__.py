@@ -83,7 +83,9 @@ class PreparedImage:
             tests, sources, symbols, files = deps.removed
             lines.append("Slim: " + (f"removed {(tests + sources + symbols) / 1e6:.1f} MB from the dependencies "
                                      f"(tests/ {tests / 1e6:.1f} MB, .pyi/.c/.h/.pyx/.pxd {sources / 1e6:.1f} MB, "
-                                     f"{files} files; debug symbols {symbols / 1e6:.1f} MB); --no-slim keeps them."
+                                     f"{files} files; debug symbols {symbols / 1e6:.1f} MB)"
+                                     + (f"; {deps.uncompiled_note}" if getattr(deps, "uncompiled_note", "") else "")
+                                     + "; --no-slim keeps them."
                                      if deps.slim else "off (--no-slim): the dependencies are installed as they are."))
             if deps.pruned_note:
                 lines.append(f"Pruned (--prune-unused): {deps.pruned_note}"

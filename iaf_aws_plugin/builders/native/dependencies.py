@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ...errors import PluginError
 from .blobs import BlobStore, sha256_file
@@ -97,6 +97,7 @@ class DependencyLayer:
     built: tuple[str, ...] = ()  # distributions installed and compiled now (the others were cached)
     installer: str = ""
     trimmed_note: str = ""  # --prune-unused: the API versions left out of the distributions it keeps
+    uncompiled_note: str = ""  # slim: the API versions left without byte code
 
 
 HOST = "investing-algorithm-framework"
@@ -135,7 +136,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     tags = platform_tags(architecture, glibc)
     resolution = resolve(store, project_dir, wheel, python_version=python_version, architecture=architecture,
                          tags=tags, echo=echo)
-    lap("resolve (cached)" if resolution.cached else "resolve (pip)")
+    lap("resolve (cached)" if resolution.cached else f"resolve ({resolution.resolver})")
     host = resolution.version_of(HOST)
     host_major = int(host.split(".")[0]) if host and host.split(".")[0].isdigit() else None
     left_out: tuple[str, ...] = ()
@@ -149,12 +150,19 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                        f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
-    from .slim import api_versioned, prune_api_versions
+    from .resolve import canonical_name
+    from .slim import api_versioned, prune_api_versions, prune_folders, unloaded_api_versions, unused_paths
 
+    folders = unused_paths(host_major) if prune_unused else ()
+    path_tops = {f.split("/")[0] for f in folders}
     trimmed = {p.name for p in pins if prune_unused and api_versioned(p.name, host_major)}
+    # a distribution with a folder to leave out: its fragment differs from the unpruned one
+    with_paths = {p.name for p in pins if canonical_name(p.name) in {canonical_name(t) for t in path_tops}}
+    trimmed |= with_paths
     keys = {p.name: fragment_key(p.name, p.version, p.sha256 or p.url, python_version=python_version,
                                  task_root=task_root, slim=slim, compile_version=compile_version,
-                                 prune=p.name in trimmed) for p in pins}
+                                 prune=("api-versions;" + ",".join(folders)) if p.name in trimmed else "")
+            for p in pins}
     fragments = {p.name: cached_fragment(store, keys[p.name]) for p in pins}
     missing = [p for p in pins if fragments[p.name] is None]
     installer = ""
@@ -188,13 +196,25 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 for dist in installed:
                     if dist.pin.name in trimmed:
                         files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
+                        files, left_out_bytes = prune_folders(staging, files, folders)
+                        pruned_bytes[dist.pin.name] += left_out_bytes
                         dist = type(dist)(dist.pin, files)
                     kept_dists.append(dist)
                 installed = kept_dists
             compiled_tag = ""
+            uncompiled: dict[str, int] = {}
             if interpreter.path is not None:
+                # Slim: no byte code for the API versions a multi-API client never loads (they stay importable).
+                skip: list[str] = []
+                if slim:
+                    for dist in installed:
+                        if api_versioned(dist.pin.name, host_major) and dist.pin.name not in trimmed:
+                            unloaded = tuple(unloaded_api_versions(staging, dist.files))
+                            skip += unloaded
+                            uncompiled[dist.pin.name] = sum((staging / f).lstat().st_size for f in dist.files
+                                                            if f.startswith(unloaded) and f.endswith(".py"))
                 echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
-                compile_tree(interpreter.path, staging, task_root)
+                compile_tree(interpreter.path, staging, task_root, skip=skip)
                 compiled_tag = "cpython-" + python_version.replace(".", "")
                 lap("compile")
             finals = [write_record(staging, _with_byte_code(staging, d, compiled_tag)) for d in installed]
@@ -203,17 +223,31 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 largest_first = sorted(finals, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
                 futures = {d.pin.name: pool.submit(
                     make_fragment, store, keys[d.pin.name], d.pin.name, d.pin.version, staging, d.files, task_root,
-                    tuple(removed[d.pin.name].as_list()), pruned_bytes.get(d.pin.name, 0))  # type: ignore[arg-type]
+                    tuple(removed[d.pin.name].as_list()), pruned_bytes.get(d.pin.name, 0),  # type: ignore[arg-type]
+                    uncompiled.get(d.pin.name, 0))
                     for d in largest_first}
                 for name, future in futures.items():
                     fragments[name] = future.result()
             lap("tar + gzip (parallel)")
+            # The diff_id hashes the tar: of what was built now, from the staged files (cheaper than inflating).
+            from functools import partial
+
+            from .fragments import tar_entries
+
+            raw: dict[str, Callable[[], Iterator[bytes]]] = {}
+            for d in finals:
+                built_now = fragments[d.pin.name]
+                if built_now is not None:
+                    raw[built_now.digest] = partial(tar_entries, staging, d.files, task_root.strip("/"))
+            layer = assemble_layer(store, [f for f in (fragments[p.name] for p in pins) if f is not None], task_root,
+                                   raw=raw)
+            lap("assemble layer")
         finally:
             _remove_later(Path(work))
-        lap("clean up")
     ready = [fragments[p.name] for p in pins]
-    layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
-    lap("assemble layer")
+    if not missing:
+        layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
+        lap("assemble layer")
     sizes: dict[str, int] = {}
     totals = [0, 0, 0, 0]
     for fragment in ready:
@@ -223,14 +257,19 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
         totals = [a + b for a, b in zip(totals, fragment.removed)]
     packages = tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
     trimmed_bytes = sum(f.pruned for f in ready if f is not None)
-    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load left out of "
+    trimmed_note = (f"{trimmed_bytes / 1e6:.0f} MB of API versions their clients never load and of paths "
+                    f"a Lambda run never imports ({', '.join(folders)}) left out of "
                     f"{', '.join(f.name for f in ready if f is not None and f.pruned)}" if trimmed_bytes else "")
+    uncompiled_bytes = sum(f.uncompiled for f in ready if f is not None)
+    uncompiled_note = (f"no byte code for {uncompiled_bytes / 1e6:.0f} MB of sources in API versions their clients "
+                       f"never load ({', '.join(f.name for f in ready if f is not None and f.uncompiled)}; still "
+                       "importable, compiled on import)" if uncompiled_bytes else "")
     note = (f"Python {python_version} ({interpreter.found_by})" if interpreter.path
             else "no Python " + python_version + " on this machine")
     return DependencyLayer(layer, resolution.key, packages, interpreter.path is not None, note,
                            resolution.cached and not missing, (totals[0], totals[1], totals[2], totals[3]), slim,
                            left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer,
-                           trimmed_note)
+                           trimmed_note, uncompiled_note)
 
 
 def _remove_later(folder: Path) -> None:
@@ -340,11 +379,16 @@ def _clean(target: Path) -> None:
                         script.write_bytes(b"#!/usr/bin/env python3\n" + rest)
 
 
-def compile_tree(python: str, root: Path, image_path: str) -> None:
+def compile_tree(python: str, root: Path, image_path: str, *, skip: "list[str] | tuple[str, ...]" = ()) -> None:
     """``.pyc`` files for the target Python, valid read-only (unchecked-hash), naming the
-    sources by their path in the image."""
+    sources by their path in the image; none below the ``skip`` folders (``relative/path/``)."""
+    import re
+
     command = [python, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-               "-s", str(root), "-p", image_path, str(root)]
+               "-s", str(root), "-p", image_path]
+    if skip:
+        command += ["-x", "^" + re.escape(f"{root}/") + "(?:" + "|".join(re.escape(s) for s in sorted(skip)) + ")"]
+    command.append(str(root))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     # Exit status 1 only means some file did not compile (test data, templates for other
     # Pythons): those are left without byte code, as pip does.

@@ -1,7 +1,10 @@
 """Install exactly the resolved wheels (no resolution: ``--no-deps``, each by URL and sha256)
 into a staging folder, with uv when it is there (the ``[fast]`` extra, or on PATH), else with
 pip; then tell which files belong to which distribution (its ``RECORD``), made the same whoever
-installed them: no installer marks, a canonical ``RECORD``, console scripts written here."""
+installed them: no installer marks, a canonical ``RECORD``, console scripts written here.
+
+uv hardlinks the files from its cache (a gigabyte not copied); so every later step replaces a file
+(writes a new one, unlinks, renames: :func:`replace_file`) and never writes into one."""
 from __future__ import annotations
 
 import base64
@@ -67,7 +70,7 @@ def install(pins: list[Pin], staging: Path, *, python_version: str, architecture
     uv = find_uv()
     if uv is not None:
         command = [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(staging), "--python-version",
-                   python_version, "--python-platform", uv_platform(architecture), "--no-compile", "--link-mode", "copy",
+                   python_version, "--python-platform", uv_platform(architecture), "--no-compile", "--link-mode", "hardlink",
                    "-r", str(requirements)]
         returncode, output = run(command, dict(env, UV_PYTHON_DOWNLOADS=env.get("UV_PYTHON_DOWNLOADS", "never")))
         if returncode == 0:
@@ -124,8 +127,7 @@ def split(staging: Path, pins: list[Pin]) -> list[Installed]:
         for script in _console_scripts(info):
             files.add(script[0])
             (staging / script[0]).parent.mkdir(exist_ok=True)
-            (staging / script[0]).write_text(script[1], encoding="utf-8")
-            os.chmod(staging / script[0], 0o755)
+            replace_file(staging / script[0], script[1].encode("utf-8"), 0o755)
         for relative in files:
             path = staging / relative
             if relative.startswith("bin/") and path.is_file() and not path.is_symlink():
@@ -144,6 +146,24 @@ def split(staging: Path, pins: list[Pin]) -> list[Installed]:
         raise PluginError(f"the installer left no .dist-info for {', '.join(missing)}.",
                           fix="Retry; if it persists, build with --builder docker and report the package.")
     return [Installed(by_name[name], tuple(owned[name])) for name in sorted(owned)]
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` as a new file (never into the old one: it may be a hard link into uv's cache)."""
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.unlink(missing_ok=True)
+    temporary.write_bytes(data)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+def break_link(path: Path) -> None:
+    """Give ``path`` a copy of its own when it is hard-linked (before a tool rewrites it in place)."""
+    if path.is_symlink() or path.stat().st_nlink <= 1:
+        return
+    temporary = path.with_name(f".{path.name}.copy")
+    shutil.copy2(path, temporary)
+    os.replace(temporary, path)
 
 
 def _console_scripts(info: Path) -> list[tuple[str, str]]:
@@ -178,7 +198,27 @@ def _env_shebang(path: Path) -> None:
     if data.startswith(b"#!"):
         first, _, rest = data.partition(b"\n")
         if b"python" in first and first != b"#!/usr/bin/env python3":
-            path.write_bytes(b"#!/usr/bin/env python3\n" + rest)
+            replace_file(path, b"#!/usr/bin/env python3\n" + rest, path.stat().st_mode & 0o7777)
+
+
+def _recorded(record: Path) -> dict[str, tuple[str, int]]:
+    """``{path: ("sha256=…", size)}`` of the installer's ``RECORD`` (what the wheel recorded)."""
+    try:
+        rows = list(csv.reader(io.StringIO(record.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    known = {}
+    for row in rows:
+        if len(row) == 3 and row[1].startswith("sha256=") and row[2].isdigit():
+            known[row[0]] = (row[1], int(row[2]))
+    return known
+
+
+def _maybe_rewritten(relative: str) -> bool:
+    """Files the build rewrites (byte code, scripts, stripped shared objects): hashed again."""
+    name = relative.rsplit("/", 1)[-1]
+    return (relative.endswith((".pyc", "/RECORD")) or relative.startswith("bin/") or name.endswith(".so")
+            or ".so." in name)
 
 
 def write_record(staging: Path, distribution: Installed) -> Installed:
@@ -186,11 +226,16 @@ def write_record(staging: Path, distribution: Installed) -> Installed:
     info = next((f.split("/")[0] for f in distribution.files if f.split("/")[0].endswith(".dist-info")), None)
     if info is None:
         return distribution
+    known = _recorded(staging / info / "RECORD")
     lines = []
     for relative in distribution.files:
         path = staging / relative
         if path.is_symlink() or not path.is_file():
             lines.append(f"{relative},,")
+            continue
+        recorded = known.get(relative)
+        if recorded is not None and recorded[1] == path.stat().st_size and not _maybe_rewritten(relative):
+            lines.append(f"{relative},{recorded[0]},{recorded[1]}")  # as the wheel recorded it: not hashed again
             continue
         data = path.read_bytes()
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -200,5 +245,5 @@ def write_record(staging: Path, distribution: Installed) -> Installed:
     writer = csv.writer(buffer, lineterminator="\n")
     for line in lines:
         writer.writerow(line.rsplit(",", 2))
-    (staging / info / "RECORD").write_text(buffer.getvalue(), encoding="utf-8")
+    replace_file(staging / info / "RECORD", buffer.getvalue().encode("utf-8"), 0o644)
     return Installed(distribution.pin, tuple(sorted({*distribution.files, f"{info}/RECORD"})))

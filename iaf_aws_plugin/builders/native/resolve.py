@@ -48,6 +48,7 @@ class Resolution:
     pins: tuple[Pin, ...]  # sorted by name
     key: str
     cached: bool
+    resolver: str = "pip"  # who resolved now: "pip" or "uv" (see :mod:`.uv_resolve`)
 
     def version_of(self, name: str) -> str | None:
         wanted = canonical_name(name)
@@ -111,7 +112,10 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
     versions); a conflict, or any other change, resolves everything again."""
     from .pip_run import wheel_requirements
+    from .uv_resolve import uv_resolver
 
+    uv = uv_resolver(tags)
+    used: list[str] = []
     requirements_file = Path(project_dir) / "requirements.txt"
     requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
     wanted = wheel_requirements(wheel)
@@ -134,7 +138,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
             constraints = "".join(f"{p.name}=={p.version}\n" for p in old)
             new = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
                               python_version=python_version, architecture=architecture, tags=tags, echo=echo,
-                              quiet_failure=True)
+                              quiet_failure=True, uv=uv, used=used)
             if new is not None:
                 merged = {p.name: p for p in old}
                 merged.update({p.name: p for p in new})
@@ -143,14 +147,15 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
                 echo("The new requirements do not fit the earlier pins: resolving everything again")
     if pins is None:
         echo(f"Resolving dependencies for CPython {python_version} {architecture} "
-             f"(manylinux up to glibc {_glibc_of(tags)}) with pip")
+             f"(manylinux up to glibc {_glibc_of(tags)}) with {'uv' if uv else 'pip'}")
         pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
-                           python_version=python_version, architecture=architecture, tags=tags, echo=echo)
+                           python_version=python_version, architecture=architecture, tags=tags, echo=echo, uv=uv,
+                           used=used)
         assert pins is not None
     store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
     if lines is not None:
         store.save_record("resolution-bases", base_key, {"key": key, "lines": lines})
-    return Resolution(pins, key, False)
+    return Resolution(pins, key, False, used[-1] if used else "pip")
 
 
 def _glibc_of(tags: list[str]) -> str:
@@ -160,7 +165,9 @@ def _glibc_of(tags: list[str]) -> str:
 
 def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
                 constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
-                echo: Callable[[str], None], quiet_failure: bool = False) -> tuple[Pin, ...] | None:
+                echo: Callable[[str], None], quiet_failure: bool = False, uv: str | None = None,
+                used: list[str] | None = None) -> tuple[Pin, ...] | None:
+    """pip's resolution (or uv's, when ``uv`` is given and succeeds: :mod:`.uv_resolve`)."""
     from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
 
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
@@ -168,6 +175,23 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
         if requirements_text is not None:
             requirements_file = Path(work) / "requirements.txt"
             requirements_file.write_text(requirements_text, encoding="utf-8")
+        if uv is not None:
+            from .uv_resolve import uv_pins
+
+            constraints_file = None
+            if constraints is not None:
+                constraints_file = Path(work) / "uv-constraints.txt"
+                constraints_file.write_text(constraints, encoding="utf-8")
+            by_uv = uv_pins(uv, Path(work), requirements_file, constraints_file,
+                            None if requirements_text is not None else wheel, python_version=python_version,
+                            tags=tags, cwd=project_dir)
+            if by_uv is not None:
+                if used is not None:
+                    used.append("uv")
+                return by_uv
+            echo("uv could not resolve the requirements: pip resolves them")
+        if used is not None:
+            used.append("pip")
         command = pip_resolve_command(pip_command(), report_path, Path(work) / "target", python_version, tags,
                                       requirements_file, wheel)
         if requirements_text is not None:

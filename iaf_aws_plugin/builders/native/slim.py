@@ -8,8 +8,9 @@ Slim (the default; ``--no-slim`` keeps everything), per distribution, before byt
   patched by auditwheel, and stripping them breaks numpy.
 
 Pruned (``--prune-unused``, opt-in): distributions the host declares but a Lambda run never imports
-(:data:`UNUSED`, checked per host major: a host major not in the list prunes nothing), and the API
-versions of the Azure management SDKs that their clients do not load (:data:`API_VERSIONED`)."""
+(:data:`UNUSED`, checked per host major: a host major not in the list prunes nothing), folders of the
+distributions it keeps that it never imports (:data:`UNUSED_PATHS`), and the API versions of the
+Azure management SDKs that their clients do not load (:data:`API_VERSIONED`)."""
 from __future__ import annotations
 
 import fnmatch
@@ -38,9 +39,25 @@ UNUSED: dict[int, tuple[str, ...]] = {
         "tinycss2", "pandocfilters", "pyzmq", "tornado", "babel", "json5", "async-lru", "overrides",
         "rfc3339-validator", "rfc3986-validator", "rfc3987-syntax", "fqdn", "isoduration", "uri-template",
         "webcolors", "fastjsonschema", "jsonpointer", "arrow", "lark", "types-python-dateutil",
-        "websocket-client", "beautifulsoup4", "soupsieve", "prometheus-client"),
+        "websocket-client", "beautifulsoup4", "soupsieve", "prometheus-client",
+        # Found with ``python -X importtime`` and ``sys.modules`` after the scaffolded handler's import and one
+        # iteration (IAF 8.10): IPython's terminal and completion stack, the async HTTP and JSON-schema stacks of
+        # the Jupyter server, alembic (the host's web app migrations).
+        "prompt-toolkit", "jedi", "parso", "pexpect", "ptyprocess", "stack-data", "executing", "asttokens",
+        "pure-eval", "jupyter-console", "jupyter-events", "python-json-logger", "uvloop", "anyio", "httpx",
+        "httpcore", "h11", "jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "alembic", "mako",
+        "flask-migrate"),
     9: (),
 }
+# Paths (folder or file prefixes) inside distributions a Lambda run keeps that it never imports (same
+# check): ccxt's asyncio and websocket copies of every exchange (the framework uses the synchronous
+# ``ccxt``), pyarrow's Flight RPC (only ``pyarrow.flight`` loads those libraries: ``readelf -d`` of the rest
+# needs none), plotly's JupyterLab extension and widget bundle, numpy's Fortran wrapper generator.
+UNUSED_PATHS: dict[int, tuple[str, ...]] = {
+    8: ("ccxt/async_support/", "ccxt/pro/", "pyarrow/libarrow_flight.so", "pyarrow/libarrow_python_flight.so",
+        "pyarrow/_flight.", "pyarrow/flight.py", "plotly/labextension/", "plotly/package_data/widgetbundle.js",
+        "numpy/f2py/"),
+    9: ()}
 # Distributions kept, but only the API versions their own modules import: ``create_app`` imports
 # the framework's CLI (deploy-azure-function), hence ``azure.mgmt.web`` and its siblings, whose
 # default client loads one ``vYYYY_MM_DD`` folder of the 10-20 each ships.
@@ -50,15 +67,33 @@ _MODELS_IMPORT = re.compile(r"^from \.(v\d{4}_\d{2}_\d{2}\w*)\.models import", r
 _DEFAULT_VERSION = re.compile(r"^\s*DEFAULT_API_VERSION = ['\"](\d{4}-\d{2}-\d{2}[\w-]*)['\"]", re.MULTILINE)
 
 
+def unused_paths(host_major: int | None) -> tuple[str, ...]:
+    return UNUSED_PATHS.get(host_major, ()) if host_major is not None else ()
+
+
+def prune_folders(staging: Path, files: tuple[str, ...], folders: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """Leave out the files below ``folders``: (kept files, bytes left out)."""
+    kept = []
+    removed = 0
+    for relative in files:
+        if relative.startswith(folders):
+            path = staging / relative
+            removed += path.lstat().st_size
+            path.unlink()
+        else:
+            kept.append(relative)
+    return tuple(kept), removed
+
+
 def api_versioned(name: str, host_major: int | None) -> bool:
     patterns = API_VERSIONED.get(host_major, ()) if host_major is not None else ()
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
-    """Leave out the ``vYYYY_MM_DD`` folders a client does not load by default: kept are the ones
-    its ``models.py`` imports (``from .vX.models import *``) and its ``DEFAULT_API_VERSION``; a
-    folder where neither names one keeps them all. (kept files, bytes left out)."""
+def unloaded_api_versions(staging: Path, files: tuple[str, ...]) -> list[str]:
+    """The ``vYYYY_MM_DD/`` folders (as ``path/vX/`` prefixes) a multi-API client does not load by
+    default: kept are the ones its ``models.py`` imports (``from .vX.models import *``) and its
+    ``DEFAULT_API_VERSION``; a folder where neither names one keeps them all."""
     versions: dict[str, set[str]] = {}
     for relative in files:
         parts = relative.split("/")
@@ -66,7 +101,7 @@ def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str
             if _API_VERSION.match(part):
                 versions.setdefault("/".join(parts[:depth]), set()).add(part)
                 break
-    unused: list[str] = []
+    unloaded: list[str] = []
     for parent, found in versions.items():
         named: set[str] = set()
         for relative in files:
@@ -79,17 +114,13 @@ def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str
             named.update("v" + v.replace("-", "_") for v in _DEFAULT_VERSION.findall(text))
         named &= found
         if named:
-            unused += [f"{parent}/{v}/" for v in sorted(found - named)]
-    kept = []
-    removed = 0
-    for relative in files:
-        if any(relative.startswith(prefix) for prefix in unused):
-            path = staging / relative
-            removed += path.lstat().st_size
-            path.unlink()
-        else:
-            kept.append(relative)
-    return tuple(kept), removed
+            unloaded += [f"{parent}/{v}/" for v in sorted(found - named)]
+    return unloaded
+
+
+def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """Leave out the API-version folders :func:`unloaded_api_versions` finds: (kept files, bytes left out)."""
+    return prune_folders(staging, files, tuple(unloaded_api_versions(staging, files)))
 
 
 def unused(host_major: int | None) -> tuple[str, ...] | None:
@@ -168,6 +199,10 @@ def strip(staging: Path, relatives: list[str]) -> int:
     tool = shutil.which("strip")
     if tool is None or not relatives:
         return 0
+    from .install import break_link
+
+    for relative in relatives:  # strip may write into a file with several links: uv's cache has the others
+        break_link(staging / relative)
     before = sum((staging / r).stat().st_size for r in relatives)
     modes = {r: (staging / r).stat().st_mode & 0o7777 for r in relatives}
     for start in range(0, len(relatives), 200):
