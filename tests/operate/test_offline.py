@@ -130,3 +130,48 @@ def test_env_keys_are_masked_and_replaced_and_the_state_dir_is_chosen(tmp_path, 
     assert "key at run: offline-paper-market" in ran.stdout  # the run itself never has it
     assert f"state in {tmp_path / 'elsewhere'} (new)" in ran.stdout
     assert (tmp_path / "elsewhere" / ".iaf-state" / "HEAD.json").is_file() and not (bot / ".iaf-offline").exists()
+
+
+# --- the offline variables never reach Lambda or a real local run (review fix) ---------------------
+
+@pytest.mark.anyhost
+def test_offline_variables_are_never_deployed_nor_passed_to_a_real_local_run(
+        deployed_bot, deploy_inprocess, monkeypatch, tmp_path):
+    import boto3
+
+    from iaf_aws_plugin.operate.invoke import local_environment
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    bot = deployed_bot
+    (bot.project / ".env").write_text(f"IAF_OFFLINE_STATE_DIR={tmp_path / 'x'}\nIAF_OFFLINE_CANDLES=c.csv\n")
+    result, recorder = deploy_inprocess(bot.project)
+    assert result.applied
+    assert any("IAF_OFFLINE_CANDLES, IAF_OFFLINE_STATE_DIR in .env: not deployed" in w for w in recorder.warnings), \
+        recorder.warnings
+    variables = boto3.client("lambda").get_function(FunctionName=bot.function)["Configuration"]["Environment"]
+    assert not {"IAF_OFFLINE_STATE_DIR", "IAF_OFFLINE_CANDLES"} & set(variables["Variables"])
+    with pytest.raises(PluginError, match="belongs to invoke-aws-lambda --local --offline only"):
+        deploy_inprocess(bot.project, env=(("IAF_OFFLINE_STATE_DIR", "/tmp/state"),))
+
+    # invoke-aws-lambda --local (it trades for real): exported in the shell, or on an older function: dropped.
+    monkeypatch.setenv("IAF_OFFLINE_STATE_DIR", str(tmp_path / "x"))
+    monkeypatch.setenv("IAF_OFFLINE_CANDLES", "c.csv")
+    target = resolve_target(TargetOptions(project_dir=bot.project))
+    env = local_environment(target, {"Environment": {"Variables": {"IAF_OFFLINE_STATE_DIR": "/tmp/y",
+                                                                    "KEEP": "1"}}}, str(tmp_path / "r"))
+    assert env["KEEP"] == "1" and not {"IAF_OFFLINE_STATE_DIR", "IAF_OFFLINE_CANDLES"} & set(env)
+
+
+@pytest.mark.anyhost
+def test_the_state_handler_refuses_the_offline_folder_on_lambda(monkeypatch, tmp_path):
+    from iaf_aws_plugin import AWSS3StorageStateHandler
+    from iaf_aws_plugin.state.errors import StateError
+
+    monkeypatch.setenv("IAF_OFFLINE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bot")
+    with pytest.raises(StateError, match=r"IAF_OFFLINE_STATE_DIR is set on the Lambda function bot: .* nothing was "
+                                         r"loaded or traded\. Fix: remove IAF_OFFLINE_STATE_DIR"):
+        AWSS3StorageStateHandler("bucket").initialize()
+    assert not (tmp_path / "state").exists()
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    AWSS3StorageStateHandler("bucket").initialize()  # the offline run: the local folder, no AWS
