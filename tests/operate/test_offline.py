@@ -175,3 +175,41 @@ def test_the_state_handler_refuses_the_offline_folder_on_lambda(monkeypatch, tmp
     assert not (tmp_path / "state").exists()
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
     AWSS3StorageStateHandler("bucket").initialize()  # the offline run: the local folder, no AWS
+
+
+SECRET = "s3cr3t-Token-0123456789abcdef"
+ECHO_HANDLER = '''import os
+
+from aws_function import app  # noqa: F401  (the offline run adds its paper market to it)
+
+
+def ok(event, context):
+    return ["echo", os.environ["MY_API_TOKEN"]]
+
+
+def fail(event, context):
+    raise RuntimeError("the exchange refused key " + os.environ["MY_API_TOKEN"])
+'''
+
+
+@pytest.mark.anyhost
+def test_offline_result_and_error_are_masked_and_stage_picks_the_timeout(tmp_path, host_cli):
+    """The handler's load_dotenv() loads every .env secret: what it returns or raises is masked too.
+    --stage names the settings section whose timeout the offline run uses."""
+    from iaf_aws_plugin.scaffold import scaffold
+
+    bot = tmp_path / "bot"
+    scaffold(bot)
+    (bot / ".env").write_text(f"MY_API_TOKEN={SECRET}\n")
+    (bot / "echo_function.py").write_text(ECHO_HANDLER)
+    (bot / "iaf-aws-lambda.json").write_text(json.dumps(
+        {"default_stage": "paper", "stages": {"paper": {"timeout": 600}, "live": {"timeout": 120}}}))
+    ok = host_cli(["invoke-aws-lambda", "--local", "--offline", "--stage", "live", "--handler", "echo_function.ok"],
+                  cwd=bot)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr
+    assert "; timeout 120 s..." in ok.stdout, ok.stdout
+    assert "Result (" in ok.stdout and SECRET not in ok.stdout + ok.stderr, ok.stdout
+    failed = host_cli(["invoke-aws-lambda", "--local", "--offline", "--handler", "echo_function.fail"], cwd=bot)
+    assert failed.returncode == 1 and "the offline run failed (RuntimeError: the exchange refused key" in failed.stderr
+    assert "; timeout 600 s..." in failed.stdout, failed.stdout
+    assert SECRET not in failed.stdout + failed.stderr, failed.stdout + failed.stderr
