@@ -11,8 +11,12 @@ from __future__ import annotations
 
 __all__ = [
     "FUNCTION_TIMEOUT_ENV",
+    "KEEP_ACTIVE_ENV",
     "KEEP_ACTIVE_EVENT_SOURCE",
     "MANAGED_ENV_NAMES",
+    "OFFLINE_CANDLES_ENV",
+    "OFFLINE_ENV_NAMES",
+    "OFFLINE_STATE_ENV",
     "SCHEDULED_TIME_FIELD",
     "SCHEDULE_EVENT_SOURCE",
     "SECRETS_DIGEST_ENV",
@@ -48,12 +52,24 @@ SCHEDULED_TIME_FIELD = "scheduled_time"
 #: loading the trading state or trading (it only keeps a rarely run function from going Inactive).
 KEEP_ACTIVE_EVENT_SOURCE = "iaf-aws-plugin.keep-active"
 
+#: Set ("1") on each version whose image the deploy built with a handler that answers the
+#: keep-active ping without trading: the keep-active schedule exists only while the ``live`` alias
+#: runs such a version (an image built before this mark, or a prebuilt ``--image-uri``, might
+#: trade on the ping). The function does not read it.
+KEEP_ACTIVE_ENV = "IAF_KEEP_ACTIVE"
+
+#: ``invoke-aws-lambda --local --offline`` only: the local state folder (the state handler uses it
+#: instead of S3) and the paper market's candles file. Never on Lambda, never in a non-offline run.
+OFFLINE_STATE_ENV = "IAF_OFFLINE_STATE_DIR"
+OFFLINE_CANDLES_ENV = "IAF_OFFLINE_CANDLES"
+OFFLINE_ENV_NAMES = frozenset({OFFLINE_STATE_ENV, OFFLINE_CANDLES_ENV})
+
 #: The prefix a deployed bot keeps its state under (each bot has its own bucket).
 STATE_PREFIX = ""
 
-#: Every name the deploy sets itself.
+#: Every name the deploy sets itself, and the offline run's (never deployed).
 MANAGED_ENV_NAMES = frozenset({STATE_BUCKET_ENV, STATE_PREFIX_ENV, SSM_PARAMETER_PATH_ENV, FUNCTION_TIMEOUT_ENV,
-                               SECRETS_DIGEST_ENV})
+                               SECRETS_DIGEST_ENV, KEEP_ACTIVE_ENV}) | OFFLINE_ENV_NAMES
 
 _SSM_PATH_ROOT = "/iaf-aws"
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import handle_errors
-from ._target import confirm_or_refuse, echo, make_target, target_options
+from ._target import confirm_or_refuse, current_stage, echo, make_target, target_options
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..operate.target import Target
@@ -103,14 +103,15 @@ def _invoke_offline(local: bool, offline: bool, state_dir: str | None, project_d
         raise PluginError("--offline uses no AWS: --lambda-function-name, --region and --profile do not apply.",
                           fix="Drop them (or drop --offline to run with the deployed configuration).")
     payload = parse_event(event, Path(project_dir) if project_dir else Path.cwd())
-    result = invoke_offline(project_dir, payload, echo=echo, handler=handler, state_dir=state_dir)
+    result, mask = invoke_offline(project_dir, payload, echo=echo, handler=handler, state_dir=state_dir,
+                                  stage=current_stage())
     if result.outcome == "ok":
         import json
 
-        echo(f"Result ({result.seconds:.1f} s): {json.dumps(result.result, default=str)}")
+        echo(mask(f"Result ({result.seconds:.1f} s): {json.dumps(result.result, default=str)}"))
         echo("Offline run done: nothing was deployed or sent to an exchange. Next: deploy-aws-lambda --dry-run.")
         return
     from ..operate.offline import offline_failure
 
-    click.echo(f"Error: {offline_failure(result)}", err=True)
+    click.echo(f"Error: {offline_failure(result, mask)}", err=True)
     raise SystemExit(EXIT_SKIPPED if result.outcome == SKIPPED else 1)

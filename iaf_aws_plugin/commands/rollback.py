@@ -43,3 +43,6 @@ def rollback_aws_lambda(function_name: str | None, region: str | None, profile: 
     apply_rollback(target, plan)
     echo(f"Rolled back: the live alias runs version {plan.target} (was {plan.current}). "
          f"Undo with: rollback-aws-lambda --to {plan.current}")
+    if plan.drop_keep_active:
+        echo(f"Deleted the keep-active schedule {plan.drop_keep_active}: version {plan.target} might trade on its "
+             "ping. The next deploy-aws-lambda creates it again.")

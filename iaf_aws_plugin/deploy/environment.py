@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..errors import PluginError
-from ..function_env import MANAGED_ENV_NAMES
+from ..function_env import MANAGED_ENV_NAMES, OFFLINE_ENV_NAMES
 
 __all__ = [
     "ENVIRONMENT_LIMIT_BYTES",
@@ -127,6 +127,10 @@ def validate_env_name(name: str) -> str:
     if name in RESERVED_ENV_NAMES:
         raise PluginError(f"Environment variable {name!r} is reserved by AWS Lambda and cannot be set.",
                           fix="Remove it from .env / -e, or use another name.")
+    if name in OFFLINE_ENV_NAMES:
+        raise PluginError(f"Environment variable {name!r} belongs to invoke-aws-lambda --local --offline only: "
+                          "on Lambda it would keep the state in a folder lost at every cold start.",
+                          fix="Remove it from -e (a .env keeps it for offline runs; it is never deployed).")
     if name in MANAGED_ENV_NAMES:
         raise PluginError(f"Environment variable {name!r} is set by deploy-aws-lambda itself.",
                           fix="Remove it from .env / -e.")

@@ -19,9 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..function_env import OFFLINE_CANDLES_ENV
+
 __all__ = ["CANDLES_ENV", "CASH", "attach", "candles_path", "summary"]
 
-CANDLES_ENV = "IAF_OFFLINE_CANDLES"
+CANDLES_ENV = OFFLINE_CANDLES_ENV
 CASH = 1000.0
 
 

@@ -168,11 +168,13 @@ def default_handler(project: Path) -> str:
 
 def local_environment(target: Target, config: dict[str, Any], resources: str) -> dict[str, str]:
     """The child's environment: ours, then the function's, then its SSM secrets (masked in output)."""
-    from ..function_env import FUNCTION_TIMEOUT_ENV, SSM_PARAMETER_PATH_ENV
+    from ..function_env import FUNCTION_TIMEOUT_ENV, OFFLINE_ENV_NAMES, SSM_PARAMETER_PATH_ENV
 
     function_env = dict(config.get("Environment", {}).get("Variables", {}))
     env = {k: v for k, v in os.environ.items()}
     env.update(function_env)
+    for name in OFFLINE_ENV_NAMES:  # a real run: never the offline state folder or paper market
+        env.pop(name, None)
     env.update({"AWS_REGION": target.region, "AWS_DEFAULT_REGION": target.region,
                 "RESOURCE_DIRECTORY": resources, "PYTHONUNBUFFERED": "1",
                 "IAF_LOCAL_FUNCTION_NAME": target.function,

@@ -9,7 +9,10 @@ credentials, no endpoint, no state bucket, no SSM, no exchange keys.
   symbol, orders filled at their price, synthetic hourly candles.
 - The child process gets no ``AWS_*`` variable (instance metadata lookups off as well) and an
   empty SSM path and bucket, so even a ``.env`` cannot point it at AWS; a fresh resource folder
-  as a cold Lambda container has; the settings file's timeout (default 900 s).
+  as a cold Lambda container has; the settings file's timeout (default 900 s): with ``--stage``,
+  that stage's section's.
+- Its output (log, result, error) is masked with the secret-looking values of the project's
+  ``.env`` (the handler's ``load_dotenv()`` loads them all).
 """
 from __future__ import annotations
 
@@ -44,18 +47,28 @@ def offline_environment(base: dict[str, str], state_dir: Path, resources: str, t
     return env
 
 
-def _timeout(project: Path) -> int:
+def _timeout(project: Path, stage: str | None) -> int:
+    """The saved timeout of ``stage`` (``--stage``; None: the default stage). A stage asked for must
+    exist (its error says so); without one an unreadable settings file means the default."""
     from ..deploy.settings import DEFAULT_TIMEOUT, load_saved
 
     try:
-        return int(load_saved(project).get("timeout") or DEFAULT_TIMEOUT)
-    except (PluginError, ValueError, TypeError):
+        saved = load_saved(project, stage)
+    except PluginError:
+        if stage is not None:
+            raise
+        return DEFAULT_TIMEOUT
+    try:
+        return int(saved.get("timeout") or DEFAULT_TIMEOUT)
+    except (ValueError, TypeError):
         return DEFAULT_TIMEOUT
 
 
 def invoke_offline(project_dir: str | Path | None, event: bytes, *, echo: Echo, handler: str | None = None,
-                   state_dir: str | Path | None = None, python: str = sys.executable) -> InvokeResult:
-    """Run the handler once, offline (see the module)."""
+                   state_dir: str | Path | None = None, python: str = sys.executable,
+                   stage: str | None = None) -> tuple[InvokeResult, Callable[[str], str]]:
+    """Run the handler once, offline (see the module). Returns the result and the masker of the
+    project's .env secrets: the result and error are the child's own, unmasked (print them through it)."""
     from ..deploy.settings import project_dir_of
 
     project = project_dir_of(project_dir)
@@ -66,14 +79,14 @@ def invoke_offline(project_dir: str | Path | None, event: bytes, *, echo: Echo, 
     folder = (folder if folder.is_absolute() else Path.cwd() / folder).resolve()
     if folder.exists() and not folder.is_dir():
         raise PluginError(f"--state-dir {folder} is a file.", fix="Pass a folder (created when missing).")
-    timeout = _timeout(project)
+    timeout = _timeout(project, stage)
     first = not folder.is_dir() or not any(folder.iterdir())
     echo(f"Running {handler} of {project} offline: paper market (no exchange, no keys), no AWS; state in {folder}"
          + (" (new)" if first else " (from the last offline run)") + f"; timeout {timeout} s...")
+    mask = _dotenv_masker(project)
     with tempfile.TemporaryDirectory(prefix="iaf-offline-run-") as resources:
         env = offline_environment(dict(os.environ), folder, os.path.join(resources, "resources"), timeout)
-        return run_handler(project, handler, event, timeout, env, echo=echo, mask=_dotenv_masker(project),
-                           python=python)
+        return run_handler(project, handler, event, timeout, env, echo=echo, mask=mask, python=python), mask
 
 
 def _dotenv_masker(project: Path) -> Callable[[str], str]:
@@ -85,10 +98,10 @@ def _dotenv_masker(project: Path) -> Callable[[str], str]:
     return Masker(dotenv[p.name] for p in place_variables(dotenv) if p.secret and dotenv[p.name]).mask
 
 
-def offline_failure(result: InvokeResult) -> PluginError:
-    """The one line of an offline run that did not succeed."""
+def offline_failure(result: InvokeResult, mask: Callable[[str], str]) -> PluginError:
+    """The one line of an offline run that did not succeed (the child's error masked with ``mask``)."""
     error = result.error or {}
-    said = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip(": ")
+    said = mask(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip(": "))
     if result.outcome == SKIPPED:
         return PluginError(f"skipped: another offline run holds the local state ({said}).",
                            fix="Wait for it to end (its lease expires by itself), then run again.")

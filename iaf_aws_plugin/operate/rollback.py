@@ -1,13 +1,18 @@
 """``rollback-aws-lambda``: point the ``live`` alias (what the schedule runs) at an older kept
 version. Nothing is deleted or rebuilt: versions are immutable, so a rollback is one alias update,
-and rolling forward again is another (or the next ``deploy-aws-lambda``)."""
+and rolling forward again is another (or the next ``deploy-aws-lambda``). One exception: a version
+without the keep-active mark (built by a release before the ping, or a prebuilt ``--image-uri``)
+might trade on the weekly keep-active ping, so rolling back to it deletes the keep-active schedule
+first (the next deploy creates it again)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..deploy.names import SCHEDULE_GROUP
 from ..errors import PluginError
+from ..function_env import KEEP_ACTIVE_ENV
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .target import Target
@@ -23,6 +28,8 @@ class RollbackPlan:
     current: str
     target: str
     changes: tuple[str, ...]
+    #: The keep-active schedule to delete before the alias moves (the target version may trade on a ping).
+    drop_keep_active: str | None = None
 
 
 def _config(found: dict[str, Any] | None) -> dict[str, Any]:
@@ -85,10 +92,23 @@ def plan_rollback(target: Target, to: str | None = None, steps: int = 1) -> Roll
     names = sorted(k for k in set(env_have) | set(env_want) if env_have.get(k) != env_want.get(k))
     if names:
         changes.append("environment " + " ".join(names))  # names only: values may be sensitive
-    return RollbackPlan(function, current, wanted, tuple(changes))
+    drop = None
+    if env_want.get(KEEP_ACTIVE_ENV) != "1":
+        ping = target.names.keep_active_schedule
+        if client.describe_schedule(ping, SCHEDULE_GROUP) is not None:
+            drop = ping
+            changes.append(f"keep-active schedule {ping}: deleted (version {wanted} was not marked as answering "
+                           "the weekly ping without trading, so it might trade on it; the next deploy-aws-lambda "
+                           "creates it again)")
+    elif client.describe_schedule(target.names.keep_active_schedule, SCHEDULE_GROUP) is None \
+            and env_have.get(KEEP_ACTIVE_ENV) != "1":
+        changes.append("no keep-active schedule: deploy-aws-lambda creates it again if the schedule needs one")
+    return RollbackPlan(function, current, wanted, tuple(changes), drop)
 
 
 def apply_rollback(target: Target, plan: RollbackPlan) -> None:
     from ..deploy.names import ALIAS
 
+    if plan.drop_keep_active:  # before the alias moves: no ping ever reaches the unmarked version
+        target.client.delete_schedule(plan.drop_keep_active, SCHEDULE_GROUP)
     target.client.update_alias(plan.function, ALIAS, plan.target)

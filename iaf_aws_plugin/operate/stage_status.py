@@ -63,6 +63,7 @@ def show_all_stages(options: TargetOptions, *, echo: Echo, as_json_output: bool 
         raise PluginError(f"no stages: there is no deployed bot in {project / SETTINGS_FILE}.",
                           fix="Run it in the bot's project folder (or pass --project-dir), after a deploy-aws-lambda.")
     found: dict[str, Any] = {}
+    maskers: list[Callable[[str], str]] = []
     for stage in stages:
         try:
             target = resolve_target(replace(options, stage=stage))
@@ -71,10 +72,14 @@ def show_all_stages(options: TargetOptions, *, echo: Echo, as_json_output: bool 
             if not as_json_output:
                 echo(f"{stage:<10} unknown: {error.message}")
             continue
+        maskers.append(target.masker.mask)
         status = collect_status(target, invocations=0)
         found[stage] = status
         if not as_json_output:
             echo(target.masker.mask(stage_line(stage, status)))
     if as_json_output:
-        echo(json.dumps({"stages": found}, indent=2, default=str))
+        text = json.dumps({"stages": found}, indent=2, default=str)
+        for mask in maskers:  # each stage's own secrets (its target's masker)
+            text = mask(text)
+        echo(text)
     return found

@@ -127,9 +127,17 @@ class AWSS3StorageStateHandler(StateHandler):  # type: ignore[misc]  # the host 
     # -- StateHandler --------------------------------------------------------------------------
     def initialize(self) -> None:
         """Resolve the bucket and create the S3 client (once; warm invocations reuse it)."""
-        from .local_store import OFFLINE_STATE_ENV
+        from ..function_env import OFFLINE_STATE_ENV
 
         if os.environ.get(OFFLINE_STATE_ENV):  # invoke-aws-lambda --local --offline: a local folder, no AWS
+            if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+                # On Lambda a local folder is lost at every cold start: never trade on it.
+                raise StateError(
+                    f"{OFFLINE_STATE_ENV} is set on the Lambda function "
+                    f"{os.environ['AWS_LAMBDA_FUNCTION_NAME']}: the offline state folder is for "
+                    "invoke-aws-lambda --local --offline only, and on Lambda it would lose the state at every "
+                    f"cold start; nothing was loaded or traded. Fix: remove {OFFLINE_STATE_ENV} from the "
+                    "function's environment (deploy-aws-lambda does not deploy it).")
             self._use_local_folder(os.environ[OFFLINE_STATE_ENV])
             return
         self.bucket_name = self.bucket_name or os.environ.get(AWS_S3_STATE_BUCKET_NAME)

@@ -18,13 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
+from ..function_env import OFFLINE_STATE_ENV
 from .errors import StateError
 from .s3 import ContentChanged, PreconditionFailed, S3Object, _changed_message, _copy_hashing
 
 __all__ = ["LOCK_FILE", "LocalStore", "OFFLINE_STATE_ENV"]
 
-#: The folder of the offline state (set by invoke-aws-lambda --local --offline in its child process).
-OFFLINE_STATE_ENV = "IAF_OFFLINE_STATE_DIR"
 LOCK_FILE = ".lock"
 T = TypeVar("T")
 _THREAD_LOCK = threading.Lock()

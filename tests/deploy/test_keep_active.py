@@ -63,13 +63,13 @@ def _keep_active(name: str) -> dict | None:
         return None
 
 
-@pytest.mark.usefixtures("aws_env")
 def test_a_monthly_bot_is_kept_active_weekly_paused_with_it_and_removed_with_its_schedule(
-        bot_project, ecr_image, unique_name, deploy_inprocess, contract):
+        versioned_env, bot_project, api_builder, unique_name, deploy_inprocess, contract):
     from iaf_aws_plugin.operate.pause import pause, resume
     from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
 
-    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"),
+    # Built by the deploy (not --image-uri): the version is marked as answering the ping.
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, builder="ecr-api",
                                         schedule=MONTHLY, alert_email="ops@example.com")
     assert result.applied
     text = "\n".join(recorder.lines)
@@ -101,8 +101,13 @@ def test_a_monthly_bot_is_kept_active_weekly_paused_with_it_and_removed_with_its
     assert json.loads(target["Input"]) == {"source": "iaf-aws-plugin.keep-active",
                                            "schedule": f"{unique_name}-iaf-keep-active"}
 
-    again, recorder = deploy_inprocess(bot_project)
-    assert again.plan.is_noop and recorder.writes == [], recorder.writes
+    version = boto3.client("lambda").get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"]
+    marked = boto3.client("lambda").get_function(FunctionName=unique_name, Qualifier=version)
+    assert marked["Configuration"]["Environment"]["Variables"]["IAF_KEEP_ACTIVE"] == "1"
+
+    again, recorder = deploy_inprocess(bot_project)  # a new build: only the function changes
+    assert [s.action for s in again.plan.steps if s.resource == "Keep-active schedule"] == ["unchanged"]
+    assert not [w for w in recorder.writes if "Schedule" in w], recorder.writes
     from iaf_aws_plugin.operate.status import collect_status, render_status
 
     shown = render_status(collect_status(resolve_target(TargetOptions(project_dir=bot_project)), invocations=0))
@@ -116,7 +121,7 @@ def test_a_monthly_bot_is_kept_active_weekly_paused_with_it_and_removed_with_its
     assert f"keep-active schedule {unique_name}-iaf-keep-active is disabled too" in said[-1]
     assert _keep_active(unique_name)["State"] == "DISABLED"
     paused, recorder = deploy_inprocess(bot_project)
-    assert paused.plan.is_noop, [s.describe() for s in paused.plan.changes]
+    assert not [s for s in paused.plan.changes if "chedule" in s.resource], [s.describe() for s in paused.plan.changes]
     assert _keep_active(unique_name)["State"] == "DISABLED"
     resume(target_bot, said.append)
     assert "enabled too" in said[-1] and _keep_active(unique_name)["State"] == "ENABLED"
@@ -159,10 +164,10 @@ def test_deletions_run_after_the_other_steps_in_reverse_dependency_order():
 
 @pytest.mark.usefixtures("aws_env")
 def test_a_handler_that_might_trade_on_the_ping_gets_none_and_the_plan_says_why(
-        bot_project, ecr_image, unique_name, deploy_inprocess):
+        bot_project, api_builder, unique_name, deploy_inprocess):
     handler = bot_project / "aws_function.py"
     handler.write_text(handler.read_text().replace("skipped = not_due(app, event)", "skipped = None"))
-    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"),
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, builder="ecr-api",
                                         schedule=MONTHLY, dry_run=True)
     assert not [s for s in result.plan.steps if s.resource == "Keep-active schedule"]
     assert any(line.startswith(f"Note: {MONTHLY} leaves up to 31 days between runs") and "does not call "
@@ -199,3 +204,42 @@ def test_the_trading_schedules_pause_decides_whether_the_ping_is_enabled():
         ("update", ("enable",))]
     created = keep_active.plan(want, LiveState(schedule=paused), PlanContext(names))[0]
     assert created.action == "create" and created.calls[0].params["schedule"].enabled is False
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_prebuilt_image_gets_no_ping_and_the_plan_says_why(bot_project, ecr_image, unique_name, deploy_inprocess):
+    """--image-uri: whether its handler answers the ping is unknown (an image of an older release ran a
+    whole iteration on it): no keep-active schedule, no mark, and a note."""
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"),
+                                        schedule=MONTHLY)
+    assert result.applied
+    assert not [s for s in result.plan.steps if s.resource == "Keep-active schedule"]
+    assert _keep_active(unique_name) is None
+    assert any(line.startswith(f"Note: {MONTHLY} leaves up to 31 days between runs") and "the image is prebuilt "
+               "(--image-uri)" in line and "no keep-active schedule" in line for line in recorder.lines), recorder.lines
+    variables = boto3.client("lambda").get_function(FunctionName=unique_name)["Configuration"]["Environment"]["Variables"]
+    assert "IAF_KEEP_ACTIVE" not in variables
+
+
+def test_a_rollback_to_an_unmarked_version_deletes_the_ping_and_a_deploy_restores_it(
+        versioned_env, bot_project, ecr_image, api_builder, unique_name, deploy_inprocess):
+    from iaf_aws_plugin.operate.rollback import apply_rollback, plan_rollback
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"), schedule=MONTHLY)
+    old = boto3.client("lambda").get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"]
+    assert _keep_active(unique_name) is None
+    deploy_inprocess(bot_project, image_uri=None, builder="ecr-api")
+    assert _keep_active(unique_name)["State"] == "ENABLED"
+
+    target = resolve_target(TargetOptions(project_dir=bot_project))
+    plan = plan_rollback(target, to=old)
+    ping = f"{unique_name}-iaf-keep-active"
+    assert any(c.startswith(f"keep-active schedule {ping}: deleted (version {old} was not marked") for c in plan.changes)
+    apply_rollback(target, plan)
+    assert boto3.client("lambda").get_alias(FunctionName=unique_name, Name="live")["FunctionVersion"] == old
+    assert _keep_active(unique_name) is None  # no ping reaches the version that might trade on it
+
+    again, _ = deploy_inprocess(bot_project, builder="ecr-api")
+    assert [s.action for s in again.plan.steps if s.resource == "Keep-active schedule"] == ["create"]
+    assert _keep_active(unique_name)["State"] == "ENABLED"

@@ -130,3 +130,86 @@ def test_env_keys_are_masked_and_replaced_and_the_state_dir_is_chosen(tmp_path, 
     assert "key at run: offline-paper-market" in ran.stdout  # the run itself never has it
     assert f"state in {tmp_path / 'elsewhere'} (new)" in ran.stdout
     assert (tmp_path / "elsewhere" / ".iaf-state" / "HEAD.json").is_file() and not (bot / ".iaf-offline").exists()
+
+
+# --- the offline variables never reach Lambda or a real local run (review fix) ---------------------
+
+@pytest.mark.anyhost
+def test_offline_variables_are_never_deployed_nor_passed_to_a_real_local_run(
+        deployed_bot, deploy_inprocess, monkeypatch, tmp_path):
+    import boto3
+
+    from iaf_aws_plugin.operate.invoke import local_environment
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    bot = deployed_bot
+    (bot.project / ".env").write_text(f"IAF_OFFLINE_STATE_DIR={tmp_path / 'x'}\nIAF_OFFLINE_CANDLES=c.csv\n")
+    result, recorder = deploy_inprocess(bot.project)
+    assert result.applied
+    assert any("IAF_OFFLINE_CANDLES, IAF_OFFLINE_STATE_DIR in .env: not deployed" in w for w in recorder.warnings), \
+        recorder.warnings
+    variables = boto3.client("lambda").get_function(FunctionName=bot.function)["Configuration"]["Environment"]
+    assert not {"IAF_OFFLINE_STATE_DIR", "IAF_OFFLINE_CANDLES"} & set(variables["Variables"])
+    with pytest.raises(PluginError, match="belongs to invoke-aws-lambda --local --offline only"):
+        deploy_inprocess(bot.project, env=(("IAF_OFFLINE_STATE_DIR", "/tmp/state"),))
+
+    # invoke-aws-lambda --local (it trades for real): exported in the shell, or on an older function: dropped.
+    monkeypatch.setenv("IAF_OFFLINE_STATE_DIR", str(tmp_path / "x"))
+    monkeypatch.setenv("IAF_OFFLINE_CANDLES", "c.csv")
+    target = resolve_target(TargetOptions(project_dir=bot.project))
+    env = local_environment(target, {"Environment": {"Variables": {"IAF_OFFLINE_STATE_DIR": "/tmp/y",
+                                                                    "KEEP": "1"}}}, str(tmp_path / "r"))
+    assert env["KEEP"] == "1" and not {"IAF_OFFLINE_STATE_DIR", "IAF_OFFLINE_CANDLES"} & set(env)
+
+
+@pytest.mark.anyhost
+def test_the_state_handler_refuses_the_offline_folder_on_lambda(monkeypatch, tmp_path):
+    from iaf_aws_plugin import AWSS3StorageStateHandler
+    from iaf_aws_plugin.state.errors import StateError
+
+    monkeypatch.setenv("IAF_OFFLINE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bot")
+    with pytest.raises(StateError, match=r"IAF_OFFLINE_STATE_DIR is set on the Lambda function bot: .* nothing was "
+                                         r"loaded or traded\. Fix: remove IAF_OFFLINE_STATE_DIR"):
+        AWSS3StorageStateHandler("bucket").initialize()
+    assert not (tmp_path / "state").exists()
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    AWSS3StorageStateHandler("bucket").initialize()  # the offline run: the local folder, no AWS
+
+
+SECRET = "s3cr3t-Token-0123456789abcdef"
+ECHO_HANDLER = '''import os
+
+from aws_function import app  # noqa: F401  (the offline run adds its paper market to it)
+
+
+def ok(event, context):
+    return ["echo", os.environ["MY_API_TOKEN"]]
+
+
+def fail(event, context):
+    raise RuntimeError("the exchange refused key " + os.environ["MY_API_TOKEN"])
+'''
+
+
+@pytest.mark.anyhost
+def test_offline_result_and_error_are_masked_and_stage_picks_the_timeout(tmp_path, host_cli):
+    """The handler's load_dotenv() loads every .env secret: what it returns or raises is masked too.
+    --stage names the settings section whose timeout the offline run uses."""
+    from iaf_aws_plugin.scaffold import scaffold
+
+    bot = tmp_path / "bot"
+    scaffold(bot)
+    (bot / ".env").write_text(f"MY_API_TOKEN={SECRET}\n")
+    (bot / "echo_function.py").write_text(ECHO_HANDLER)
+    (bot / "iaf-aws-lambda.json").write_text(json.dumps(
+        {"default_stage": "paper", "stages": {"paper": {"timeout": 600}, "live": {"timeout": 120}}}))
+    ok = host_cli(["invoke-aws-lambda", "--local", "--offline", "--stage", "live", "--handler", "echo_function.ok"],
+                  cwd=bot)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr
+    assert "; timeout 120 s..." in ok.stdout, ok.stdout
+    assert "Result (" in ok.stdout and SECRET not in ok.stdout + ok.stderr, ok.stdout
+    failed = host_cli(["invoke-aws-lambda", "--local", "--offline", "--handler", "echo_function.fail"], cwd=bot)
+    assert failed.returncode == 1 and "the offline run failed (RuntimeError: the exchange refused key" in failed.stderr
+    assert "; timeout 600 s..." in failed.stdout, failed.stdout
+    assert SECRET not in failed.stdout + failed.stderr, failed.stdout + failed.stderr

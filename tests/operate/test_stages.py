@@ -251,3 +251,18 @@ def test_the_longest_stage_function_deploys_within_every_services_limits(deploy_
             "SNS.CreateTopic", "S3.CreateBucket"} <= set(contract.checked)
     saved = json.loads((bot_project / SETTINGS).read_text())
     assert saved["stages"]["prod-eu-west"]["function_name"] == result.names.function
+
+
+def test_all_stages_json_is_masked_like_the_text_lines(host_cli, bot_project, ecr_image, unique_name, aws_env,
+                                                       deploy_inprocess):
+    """A secret value of the project (here one that the function's name happens to spell) is masked in
+    --json as it is in the text lines."""
+    result, _ = deploy_inprocess(bot_project, function_name=unique_name, image_uri=ecr_image("v1"))
+    assert result.applied
+    (bot_project / ".env").write_text(f"MY_API_TOKEN={unique_name}\n")
+    text = host_cli(["status-aws-lambda", "--all-stages"], cwd=bot_project, env=aws_env)
+    assert text.returncode == 0 and unique_name not in text.stdout and "****" in text.stdout, text.stdout
+    as_json = host_cli(["status-aws-lambda", "--all-stages", "--json"], cwd=bot_project, env=aws_env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert unique_name not in as_json.stdout and json.loads(as_json.stdout)["stages"]["default"]["function_name"] \
+        == "****", as_json.stdout

@@ -18,9 +18,13 @@ def test_every_name_the_deploy_sets_is_managed_and_refused_from_users() -> None:
 
     assert function_env.MANAGED_ENV_NAMES == {
         function_env.STATE_BUCKET_ENV, function_env.STATE_PREFIX_ENV, function_env.SSM_PARAMETER_PATH_ENV,
-        function_env.FUNCTION_TIMEOUT_ENV, function_env.SECRETS_DIGEST_ENV}
-    for name in sorted(function_env.MANAGED_ENV_NAMES):
+        function_env.FUNCTION_TIMEOUT_ENV, function_env.SECRETS_DIGEST_ENV, function_env.KEEP_ACTIVE_ENV,
+        function_env.OFFLINE_STATE_ENV, function_env.OFFLINE_CANDLES_ENV}
+    for name in sorted(function_env.MANAGED_ENV_NAMES - function_env.OFFLINE_ENV_NAMES):
         with pytest.raises(PluginError, match=f"{name!r} is set by deploy-aws-lambda itself"):
+            validate_env_name(name)
+    for name in sorted(function_env.OFFLINE_ENV_NAMES):  # the offline run's own: never deployed
+        with pytest.raises(PluginError, match=f"{name!r} belongs to invoke-aws-lambda --local --offline only"):
             validate_env_name(name)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ...function_env import (FUNCTION_TIMEOUT_ENV, MANAGED_ENV_NAMES, SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV,
+from ...function_env import (FUNCTION_TIMEOUT_ENV, KEEP_ACTIVE_ENV, MANAGED_ENV_NAMES, SECRETS_DIGEST_ENV, SSM_PARAMETER_PATH_ENV,
                              STATE_BUCKET_ENV, STATE_PREFIX, STATE_PREFIX_ENV)
 from ..environment import check_environment_size
 from ..models import (BUILD, CREATE, DELETE, SECRETS_DIGEST_LENGTH, UNCHANGED, UPDATE, ActionGroup, Call,
@@ -28,6 +28,10 @@ def desired_function(spec: Spec) -> FunctionConfig:
                         FUNCTION_TIMEOUT_ENV: str(spec.timeout)})
     if spec.with_secrets:
         environment[SSM_PARAMETER_PATH_ENV] = names.ssm_path
+    from .keep_active import marks_keep_active
+
+    if marks_keep_active(spec):  # this version answers the keep-active ping (keep_active.py)
+        environment[KEEP_ACTIVE_ENV] = "1"
     return FunctionConfig(image_uri=spec.image_uri, memory_size=spec.memory_size, timeout=spec.timeout,
                           architecture=spec.architecture, environment=dict(sorted(environment.items())),
                           role_arn=spec.role_arn or names.role_arn, ephemeral_storage=spec.ephemeral_storage)

@@ -17,13 +17,17 @@ is throttled and retried), retries like the schedule and parks an undeliverable 
 the dead-letter queue (an alarm with ``--alert-email``: the function could not be invoked).
 ``pause-aws-lambda`` disables it with the schedule. Without a long gap (and on destroy) it is removed.
 A handler that does not call ``not_due`` (or none in the project folder) might trade on the ping:
-then there is no keep-active schedule, and the plan says so.
+then there is no keep-active schedule, and the plan says so. So might an image this deploy did not
+build (``--image-uri``: its plugin and handler are unknown) or one built by a release before the
+ping (``not_due`` then ran a full iteration): only a version the deploy marks with
+:data:`~iaf_aws_plugin.function_env.KEEP_ACTIVE_ENV` (built here, handler calling ``not_due``) gets
+pings; ``rollback-aws-lambda`` to a version without the mark deletes the schedule (the next deploy
+creates it again).
 """
 from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..awsclient import AWSClient
 
 __all__ = ["DESCRIPTION", "KEEP_ACTIVE_DAYS", "RESOURCE", "actions", "answers_keep_active", "desired",
-           "desired_keep_active", "keep_active_expression", "longest_gap_days", "plan", "read"]
+           "desired_keep_active", "keep_active_expression", "longest_gap_days", "marks_keep_active", "plan", "read"]
 
 RESOURCE = "Keep-active schedule"
 #: A schedule whose runs are further apart than this gets the weekly ping.
@@ -72,9 +76,7 @@ def longest_gap_days(expression: str, zone: str, now: datetime | None = None) ->
     return _cron_gap_days(text, zone, (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0))
 
 
-@lru_cache(maxsize=32)
 def _cron_gap_days(text: str, zone: str, start: datetime) -> float | None:
-    """(A deploy asks twice: for the desired state and for the plan's wording.)"""
     when = next_run(text, zone, start)
     days = []
     while when is not None and when - start < _HORIZON:
@@ -121,12 +123,19 @@ def answers_keep_active(handler: Path) -> bool:
                for node in ast.walk(tree))
 
 
+def marks_keep_active(spec: Spec) -> bool:
+    """Whether the version this deploy publishes answers the ping: its image is built here (not
+    ``--image-uri``) from a handler that calls ``not_due``. Such a version carries
+    :data:`~iaf_aws_plugin.function_env.KEEP_ACTIVE_ENV`."""
+    return spec.answers_keep_active and spec.image_uri is None
+
+
 def ping_input(names: Names) -> dict[str, Any]:
     return {"source": KEEP_ACTIVE_EVENT_SOURCE, "schedule": names.keep_active_schedule}
 
 
 def desired_keep_active(spec: Spec, now: datetime | None = None) -> Schedule | None:
-    if not spec.schedule or not spec.answers_keep_active or spec.destroy:
+    if not spec.schedule or not marks_keep_active(spec) or spec.destroy:
         return None
     gap = longest_gap_days(spec.schedule, spec.timezone, now)
     if gap is None or gap <= KEEP_ACTIVE_DAYS:
@@ -159,9 +168,17 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
     want, have = (None if want_state is None else want_state.keep_active), live.keep_active
     schedule = None if want_state is None else want_state.schedule
     if want is None:
+        unsafe = False  # wanted, but the image might trade on a ping
         if want_state is not None and schedule is not None and schedule.expression:
             gap = longest_gap_days(schedule.expression, schedule.timezone)
-            if gap is not None and gap > KEEP_ACTIVE_DAYS:  # wanted, but the handler would trade on the ping
+            unsafe = gap is not None and gap > KEEP_ACTIVE_DAYS
+            if unsafe and want_state.function.image_uri:
+                ctx.notes.append(
+                    f"{schedule.expression} leaves up to {gap:.0f} days between runs, and Lambda makes a function "
+                    "Inactive after weeks without invocations (its next run then fails), but the image is prebuilt "
+                    "(--image-uri): whether its handler answers a keep-active ping without trading is unknown, so "
+                    "no keep-active schedule. Deploy from the project folder (without --image-uri) to get one.")
+            elif unsafe:
                 ctx.notes.append(
                     f"{schedule.expression} leaves up to {gap:.0f} days between runs, and Lambda makes a function "
                     "Inactive after weeks without invocations (its next run then fails), but the project's "
@@ -171,7 +188,8 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
         if have is None:
             return []
         reason = () if want_state is None else (
-            ("no schedule",) if schedule is None else ("the schedule runs at least weekly",))
+            ("no schedule",) if schedule is None else
+            ("its image might trade on a ping (see the note)",) if unsafe else ("the schedule runs at least weekly",))
         return [Step(RESOURCE, have.name, DELETE, reason,
                      (Call("delete_schedule", {"name": have.name, "group": have.group}),))]
     marker = _paused(live)
