@@ -9,6 +9,9 @@ import pytest
 
 from iaf_aws_plugin.errors import PluginError
 
+# Host-independent (the deploy library and the host's click group are the same on every host): one leg.
+pytestmark = pytest.mark.anyhost
+
 
 def alarms_of(function: str) -> dict[str, dict]:
     found = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{function}-iaf-")["MetricAlarms"]
@@ -65,7 +68,6 @@ def test_destroy_keeps_the_users_topic(bot_project, ecr_image, unique_name, depl
     assert f"arn:aws:sns:eu-west-1:123456789012:{unique_name}-iaf-alerts" not in topics()
 
 
-@pytest.mark.anyhost
 @pytest.mark.parametrize("value, said", [
     ("my-topic", "expected an SNS topic ARN"),
     ("arn:aws:sqs:eu-west-1:123456789012:q", "expected an SNS topic ARN"),

@@ -17,6 +17,9 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
+# Host-independent (the deploy library and the host's click group are the same on every host): one leg.
+pytestmark = pytest.mark.anyhost
+
 
 #: A GetMetricData answer as AWS gives it for the five queries (one 24-hour period each).
 RECORDED = {
@@ -36,7 +39,6 @@ RECORDED = {
 }
 
 
-@pytest.mark.anyhost
 def test_a_recorded_answer_with_percentiles_renders_on_one_line():
     from iaf_aws_plugin.operate.metrics import render_metrics, summarize
 
@@ -51,7 +53,6 @@ def test_a_recorded_answer_with_percentiles_renders_on_one_line():
         "0 invocations, 0 errors, 0 throttles; duration: no data")
 
 
-@pytest.mark.anyhost
 def test_the_request_asks_for_the_five_metrics_in_one_period():
     from iaf_aws_plugin.operate.metrics import metric_queries, window
 

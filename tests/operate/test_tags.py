@@ -11,6 +11,9 @@ import pytest
 
 from iaf_aws_plugin.errors import PluginError
 
+# Host-independent (the deploy library and the host's click group are the same on every host): one leg.
+pytestmark = pytest.mark.anyhost
+
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
@@ -104,7 +107,6 @@ def test_tags_reach_every_resource_and_follow_the_settings(bot_project, ecr_imag
     assert "tags" not in json.loads((bot_project / "iaf-aws-lambda.json").read_text())
 
 
-@pytest.mark.anyhost
 @pytest.mark.parametrize("given, said", [
     (("team",), "expected KEY=VALUE"),
     (("=x",), "a tag key has 1 to 128 characters"),
@@ -123,7 +125,6 @@ def test_bad_tags_are_one_line(given, said):
     assert said in caught.value.message and "\n" not in caught.value.message
 
 
-@pytest.mark.anyhost
 def test_good_tags_pass_botocores_own_patterns():
     """What validate_tags lets through matches every service model's tag patterns (Java's \\p{} classes
     read as Unicode categories)."""
