@@ -159,7 +159,8 @@ def carry_over_commands(previous: PreviousBot, settings: DeploySettings, directo
     """The commands that copy the old bot's state into the new one and start it, in order."""
     old = target_args(previous.function, settings.stage, previous.region, settings.profile)
     new = target_args(settings.function_name, settings.stage, settings.region, settings.profile)
-    return [_command("state-aws-lambda", "pull", directory, *old),
+    # --replace: the folder is the deploy's own (named after the old bot), so a second try works as printed.
+    return [_command("state-aws-lambda", "pull", directory, "--replace", *old),
             _command("state-aws-lambda", "push", directory, "--yes", *new),
             _command("resume-aws-lambda", *new)]
 
@@ -231,7 +232,8 @@ def done_lines(previous: PreviousBot, settings: DeploySettings, state: str | Non
     lines = []
     if state:
         lines.append(f"{settings.function_name} is paused until {previous.function}'s state is in its bucket. Run, "
-                     "in this order:")
+                     f"in this order (a run of {previous.function} that was in progress when it was stopped may still "
+                     "save its state until its timeout: pull after that):")
         lines += [f"  {command}" for command in carry_over_commands(previous, settings, directory)]
     lines.append(f"Once {settings.function_name} trades, remove {previous.function}. Remove it with: "
                  f"{destroy_command(previous, settings)}")
