@@ -485,17 +485,16 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                    with_secrets=bool(secrets) or bool(live.parameters))
     desired = desired_state(spec)
     plan = plan_deploy(desired, live)
+    if previous is not None:  # what --rename does, in the plan (and in --dry-run --json's notes)
+        from .rename import plan_lines
+
+        plan = replace(plan, notes=(*plan.notes, *plan_lines(previous, settings, old_state)))
     echo("Plan:")
     display(plan, echo)
     for note in desired.alerts.notes if desired.alerts else ():
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    if previous is not None:
-        from .rename import plan_lines
-
-        for line in plan_lines(previous, settings, old_state):
-            echo(line)
     result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
                                   stored_secrets=stored), plan, False, names,
                           mask=masker.mask if masker is not None else str)

@@ -78,6 +78,13 @@ def test_rename_is_refused_then_done_with_rename_and_the_printed_destroy_works(
     assert (f"--rename: before anything is applied, every schedule of {old}, this folder's bot before, is "
             "disabled (paused)") in dry.stdout
     assert f"--rename: {old} has no state: {new} starts on empty state, its schedule enabled." in dry.stdout
+    as_json = host_cli(["deploy-aws-lambda", "--lambda-function-name", new, "--image-uri", image, "--rename",
+                        "--dry-run", "--json"], cwd=bot_project, env=aws_env)
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    assert [note for note in json.loads(as_json.stdout)["notes"] if note.startswith("--rename: ")] == [
+        f"--rename: before anything is applied, every schedule of {old}, this folder's bot before, is disabled "
+        "(paused); its function, state and logs stay until you destroy it.",
+        f"--rename: {old} has no state: {new} starts on empty state, its schedule enabled."]
     assert not function_exists(new) and schedule_state(old)[0] == "ENABLED"
 
     renamed = host_cli(["deploy-aws-lambda", "--lambda-function-name", new, "--image-uri", image, "--rename",
