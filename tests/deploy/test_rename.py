@@ -34,6 +34,20 @@ def printed(out: str, marker: str) -> list[str]:
     return [line.split(marker, 1)[1] if marker else line.strip() for line in out.splitlines() if marker in line]
 
 
+def faultproxy():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_iaf_test_faultproxy",
+                                                  Path(__file__).parent.parent / "state" / "faultproxy.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 def schedule_state(name: str) -> tuple[str, str]:
     found = boto3.client("scheduler").get_schedule(Name=f"{name}-iaf")
     return found["State"], found.get("Description", "")
@@ -138,22 +152,12 @@ def test_a_failed_stop_deploys_nothing_and_says_how_to_stop_the_old_one(deploy_i
                                                                        ecr_image, unique_name, monkeypatch) -> None:
     """Disabling the old schedule is refused (AccessDenied, at the HTTP level): the new bot is not deployed
     (it would run next to the old one), and the error says how to stop the old one."""
-    import importlib.util
-    import sys
-
     from iaf_aws_plugin.errors import PluginError
 
     old, new = f"{unique_name}a", f"{unique_name}b"
     image = ecr_image("v1")
     deploy_inprocess(bot_project, function_name=old, image_uri=image)
-    spec = importlib.util.spec_from_file_location("_iaf_test_faultproxy",
-                                                  Path(__file__).parent.parent / "state" / "faultproxy.py")
-    assert spec is not None and spec.loader is not None
-    faultproxy = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = faultproxy
-        spec.loader.exec_module(faultproxy)
-    proxy = faultproxy.FaultProxy(aws_env["AWS_ENDPOINT_URL"])
+    proxy = faultproxy().FaultProxy(aws_env["AWS_ENDPOINT_URL"])
     proxy.add("answer", lambda request: request.method == "PUT" and request.path == f"/schedules/{old}-iaf",
               times=None, status=403, headers=[("Content-Type", "application/json"),
                                                ("x-amzn-ErrorType", "AccessDeniedException")],
@@ -249,3 +253,35 @@ def test_the_printed_commands_name_the_stage_of_the_old_function(deploy_inproces
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert not function_exists(f"{old}-paper") and function_exists(f"{new}-paper")
     assert settings_of(bot_project)["stages"]["paper"]["function_name"] == f"{new}-paper"
+
+
+def test_a_failed_apply_after_the_stop_says_no_bot_runs_and_the_printed_resume_works(
+        deploy_inprocess, host_cli, aws_env, bot_project, ecr_image, unique_name, monkeypatch) -> None:
+    """The old bot is stopped before the apply: when the apply then fails (Lambda refuses to create the new
+    function, at the HTTP level), the error says no bot runs, and its resume command starts the old one."""
+    from iaf_aws_plugin.errors import PluginError
+
+    old, new = f"{unique_name}a", f"{unique_name}b"
+    image = ecr_image("v1")
+    deploy_inprocess(bot_project, function_name=old, image_uri=image)
+    open_bucket(old)
+    proxy = faultproxy().FaultProxy(aws_env["AWS_ENDPOINT_URL"])
+    proxy.add("answer", lambda request: request.method == "POST" and request.path.endswith("/functions"),
+              times=None, status=403, headers=[("Content-Type", "application/json"),
+                                               ("x-amzn-ErrorType", "AccessDeniedException")],
+              body=b'{"Message": "not allowed to create functions"}')
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        with pytest.raises(PluginError) as failed:
+            deploy_inprocess(bot_project, function_name=new, image_uri=image, rename=True)
+    finally:
+        proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env["AWS_ENDPOINT_URL"])
+    text = str(failed.value)
+    assert f"{old} was stopped before (--rename), so no bot runs now." in text and "\n" not in text, text
+    assert schedule_state(old)[0] == "DISABLED" and not function_exists(new)
+    command = text.split("start the old bot again: ", 1)[1].split()
+    assert command[:2] == ["investing-algorithm-framework", "resume-aws-lambda"], text
+    resumed = host_cli(command[1:], cwd=bot_project, env=aws_env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert schedule_state(old)[0] == "ENABLED"
