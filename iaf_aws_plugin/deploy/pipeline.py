@@ -503,7 +503,9 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo("Dry run: nothing was changed.")
         return result
     if plan.is_noop:
-        if previous is not None:
+        if previous is not None:  # nothing to apply, but the old bot is stopped: asked as any change is
+            if not options.yes and confirm is not None and not confirm(f"Stop {previous.function}?"):
+                raise PluginError("deploy cancelled: nothing was changed.", fix="Pass --yes to apply without asking.")
             stop_previous(previous, settings, echo)
             _rename_done(previous, settings, old_state, echo)
         settings_module.save(result.settings, secret_override_names)

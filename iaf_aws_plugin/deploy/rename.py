@@ -23,9 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .names import Names
     from .settings import DeploySettings
 
-__all__ = ["PreviousBot", "carry_over_commands", "carry_secrets", "destroy_command", "find_previous",
-           "done_lines", "holds_state", "paused_marker", "plan_lines", "refuse_without_rename", "secret_names_in_ssm", "stop_previous",
-           "target_args"]
+__all__ = ["PreviousBot", "carry_over_commands", "carry_secrets", "destroy_command", "done_lines", "find_previous",
+           "holds_state", "old_bot_command", "paused_marker", "plan_lines", "refuse_without_rename",
+           "secret_names_in_ssm", "stop_previous", "target_args"]
 
 Echo = Callable[[str], None]
 
@@ -192,7 +192,8 @@ def stop_previous(previous: PreviousBot, settings: DeploySettings, echo: Echo,
             f"stopping {previous.function} failed ({error.message.rstrip('.')}), so {settings.function_name} was "
             f"not deployed: {previous.function} keeps running (a schedule disabled before the failure stays "
             "disabled).",
-            fix=f"Fix that and deploy again, or pause it yourself first: {old_bot_command("pause-aws-lambda", previous, settings)}") from None
+            fix="Fix that and deploy again, or pause it yourself first: "
+                + old_bot_command("pause-aws-lambda", previous, settings)) from None
 
 
 def _stop(previous: PreviousBot, settings: DeploySettings, echo: Echo, now: datetime | None) -> list[str]:

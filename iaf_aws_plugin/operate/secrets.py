@@ -159,7 +159,8 @@ def _remember(target: Target, name: str, *, stored: bool, warn: Echo) -> None:
     if project is None or target.saved.get("function_name") != target.function:
         return
     if name in read_dotenv(project, target.stage):
-        warn(f"Warning: {name} is also in {project / dotenv_name(project, target.stage)}: the next deploy-aws-lambda stores that value "
+        warn(f"Warning: {name} is also in {project / dotenv_name(project, target.stage)}: the next deploy-aws-lambda "
+             "stores that value "
              f"{'again' if not stored else 'instead'}. Change or remove it there too.")
     data = section(load_file(project), target.stage)
     names = set(data.get("stored_secrets") or [])
