@@ -157,7 +157,7 @@ def main() -> None:
     from iaf_aws_plugin.builders.native import NativeBuilder
     from iaf_aws_plugin.builders.native.blobs import BlobStore
     from iaf_aws_plugin.builders.native.dependencies import find_interpreter
-    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_binary import find_uv
     from iaf_aws_plugin.builders.native.plugin_wheel import plugin_wheel
     from iaf_aws_plugin.scaffold import scaffold
     from test_end_to_end import CANDLES, install_offline_runner

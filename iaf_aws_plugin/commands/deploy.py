@@ -85,8 +85,9 @@ def _confirm(question: str) -> bool:
               type=int, metavar="N", help="Keep N (0 or 1) instances warm: no cold start, paid per second "
                                           "(its cost is in the plan; saved).")
 @click.option("--rename", is_flag=True, default=False,
-              help="Deploy this folder under a new --lambda-function-name, then disable the schedule of the function "
-                   "it deployed before (and print how to destroy that one).")
+              help="Deploy this folder under a new --lambda-function-name: first disable the schedules of the "
+                   "function it deployed before; the new one starts paused when that one has state (the commands "
+                   "that carry the state over and start it are printed, and how to destroy the old one).")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, default=False,
               help="Print the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, default=False, help="Apply without asking for confirmation.")

@@ -25,6 +25,7 @@ __all__ = [
     "TOKEN_MIN_LENGTH",
     "is_secret_name",
     "merge_env",
+    "dotenv_name",
     "read_dotenv",
     "split_secrets",
     "validate_env_name",
@@ -82,14 +83,26 @@ def place_variables(env: Mapping[str, str], *, secret_names: Iterable[str] = (),
                       for name in sorted(env))]
 
 
-def read_dotenv(project_dir: Path) -> dict[str, str]:
-    """The variables of ``<project_dir>/.env``, parsed by python-dotenv.
+def dotenv_name(project_dir: Path, stage: str | None = None) -> str:
+    """The file a stage's variables come from, as the Serverless Framework does: ``.env.<stage>`` for a
+    stage other than the default one when that file exists, else ``.env``. Nothing else is merged in:
+    a stage with its own file never gets the other stages' keys."""
+    from .stages import DEFAULT_STAGE
+
+    if stage and stage != DEFAULT_STAGE and (Path(project_dir) / f".env.{stage}").is_file():
+        return f".env.{stage}"
+    return ".env"
+
+
+def read_dotenv(project_dir: Path, stage: str | None = None) -> dict[str, str]:
+    """The variables of the stage's env file (:func:`dotenv_name`; ``.env`` without a stage), parsed by
+    python-dotenv.
 
     Quotes, comments, ``export`` and ``${VAR}`` interpolation work as in
     python-dotenv. A missing file gives ``{}``; keys without a value (``KEY`` or
     ``KEY=``) are left out: nothing is deployed for them.
     """
-    path = Path(project_dir) / ".env"
+    path = Path(project_dir) / dotenv_name(project_dir, stage)
     if not path.is_file():
         return {}
     from dotenv import dotenv_values

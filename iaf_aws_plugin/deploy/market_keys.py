@@ -138,7 +138,8 @@ class KeyProblem:
         return f"{self.variable} {self.problem}"
 
 
-def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collection[str] = ()) -> list[KeyProblem]:
+def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collection[str] = (),
+                 env_file: str = ".env") -> list[KeyProblem]:
     """The keys the bot lacks, in source order.
 
     ``values``: the variables the deploy gives the function (``.env`` merged with ``-e``); ``stored``: the
@@ -149,7 +150,7 @@ def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collectio
     uses = handler_markets(project_dir, values)
     if not uses:
         return []
-    dotenv = _read_env_file(project_dir / ".env")
+    dotenv = _read_env_file(project_dir / env_file)
     placeholders = {key: value.strip() for key, value in _read_env_file(project_dir / EXAMPLE_FILE).items()
                     if value.strip()}
     problems: list[KeyProblem] = []
@@ -168,7 +169,7 @@ def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collectio
             elif value or variable in stored:
                 continue
             elif variable in dotenv:
-                problems.append(KeyProblem(variable, "is empty in .env", use))
+                problems.append(KeyProblem(variable, f"is empty in {env_file}", use))
             else:
                 secret = variable.endswith("_SECRET_KEY")
                 near = sorted(name for name in {*dotenv, *values}
@@ -180,9 +181,11 @@ def key_problems(project_dir: Path, values: Mapping[str, str], stored: Collectio
     return problems
 
 
-def check_market_keys(project_dir: Path, values: Mapping[str, str], stored: Collection[str] = ()) -> None:
-    """Raise one line naming every key the bot lacks (see :func:`key_problems`); nothing when all are there."""
-    problems = key_problems(project_dir, values, stored)
+def check_market_keys(project_dir: Path, values: Mapping[str, str], stored: Collection[str] = (),
+                      env_file: str = ".env") -> None:
+    """Raise one line naming every key the bot lacks (see :func:`key_problems`); nothing when all are there.
+    ``env_file``: the stage's env file the deploy read (``.env`` or ``.env.<stage>``)."""
+    problems = key_problems(project_dir, values, stored, env_file)
     if not problems:
         return
     markets = ", ".join(dict.fromkeys(f"{p.use.market} (line {p.use.line})" for p in problems))
@@ -191,5 +194,5 @@ def check_market_keys(project_dir: Path, values: Mapping[str, str], stored: Coll
     raise PluginError(
         f"{'; '.join(p.describe() for p in problems)}: aws_function.py adds the market {markets}, whose keys "
         "the framework reads from the environment, so every run would fail. Nothing was changed.",
-        fix=f"Put {' and '.join(names)} in .env ({first}=...), or pass -e {first} VALUE, or store it with "
+        fix=f"Put {' and '.join(names)} in {env_file} ({first}=...), or pass -e {first} VALUE, or store it with "
             f"`secrets-aws-lambda set {first}`.")

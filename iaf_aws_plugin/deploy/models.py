@@ -260,6 +260,7 @@ class Spec:
     tags: Mapping[str, str] = field(default_factory=dict)  # --tag KEY=VALUE: the user's own, on every resource
     alert_topic: str | None = None  # --alert-topic: the user's SNS topic ARN ("none": being removed)
     dropped_tags: tuple[str, ...] = ()  # keys an earlier deploy set that are no longer asked for
+    paused: str | None = None  # the pause marker (schedules/pause.py) a new schedule is created DISABLED with
 
     @property
     def manage_role(self) -> bool:

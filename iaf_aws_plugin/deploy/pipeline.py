@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .environment import Masker, Placement
     from .models import DesiredState, LiveState, Plan
     from .names import Names
+    from .rename import PreviousBot
 
 Echo = Callable[[str], None]
 #: Builder name -> factory: the registry the command collects from the plugins and passes in.
@@ -331,6 +332,18 @@ def _unsaved_overrides(settings: DeploySettings, plain: dict[str, str], placemen
     return unsaved
 
 
+def _rename_done(previous: PreviousBot, settings: DeploySettings, state: str | None, echo: Echo) -> None:
+    """After a --rename deploy: the commands that carry the old bot's state over and start the new one."""
+    import tempfile
+    from pathlib import Path
+
+    from .rename import done_lines
+
+    directory = str(Path(tempfile.gettempdir()) / f"iaf-state-{previous.function}")
+    for line in done_lines(previous, settings, state, directory):
+        echo(line)
+
+
 def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
            confirm: Callable[[str], bool] | None = None, session: boto3.Session | None = None,
            sleep: Callable[[float], None] = time.sleep,
@@ -339,15 +352,21 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
 
     ``builders``: the image builders by name (the command collects them from the plugins)."""
     from ..function_env import MANAGED_ENV_NAMES
-    from .environment import Masker, merge_env, place_variables, read_dotenv, split_secrets, validate_env_name
+    from .environment import (Masker, dotenv_name, merge_env, place_variables, read_dotenv, split_secrets,
+                              validate_env_name)
 
     settings = settings_module.resolve(options)
-    dotenv = read_dotenv(settings.project_dir)
+    env_file = dotenv_name(settings.project_dir, settings.stage)  # .env.<stage> when it exists, else .env
+    dotenv = read_dotenv(settings.project_dir, settings.stage)
+    if settings.stage != DEFAULT_STAGE:
+        echo(f"Variables of stage {settings.stage}: {env_file}" + (
+            " (only this file: .env is not read)." if env_file != ".env" else
+            f" (there is no .env.{settings.stage}; create it to give this stage its own keys)."))
     managed = sorted(MANAGED_ENV_NAMES.intersection(dotenv))
     if managed:
         # A .env also serves local runs, where these names make sense: never deployed, never fatal.
-        (warn or echo)(f"{', '.join(managed)} in .env: not deployed, deploy-aws-lambda sets the function's "
-                       "own value (.env keeps serving local runs).")
+        (warn or echo)(f"{', '.join(managed)} in {env_file}: not deployed, deploy-aws-lambda sets the function's "
+                       f"own value ({env_file} keeps serving local runs).")
     env = merge_env({k: v for k, v in dotenv.items() if k not in MANAGED_ENV_NAMES},
                     settings.env_overrides.items())
     placements = place_variables(env, secret_names=settings.secret_names, plain_names=settings.plain_names)
@@ -366,10 +385,10 @@ def deploy(options: DeployOptions, *, echo: Echo, warn: Echo | None = None,
         for name in env:
             validate_env_name(name)
         for name in sorted((set(settings.secret_names) | set(settings.plain_names)) - set(env)):
-            caution(f"--secret/--plain {name}: no such variable in .env or -e (kept in the settings).")
+            caution(f"--secret/--plain {name}: no such variable in {env_file} or -e (kept in the settings).")
         plain, secrets = split_secrets(env, placements)
         return _deploy(options, settings, plain, secrets, tuple(placements), say, caution, confirm, session,
-                       sleep, on_call, builders or {}, masker=masker, leases=leases)
+                       sleep, on_call, builders or {}, masker=masker, leases=leases, env_file=env_file)
     except PluginError as exc:
         raise PluginError(masker.mask(exc.message), fix=masker.mask(exc.fix) if exc.fix else None) from None
     finally:
@@ -380,7 +399,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
             placements: tuple[Placement, ...], echo: Echo, warn: Echo, confirm: Callable[[str], bool] | None, session: boto3.Session | None,
             sleep: Callable[[float], None], on_call: Callable[[str, str], None] | None,
             builders: Builders, *, masker: Masker | None = None,
-            leases: list[tuple[AWSClient, DeployLease]] | None = None) -> DeployResult:
+            leases: list[tuple[AWSClient, DeployLease]] | None = None, env_file: str = ".env") -> DeployResult:
     from .awsclient import AWSClient
     from .executor import Executor, display
     from .models import Spec
@@ -417,10 +436,14 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     if previous is not None and not options.rename:
         refuse_without_rename(previous, settings)
     from .market_keys import check_market_keys
-    from .rename import secret_names_in_ssm
+    from .rename import holds_state, paused_marker, secret_names_in_ssm
+
+    # --rename: the old bot's state; when there is some, the new bot is created paused (rename.py).
+    old_state = holds_state(previous) if previous is not None else None
 
     # Before any build or change; a key already in SSM counts (the deploy keeps it, the function loads it).
-    check_market_keys(settings.project_dir, {**plain, **secrets}, secret_names_in_ssm(client, names, previous))
+    check_market_keys(settings.project_dir, {**plain, **secrets}, secret_names_in_ssm(client, names, previous),
+                      env_file)
     image_uri = resolve_image(client, settings.image_uri, settings.region, settings.architecture,
                               echo) if settings.image_uri else None
 
@@ -433,7 +456,8 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                 provisioned_concurrency=settings.provisioned_concurrency if settings.provisioned_known else None,
                 builds=builder is not None, image_repository=_repository_arn(image_uri, names),
                 answers_keep_active=_answers_keep_active(settings),
-                tags=settings.tags, dropped_tags=settings.dropped_tags, alert_topic=settings.alert_topic)
+                tags=settings.tags, dropped_tags=settings.dropped_tags, alert_topic=settings.alert_topic,
+                paused=paused_marker(previous) if previous is not None and old_state else None)
     check_permissions(client, str(identity["Arn"]), actions_for(spec), warn)
     # Unique per build: an image a kept version runs must never lose its tag (untagged images expire).
     tag = datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%S%fZ")
@@ -461,15 +485,16 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                    with_secrets=bool(secrets) or bool(live.parameters))
     desired = desired_state(spec)
     plan = plan_deploy(desired, live)
+    if previous is not None:  # what --rename does, in the plan (and in --dry-run --json's notes)
+        from .rename import plan_lines
+
+        plan = replace(plan, notes=(*plan.notes, *plan_lines(previous, settings, old_state)))
     echo("Plan:")
     display(plan, echo)
     for note in desired.alerts.notes if desired.alerts else ():
         echo(f"Note: alerts: {note}")
     for line in _cost(client, desired, live, expression, timezone_name, settings).render():
         echo(line)
-    if previous is not None:
-        echo(f"Then (--rename): every schedule of {previous.function}, this folder's bot before, is disabled; "
-             "its function, state and logs stay until you destroy it.")
     result = DeployResult(replace(settings, schedule=saved_schedule, schedule_source=schedule_source,
                                   stored_secrets=stored), plan, False, names,
                           mask=masker.mask if masker is not None else str)
@@ -478,9 +503,12 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
         echo("Dry run: nothing was changed.")
         return result
     if plan.is_noop:
-        settings_module.save(result.settings, secret_override_names)
-        if previous is not None:
+        if previous is not None:  # nothing to apply, but the old bot is stopped: asked as any change is
+            if not options.yes and confirm is not None and not confirm(f"Stop {previous.function}?"):
+                raise PluginError("deploy cancelled: nothing was changed.", fix="Pass --yes to apply without asking.")
             stop_previous(previous, settings, echo)
+            _rename_done(previous, settings, old_state, echo)
+        settings_module.save(result.settings, secret_override_names)
         return result
     if leases is not None:  # one deploy at a time: from here (changes to apply) to the end
         _take_lease(client, names, str(identity["Arn"]), options.force_unlock, echo, warn, leases)
@@ -508,8 +536,19 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
                               RegistryCredentials(registry, user, password), echo=echo)
         return pushed_image(client, names, repository_uri, tag, built.digest)
 
+    if previous is not None:  # before any change: never two bots at once (a missed run is the safe side)
+        stop_previous(previous, settings, echo)
     executor = Executor(client, echo=echo, build_image=build_image, warn=warn)
-    executor.execute(plan)
+    try:
+        executor.execute(plan)
+    except PluginError as exc:
+        if previous is None:
+            raise
+        from .rename import old_bot_command
+
+        raise PluginError(f"{exc.message.rstrip('.')}; {previous.function} was stopped before (--rename), so no "
+                          "bot runs now.", fix=f"{exc.fix + ' ' if exc.fix else ''}Deploy again; or start the old bot "
+                          f"again: {old_bot_command('resume-aws-lambda', previous, settings)}") from None
     settings_module.save(result.settings, secret_override_names)
     try:
         prune(client, names, settings.rollback_window, echo)
@@ -519,7 +558,7 @@ def _deploy(options: DeployOptions, settings: DeploySettings, plain: dict[str, s
     echo(f"Deployed {names.function}: alias {names.alias_arn} {schedule_note}; state in s3://{names.bucket}.")
     for deferred in executor.deferred:
         echo(f"Not applied yet (the next deploy retries): {deferred}")
-    if previous is not None:  # only once the new bot is deployed: never a moment with no bot running
-        stop_previous(previous, settings, echo)
+    if previous is not None:
+        _rename_done(previous, settings, old_state, echo)
     echo(f"Settings saved in {settings_module.SETTINGS_FILE}: run deploy-aws-lambda again to redeploy.")
     return replace(result, applied=True)

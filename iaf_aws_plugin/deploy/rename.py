@@ -1,10 +1,13 @@
 """One bot per folder: deploying a folder under another ``--lambda-function-name`` than the deployed one.
 
 Without ``--rename`` that is refused before any change (two functions would trade the same exchange
-account, each with its own state). With ``--rename`` the new function is deployed first; then every
-schedule that starts the old one is disabled, with the pause marker (:mod:`..schedules.pause`: status
-shows it, a deploy of the old name keeps it paused), and the exact command that removes the old bot is
-printed. Nothing of the old bot is deleted here: its state and logs stay until that command runs.
+account, each with its own state). With ``--rename``, once the plan is confirmed and before anything is
+applied, every schedule that starts the old bot is disabled with the pause marker (:mod:`..schedules.pause`:
+status shows it, a deploy of the old name keeps it paused): never two bots at once, a missed run at worst.
+The new name has its own, empty state bucket: when the old bot's bucket holds state, the new bot is
+deployed paused (its schedule created DISABLED with the marker) and the exact commands that carry the
+state over and start it are printed. Nothing of the old bot is deleted here: its state and logs stay
+until the printed destroy command runs.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .names import Names
     from .settings import DeploySettings
 
-__all__ = ["PreviousBot", "carry_secrets", "destroy_command", "find_previous", "refuse_without_rename",
-           "secret_names_in_ssm", "stop_previous"]
+__all__ = ["PreviousBot", "carry_over_commands", "carry_secrets", "destroy_command", "done_lines", "find_previous",
+           "holds_state", "old_bot_command", "paused_marker", "plan_lines", "refuse_without_rename",
+           "secret_names_in_ssm", "stop_previous", "target_args"]
 
 Echo = Callable[[str], None]
 
@@ -86,13 +90,79 @@ def refuse_without_rename(previous: PreviousBot, settings: DeploySettings) -> No
             f"--lambda-function-name to deploy {previous.function}.")
 
 
+def target_args(function: str, stage: str, region: str, profile: str | None) -> list[str]:
+    """The options that make an operate command target ``function`` of ``stage`` whatever the file's
+    ``default_stage``: ``--lambda-function-name`` takes the bot's name and appends the stage (stages.py)."""
+    from .stages import DEFAULT_STAGE
+
+    suffix = f"-{stage}"
+    if stage != DEFAULT_STAGE and function.endswith(suffix) and len(function) > len(suffix):
+        args = ["--lambda-function-name", function[:-len(suffix)], "--stage", stage]
+    else:  # the top level's name is taken as it is (a stage's name not ending in -STAGE too)
+        args = ["--lambda-function-name", function, "--stage", DEFAULT_STAGE]
+    return args + ["--region", region] + (["--profile", profile] if profile else [])
+
+
+def _command(*words: str) -> str:
+    import shlex
+
+    return shlex.join(["investing-algorithm-framework", *words])
+
+
 def destroy_command(previous: PreviousBot, settings: DeploySettings) -> str:
     """The exact command that removes the old bot (its trading state is kept unless --delete-state)."""
-    command = ["investing-algorithm-framework", "destroy-aws-lambda", "--lambda-function-name", previous.function,
-               "--region", previous.region]
-    if settings.profile:
-        command += ["--profile", settings.profile]
-    return " ".join(command)
+    return _command("destroy-aws-lambda",
+                    *target_args(previous.function, settings.stage, previous.region, settings.profile))
+
+
+def old_bot_command(verb: str, previous: PreviousBot, settings: DeploySettings) -> str:
+    """``pause-aws-lambda`` / ``resume-aws-lambda`` (``verb``) of the old bot, as it must be typed."""
+    return _command(verb, *target_args(previous.function, settings.stage, previous.region, settings.profile))
+
+
+def holds_state(previous: PreviousBot) -> str | None:
+    """What state the old bot's bucket holds (``None``: none, the new bot may start on empty state). A
+    bucket that cannot be read counts as holding state: the new bot then waits paused (the safe side)."""
+    from ..function_env import STATE_BUCKET_ENV, STATE_PREFIX, STATE_PREFIX_ENV
+    from ..state.admin import current_state
+    from .names import Names
+
+    try:
+        found = (previous.client.get_function(previous.function, "live")
+                 or previous.client.get_function(previous.function) or {})
+        env = (found.get("Configuration") or {}).get("Environment", {}).get("Variables", {})
+        account = str(previous.client.caller_identity()["Account"])
+        bucket = str(env.get(STATE_BUCKET_ENV) or Names.derive(account, previous.region, previous.function).bucket)
+        if not previous.client.bucket_exists(bucket, account):
+            return None
+        state = current_state(bucket, previous.client.client("s3"),
+                              prefix=str(env.get(STATE_PREFIX_ENV, STATE_PREFIX) or ""))
+    except Exception as error:  # noqa: BLE001 - unreadable: assume there is state, never start on empty
+        return f"its state could not be read ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    if state.generation is not None:
+        return f"s3://{bucket} holds its state (snapshot {state.generation}, {state.files} files)"
+    if state.legacy_files:
+        return f"s3://{bucket} holds {state.legacy_files} state files"
+    return None
+
+
+def paused_marker(previous: PreviousBot, now: datetime | None = None) -> str:
+    """The Description of the new bot's schedule while the old one's state is not carried over yet."""
+    from ..schedules.pause import PAUSED_PREFIX
+
+    when = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"{PAUSED_PREFIX}{when} by deploy-aws-lambda --rename from {previous.function}: its state is not "
+            "carried over yet (state-aws-lambda pull/push, then resume-aws-lambda).")
+
+
+def carry_over_commands(previous: PreviousBot, settings: DeploySettings, directory: str) -> list[str]:
+    """The commands that copy the old bot's state into the new one and start it, in order."""
+    old = target_args(previous.function, settings.stage, previous.region, settings.profile)
+    new = target_args(settings.function_name, settings.stage, settings.region, settings.profile)
+    # --replace: the folder is the deploy's own (named after the old bot), so a second try works as printed.
+    return [_command("state-aws-lambda", "pull", directory, "--replace", *old),
+            _command("state-aws-lambda", "push", directory, "--yes", *new),
+            _command("resume-aws-lambda", *new)]
 
 
 def _schedules_of(previous: PreviousBot) -> list[dict[str, Any]]:
@@ -113,15 +183,17 @@ def _schedules_of(previous: PreviousBot) -> list[dict[str, Any]]:
 
 def stop_previous(previous: PreviousBot, settings: DeploySettings, echo: Echo,
                   now: datetime | None = None) -> list[str]:
-    """Disable every schedule of the old bot (paused, with the marker); returns their names."""
+    """Disable every schedule of the old bot (paused, with the marker); returns their names. Called before
+    the new bot is deployed: when it fails, nothing of the new bot exists yet."""
     try:
         return _stop(previous, settings, echo, now)
-    except PluginError as error:  # the new bot runs: never leave the old one running without a word
+    except PluginError as error:  # never deploy the new bot while the old one may still run
         raise PluginError(
-            f"{settings.function_name} is deployed, but stopping {previous.function} failed ({error.message}): both "
-            "bots run now.",
-            fix=f"Run investing-algorithm-framework pause-aws-lambda --lambda-function-name {previous.function} "
-                f"--region {previous.region}, or remove it: {destroy_command(previous, settings)}") from None
+            f"stopping {previous.function} failed ({error.message.rstrip('.')}), so {settings.function_name} was "
+            f"not deployed: {previous.function} keeps running (a schedule disabled before the failure stays "
+            "disabled).",
+            fix="Fix that and deploy again, or pause it yourself first: "
+                + old_bot_command("pause-aws-lambda", previous, settings)) from None
 
 
 def _stop(previous: PreviousBot, settings: DeploySettings, echo: Echo, now: datetime | None) -> list[str]:
@@ -137,5 +209,33 @@ def _stop(previous: PreviousBot, settings: DeploySettings, echo: Echo, now: date
         stopped.append(str(schedule["Name"]))
     what = f"schedule(s) {', '.join(stopped)} disabled" if stopped else "it had no schedule"
     echo(f"Stopped {previous.function}, this folder's bot before: {what}; it no longer runs by itself. Its "
-         f"function, state and logs are still there. Remove it with: {destroy_command(previous, settings)}")
+         "function, state and logs are still there.")
     return stopped
+
+
+def plan_lines(previous: PreviousBot, settings: DeploySettings, state: str | None) -> list[str]:
+    """What --rename does, for the plan (before the confirmation)."""
+    lines = [f"--rename: before anything is applied, every schedule of {previous.function}, this folder's bot "
+             "before, is disabled (paused); its function, state and logs stay until you destroy it."]
+    if state:
+        lines.append(f"--rename: {previous.function}'s {state}, and {settings.function_name} has its own state "
+                     f"bucket: {settings.function_name} is deployed PAUSED (its schedule created disabled); the "
+                     "commands that carry the state over and start it are printed at the end.")
+    else:
+        lines.append(f"--rename: {previous.function} has no state: {settings.function_name} starts on empty "
+                     "state, its schedule enabled.")
+    return lines
+
+
+def done_lines(previous: PreviousBot, settings: DeploySettings, state: str | None, directory: str) -> list[str]:
+    """What to run after the deploy: carry the state over and start the new bot (when paused), then remove
+    the old one."""
+    lines = []
+    if state:
+        lines.append(f"{settings.function_name} is paused until {previous.function}'s state is in its bucket. Run, "
+                     f"in this order (a run of {previous.function} that was in progress when it was stopped may still "
+                     "save its state until its timeout: pull after that):")
+        lines += [f"  {command}" for command in carry_over_commands(previous, settings, directory)]
+    lines.append(f"Once {settings.function_name} trades, remove {previous.function}. Remove it with: "
+                 f"{destroy_command(previous, settings)}")
+    return lines

@@ -83,19 +83,22 @@ def invoke_offline(project_dir: str | Path | None, event: bytes, *, echo: Echo, 
     first = not folder.is_dir() or not any(folder.iterdir())
     echo(f"Running {handler} of {project} offline: paper market (no exchange, no keys), no AWS; state in {folder}"
          + (" (new)" if first else " (from the last offline run)") + f"; timeout {timeout} s...")
-    mask = _dotenv_masker(project)
+    mask = _dotenv_masker(project, stage)
     with tempfile.TemporaryDirectory(prefix="iaf-offline-run-") as resources:
         env = offline_environment(dict(os.environ), folder, os.path.join(resources, "resources"), timeout)
         return run_handler(project, handler, event, timeout, env, echo=echo, mask=mask, python=python), mask
 
 
-def _dotenv_masker(project: Path) -> Callable[[str], str]:
-    """Masks the secret-looking values of the project's .env (the handler's load_dotenv reads them; the
-    paper market replaces the exchange keys, but the bot's own code may print anything)."""
+def _dotenv_masker(project: Path, stage: str | None) -> Callable[[str], str]:
+    """Masks the secret-looking values of the project's .env and of the stage's .env.<stage> (the
+    handler's load_dotenv reads .env; the paper market replaces the exchange keys, but the bot's own
+    code may print anything)."""
     from ..deploy.environment import Masker, place_variables, read_dotenv
 
-    dotenv = read_dotenv(project)
-    return Masker(dotenv[p.name] for p in place_variables(dotenv) if p.secret and dotenv[p.name]).mask
+    values: list[str] = []
+    for dotenv in (read_dotenv(project), read_dotenv(project, stage)):
+        values += [dotenv[p.name] for p in place_variables(dotenv) if p.secret and dotenv[p.name]]
+    return Masker(values).mask
 
 
 def offline_failure(result: InvokeResult, mask: Callable[[str], str]) -> PluginError:

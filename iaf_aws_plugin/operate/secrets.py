@@ -151,15 +151,16 @@ def _masked(target: Target) -> Any:
 def _remember(target: Target, name: str, *, stored: bool, warn: Echo) -> None:
     """Record (or forget) ``name`` in the project's settings as a secret only SSM holds: the name,
     never the value. Warns when the project's ``.env`` has it (the next deploy stores that value)."""
-    from ..deploy.environment import read_dotenv
+    from ..deploy.environment import dotenv_name, read_dotenv
     from ..deploy.settings import load_file, save_section
     from ..deploy.stages import section
 
     project = target.project_dir
     if project is None or target.saved.get("function_name") != target.function:
         return
-    if name in read_dotenv(project):
-        warn(f"Warning: {name} is also in {project / '.env'}: the next deploy-aws-lambda stores that value "
+    if name in read_dotenv(project, target.stage):
+        warn(f"Warning: {name} is also in {project / dotenv_name(project, target.stage)}: the next deploy-aws-lambda "
+             "stores that value "
              f"{'again' if not stored else 'instead'}. Change or remove it there too.")
     data = section(load_file(project), target.stage)
     names = set(data.get("stored_secrets") or [])

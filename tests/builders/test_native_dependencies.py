@@ -109,7 +109,7 @@ def test_the_resolution_is_the_one_pip_install_target_makes(index: Path, tmp_pat
 
 def test_uv_resolves_only_for_a_glibc_it_knows_and_when_nothing_configures_pip_beyond_it(
         index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_binary import find_uv
     from iaf_aws_plugin.builders.native.uv_resolve import uv_platform_for, uv_resolver
 
     assert uv_platform_for(platform_tags("x86_64", (2, 34))) == "x86_64-manylinux_2_34"
@@ -241,7 +241,7 @@ def test_uv_hardlinks_from_its_cache_and_the_build_never_writes_into_a_cached_fi
     """The build rewrites RECORD, scripts and shared objects: as new files, never through uv's links."""
     import zipfile
 
-    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_binary import find_uv
 
     if find_uv() is None:
         pytest.skip("uv is not installed (.ci/run installs it)")
@@ -273,7 +273,7 @@ def test_uv_hardlinks_from_its_cache_and_the_build_never_writes_into_a_cached_fi
 
 def test_the_layer_is_the_same_whether_uv_or_pip_installs_and_a_failing_uv_falls_back_to_pip(
         index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from iaf_aws_plugin.builders.native.install import find_uv
+    from iaf_aws_plugin.builders.native.uv_binary import find_uv
 
     if find_uv() is None:
         pytest.skip("uv is not installed (.ci/run installs it)")

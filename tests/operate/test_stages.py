@@ -266,3 +266,84 @@ def test_all_stages_json_is_masked_like_the_text_lines(host_cli, bot_project, ec
     assert as_json.returncode == 0, as_json.stderr
     assert unique_name not in as_json.stdout and json.loads(as_json.stdout)["stages"]["default"]["function_name"] \
         == "****", as_json.stdout
+
+
+PAPER_ENV = "BITVAVO_API_KEY=paper-key-5d1e\nBITVAVO_SECRET_KEY=paper-secret-5d1e\n"
+LIVE_ENV = "BITVAVO_API_KEY=live-key-9c4a\nBITVAVO_SECRET_KEY=live-secret-9c4a\nLIVE_ONLY_TOKEN=tok-live-9c4a77\n"
+
+
+def _ssm_values(path: str) -> dict[str, str]:
+    found = boto3.client("ssm").get_parameters_by_path(Path=path, WithDecryption=True)["Parameters"]
+    return {parameter["Name"].rsplit("/", 1)[1]: parameter["Value"] for parameter in found}
+
+
+def test_each_stage_reads_its_own_env_file_and_ships_only_its_own_keys(deploy_inprocess, bot_project, ecr_image,
+                                                                       unique_name, aws_env):
+    """.env.<stage> when it exists, else .env (as the Serverless Framework does): the live keys never reach the
+    paper stage's SSM, and the market-keys check asks the stage's own file."""
+    from iaf_aws_plugin.deploy.names import Names
+    from iaf_aws_plugin.errors import PluginError
+    from iaf_aws_plugin.operate.target import TargetOptions, resolve_target
+
+    (bot_project / ".env.paper").write_text(PAPER_ENV)
+    (bot_project / ".env.live").write_text(LIVE_ENV)
+    image = ecr_image("v1")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    values = {}
+    for stage in ("paper", "live"):
+        result, recorder = deploy_inprocess(bot_project, function_name=unique_name, stage=stage, image_uri=image)
+        assert result.applied
+        said = "\n".join(recorder.lines)
+        assert f"Variables of stage {stage}: .env.{stage} (only this file: .env is not read)." in said, said
+        for secret in ("paper-secret-5d1e", "live-secret-9c4a", "key-123-abc", "s3cr3t value"):
+            assert secret not in said + "\n".join(recorder.warnings)
+        names = Names.derive(account, aws_env["AWS_REGION"], f"{unique_name}-{stage}")
+        values[stage] = _ssm_values(names.ssm_path)
+        variables = boto3.client("lambda").get_function_configuration(
+            FunctionName=names.function)["Environment"]["Variables"]
+        assert "LOG_LEVEL" not in variables  # .env's plain value: not read for a stage with its own file
+    assert values["paper"] == {"BITVAVO_API_KEY": "paper-key-5d1e", "BITVAVO_SECRET_KEY": "paper-secret-5d1e"}
+    assert values["live"] == {"BITVAVO_API_KEY": "live-key-9c4a", "BITVAVO_SECRET_KEY": "live-secret-9c4a",
+                              "LIVE_ONLY_TOKEN": "tok-live-9c4a77"}
+
+    # The operate commands mask the stage's own file's values too.
+    target = resolve_target(TargetOptions(project_dir=bot_project, stage="live"))
+    assert "tok-live-9c4a77" not in target.masker.mask("token tok-live-9c4a77")
+
+    # A stage whose own file lacks a key is refused before any change, naming that file (.env has the key).
+    (bot_project / ".env.demo").write_text("BITVAVO_API_KEY=demo-key-77aa\n")
+    with pytest.raises(PluginError) as refused:
+        deploy_inprocess(bot_project, function_name=unique_name, stage="demo", image_uri=image)
+    assert "Put BITVAVO_SECRET_KEY in .env.demo" in str(refused.value), str(refused.value)
+    assert not _function_exists(f"{unique_name}-demo")
+
+    # A stage without its own file reads .env, and says so.
+    result, recorder = deploy_inprocess(bot_project, function_name=unique_name, stage="qa", image_uri=image,
+                                        dry_run=True)
+    assert "Variables of stage qa: .env (there is no .env.qa; create it to give this stage its own keys)." in (
+        recorder.lines)
+
+
+def test_stage_env_files_never_ship(tmp_path):
+    """Wherever .env never goes, .env.<stage> never goes either: the image (even when a .dockerignore
+    re-includes it), git (the scaffolded .gitignore; .env.example stays), and state-aws-lambda push."""
+    import subprocess
+
+    from iaf_aws_plugin.builders.native import ALWAYS_EXCLUDED
+    from iaf_aws_plugin.builders.native.layers import DockerIgnore
+    from iaf_aws_plugin.scaffold import scaffold
+    from iaf_aws_plugin.state.admin import _never_pushed
+
+    project = tmp_path / "bot"
+    scaffold(project)
+    for name in (".env", ".env.paper", ".env.live", ".env.example"):
+        (project / name).write_text("X=1\n")
+    ignore = DockerIgnore.for_project(project, ALWAYS_EXCLUDED)
+    assert [ignore.excluded(n) for n in (".env", ".env.paper", ".env.live")] == [True, True, True]
+    reincluding = DockerIgnore(["!.env.live"], ALWAYS_EXCLUDED)
+    assert reincluding.excluded(".env.live")
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    ignored = subprocess.run(["git", "-C", str(project), "check-ignore", ".env", ".env.paper", ".env.live",
+                              ".env.example"], capture_output=True, text=True)
+    assert ignored.stdout.split() == [".env", ".env.paper", ".env.live"], ignored.stdout + ignored.stderr
+    assert all(_never_pushed(name) for name in (".env", ".env.paper", ".env.live"))

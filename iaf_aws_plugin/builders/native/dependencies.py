@@ -150,7 +150,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                        f"nothing: no list of unused packages for {HOST} {host or '(not a dependency)'}")
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
-    from .resolve import canonical_name
+    from .pins import canonical_name
     from .slim import api_versioned, prune_api_versions, prune_folders, unloaded_api_versions, unused_paths
 
     folders = unused_paths(host_major) if prune_unused else ()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import PluginError
-from .resolve import Pin, canonical_name
+from .pins import Pin, canonical_name
+from .uv_binary import find_uv
 
 _INSTALLER_MARKS = ("INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json")
 SCRIPT = """#!/usr/bin/env python3
@@ -28,22 +29,6 @@ from {module} import {attribute}
 if __name__ == "__main__":
     sys.exit({call}())
 """
-
-
-def find_uv() -> str | None:
-    """uv's binary: from the ``uv`` package (``pip install iaf-aws-plugin[fast]``), else on PATH;
-    ``IAF_AWS_NO_UV=1`` makes the builder use pip."""
-    if os.environ.get("IAF_AWS_NO_UV"):
-        return None
-    try:
-        import uv  # type: ignore[import-not-found,unused-ignore]
-
-        found = str(uv.find_uv_bin())
-        if os.access(found, os.X_OK):
-            return found
-    except (ImportError, OSError, AttributeError):
-        pass
-    return shutil.which("uv")
 
 
 def uv_platform(architecture: str) -> str:

@@ -17,30 +17,11 @@ from typing import Callable
 
 from ...errors import PluginError
 from .blobs import BlobStore
+from .pins import Pin, canonical_name
 
 FORMAT = "resolve-v1"
 # pip's index settings change what a resolution means: they are part of its key.
 INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_PRE")
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503: ``Foo.Bar_baz`` and ``foo-bar-baz`` are one project."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@dataclass(frozen=True)
-class Pin:
-    """One wheel of the resolution."""
-
-    name: str  # canonical
-    version: str
-    url: str
-    sha256: str  # hex; "" when the index gave none
-
-    @property
-    def requirement(self) -> str:
-        line = f"{self.name} @ {self.url}"
-        return f"{line} --hash=sha256:{self.sha256}" if self.sha256 else line
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .resolve import Pin, canonical_name
+from .pins import Pin, canonical_name
 
 UV_MANYLINUX = (17, 28, *range(31, 41))  # the manylinux_2_N platforms uv 0.13 accepts
 # PIP_* settings uv is told (or that do not change a resolution); any other one keeps pip.
@@ -51,7 +51,7 @@ def _pip_configured() -> bool:
 
 def uv_resolver(tags: list[str]) -> str | None:
     """uv's binary when it may resolve for these tags (see the module's docstring), else None."""
-    from .install import find_uv
+    from .uv_binary import find_uv
 
     if sys.version_info < (3, 11) or uv_platform_for(tags) is None or _pip_configured():
         return None  # (3.10 has no tomllib to read uv's pylock.toml)

@@ -35,11 +35,13 @@ def desired_schedule(spec: Spec) -> Schedule | None:
     names = spec.names
     if not spec.schedule:
         return None
+    # spec.paused (deploy --rename, before the old bot's state is carried over): created DISABLED with the
+    # pause marker, never enabled first; resume-aws-lambda starts it, later deploys keep it paused.
     return Schedule(name=names.schedule, group=SCHEDULE_GROUP, expression=spec.schedule, timezone=spec.timezone,
-                    target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=True,
+                    target_arn=names.alias_arn, role_arn=names.scheduler_role_arn, enabled=spec.paused is None,
                     retries=SCHEDULE_RETRY_ATTEMPTS, max_event_age=max_event_age(spec.schedule, spec.timezone),
                     input=schedule_input(names), dead_letter_arn=names.dead_letter_arn,
-                    description="Runs one trading iteration (managed by deploy-aws-lambda).")
+                    description=spec.paused or "Runs one trading iteration (managed by deploy-aws-lambda).")
 
 
 def desired(spec: Spec) -> dict[str, Any]:
@@ -84,8 +86,8 @@ def plan(want_state: DesiredState | None, live: LiveState, ctx: PlanContext) -> 
     changes = schedule_changes(want, have, target) if have is not None else []
     if have is not None and not changes:
         return [Step(RESOURCE, want.name, UNCHANGED, (f"{want.expression} {want.timezone}",))]
-    return [Step(RESOURCE, want.name, CREATE if have is None else UPDATE,
-                 tuple(changes) or (f"{want.expression} {want.timezone} -> {target}",),
+    created = (f"{want.expression} {want.timezone} -> {target}",) + (() if want.enabled else ("created paused",))
+    return [Step(RESOURCE, want.name, CREATE if have is None else UPDATE, tuple(changes) or created,
                  (Call("put_schedule", {"schedule": want, "exists": have is not None}),))]
 
 
