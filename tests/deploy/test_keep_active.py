@@ -188,7 +188,7 @@ def test_the_trading_schedules_pause_decides_whether_the_ping_is_enabled():
     from iaf_aws_plugin.schedules.pause import paused_description
 
     names = Names.derive("123456789012", "eu-west-1", "bot")
-    want = desired_state(Spec(names, schedule=MONTHLY, timezone="UTC"))
+    want = desired_state(Spec(names, schedule=MONTHLY, timezone="UTC", builds=True))
     assert want.schedule is not None and want.keep_active is not None
     marker = paused_description(datetime(2026, 12, 1, 8, tzinfo=timezone.utc))
     paused = replace(want.schedule, enabled=False, description=marker)

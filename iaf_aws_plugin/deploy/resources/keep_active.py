@@ -125,9 +125,9 @@ def answers_keep_active(handler: Path) -> bool:
 
 def marks_keep_active(spec: Spec) -> bool:
     """Whether the version this deploy publishes answers the ping: its image is built here (not
-    ``--image-uri``) from a handler that calls ``not_due``. Such a version carries
-    :data:`~iaf_aws_plugin.function_env.KEEP_ACTIVE_ENV`."""
-    return spec.answers_keep_active and spec.image_uri is None
+    ``--image-uri``; an unchanged build found in ECR by its digest counts) from a handler that calls
+    ``not_due``. Such a version carries :data:`~iaf_aws_plugin.function_env.KEEP_ACTIVE_ENV`."""
+    return spec.answers_keep_active and (spec.builds or spec.builder is not None)
 
 
 def ping_input(names: Names) -> dict[str, Any]:
