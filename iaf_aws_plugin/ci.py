@@ -18,9 +18,18 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 CI_SYSTEMS = ("github",)
 
 
-def github_workflow(region: str = "eu-west-1", branch: str = "main", python: str = "3.12") -> str:
-    """A workflow that deploys the bot on a push to ``branch``, with short-lived OIDC credentials."""
-    return f"""# Deploys this bot to AWS Lambda on every push to {branch} (written by init-aws-lambda --ci github).
+def workflow_path(stage: str | None = None) -> str:
+    """Where the workflow of ``stage`` goes: one file per stage, so paper and live can deploy apart."""
+    return WORKFLOW_PATH if stage is None else WORKFLOW_PATH.replace(".yml", f"-{stage}.yml")
+
+
+def github_workflow(region: str = "eu-west-1", branch: str = "main", python: str = "3.12",
+                    stage: str | None = None) -> str:
+    """A workflow that deploys the bot (its ``stage``: None is the settings file's default) on a push to
+    ``branch``, with short-lived OIDC credentials."""
+    flag = f" --stage {stage}" if stage is not None else ""
+    what = f"stage {stage} of this bot" if stage is not None else "this bot"
+    return f"""# Deploys {what} to AWS Lambda on every push to {branch} (written by init-aws-lambda --ci github).
 # Before the first run (docs/ci.md of iaf-aws-plugin):
 #   1. deploy once from your machine: the exchange keys go to SSM, iaf-aws-lambda.json is written; commit it;
 #   2. create the role {ROLE_ARN_PLACEHOLDER.rsplit('/', 1)[1]} with the trust policy (this repository, branch {branch})
@@ -35,7 +44,7 @@ permissions:
   id-token: write
   contents: read
 concurrency:
-  group: deploy-aws-lambda
+  group: deploy-aws-lambda{"-" + stage if stage is not None else ""}
   cancel-in-progress: false
 jobs:
   deploy:
@@ -52,9 +61,9 @@ jobs:
       - name: Install
         run: pip install iaf-aws-plugin
       - name: Plan
-        run: investing-algorithm-framework deploy-aws-lambda --dry-run --json > plan.json
+        run: investing-algorithm-framework deploy-aws-lambda{flag} --dry-run --json > plan.json
       - name: Deploy
-        run: investing-algorithm-framework deploy-aws-lambda --yes
+        run: investing-algorithm-framework deploy-aws-lambda{flag} --yes
 """
 
 
@@ -104,20 +113,26 @@ def deploy_policy(specs: list[Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def write_ci(target: Path, system: str, *, replace: bool, echo: Callable[[str], None]) -> Path:
-    """Write the CI workflow of ``system`` into the project ``target``; an existing one only with ``replace``."""
+def write_ci(target: Path, system: str, *, replace: bool, echo: Callable[[str], None],
+             stage: str | None = None) -> Path:
+    """Write the CI workflow of ``system`` (deploying ``stage``; None: the settings file's default) into the
+    project ``target``; an existing one only with ``replace``."""
+    from .deploy.stages import validate_stage
     from .files import write_text_atomic
 
     if system not in CI_SYSTEMS:
         raise PluginError(f"unknown --ci {system!r}.", fix=f"Choose one of: {', '.join(CI_SYSTEMS)}.")
-    path = Path(target) / WORKFLOW_PATH
+    if stage is not None:
+        validate_stage(stage)
+    relative = workflow_path(stage)
+    path = Path(target) / relative
     if path.exists() and not replace:
-        echo(f" skipped  {WORKFLOW_PATH}  (exists; --replace overwrites it)")
+        echo(f" skipped  {relative}  (exists; --replace overwrites it)")
         return path
     existed = path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, github_workflow())
-    echo(f"{'replaced' if existed else 'created':>8}  {WORKFLOW_PATH}")
-    echo(f"CI: put the deploy role's ARN in {WORKFLOW_PATH} (role-to-assume); its trust policy and "
+    write_text_atomic(path, github_workflow(stage=stage))
+    echo(f"{'replaced' if existed else 'created':>8}  {relative}")
+    echo(f"CI: put the deploy role's ARN in {relative} (role-to-assume); its trust policy and "
          "permissions: docs/ci.md of iaf-aws-plugin.")
     return path

@@ -54,6 +54,34 @@ def test_init_writes_a_github_workflow_with_oidc(host_cli, tmp_path):
     assert unknown.returncode == 2 and "Invalid value for '--ci': 'jenkins'" in unknown.stderr
 
 
+def test_a_stage_gets_its_own_workflow_that_deploys_that_stage(host_cli, tmp_path):
+    from iaf_aws_plugin.commands.deploy import deploy_aws_lambda
+
+    project = tmp_path / "my-bot"
+    for stage in ("paper", "live"):
+        result = host_cli(["init-aws-lambda", "--path", str(project), "--ci", "github", "--stage", stage],
+                          cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"created  .github/workflows/deploy-aws-lambda-{stage}.yml" in result.stdout, result.stdout
+    groups = set()
+    for stage in ("paper", "live"):
+        workflow = yaml.safe_load((project / f".github/workflows/deploy-aws-lambda-{stage}.yml").read_text())
+        groups.add(workflow["concurrency"]["group"])
+        runs = [s["run"] for s in workflow["jobs"]["deploy"]["steps"] if "run" in s]
+        deploys = [shlex.split(run.split(">")[0]) for run in runs if "deploy-aws-lambda" in run]
+        assert deploys[-1][1:] == ["deploy-aws-lambda", "--stage", stage, "--yes"]
+        for words in deploys:
+            deploy_aws_lambda.make_context("deploy-aws-lambda", words[2:])
+    assert len(groups) == 2  # paper's deploy never waits for live's, nor cancels it
+    assert not (project / ".github/workflows/deploy-aws-lambda.yml").exists()
+
+    alone = host_cli(["init-aws-lambda", "--path", str(tmp_path / "other"), "--stage", "live"], cwd=tmp_path)
+    assert alone.returncode == 1 and "it needs --ci" in alone.stderr and not (tmp_path / "other").exists()
+    bad = host_cli(["init-aws-lambda", "--path", str(tmp_path / "other"), "--ci", "github", "--stage", "Live!"],
+                   cwd=tmp_path)
+    assert bad.returncode == 1 and "invalid --stage 'Live!'" in bad.stderr and not (tmp_path / "other").exists()
+
+
 def test_docs_ci_policies_are_the_preflights():
     from iaf_aws_plugin.ci import ci_specs
     from iaf_aws_plugin.deploy.models import Spec
