@@ -148,20 +148,15 @@ def test_a_previous_function_that_is_gone_needs_no_rename(deploy_inprocess, aws_
     assert not any("Stopped" in line or "--rename" in line for line in recorder.lines)
 
 
-def test_a_failed_stop_deploys_nothing_and_says_how_to_stop_the_old_one(deploy_inprocess, aws_env, bot_project,
-                                                                       ecr_image, unique_name, monkeypatch) -> None:
-    """Disabling the old schedule is refused (AccessDenied, at the HTTP level): the new bot is not deployed
-    (it would run next to the old one), and the error says how to stop the old one."""
+def _rename_denied(matches, body, deploy_inprocess, aws_env, bot_project, new, image, monkeypatch) -> str:
+    """The one-line error of a --rename deploy to ``new`` while Lambda/Scheduler answer the requests that
+    ``matches`` with AccessDenied (``body``), at the HTTP level through the fault proxy."""
     from iaf_aws_plugin.errors import PluginError
 
-    old, new = f"{unique_name}a", f"{unique_name}b"
-    image = ecr_image("v1")
-    deploy_inprocess(bot_project, function_name=old, image_uri=image)
     proxy = faultproxy().FaultProxy(aws_env["AWS_ENDPOINT_URL"])
-    proxy.add("answer", lambda request: request.method == "PUT" and request.path == f"/schedules/{old}-iaf",
-              times=None, status=403, headers=[("Content-Type", "application/json"),
-                                               ("x-amzn-ErrorType", "AccessDeniedException")],
-              body=b'{"Message": "not allowed to update this schedule"}')
+    proxy.add("answer", matches, times=None, status=403, headers=[("Content-Type", "application/json"),
+                                                                  ("x-amzn-ErrorType", "AccessDeniedException")],
+              body=body)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     try:
         with pytest.raises(PluginError) as failed:
@@ -169,7 +164,19 @@ def test_a_failed_stop_deploys_nothing_and_says_how_to_stop_the_old_one(deploy_i
     finally:
         proxy.close()
         monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env["AWS_ENDPOINT_URL"])
-    text = str(failed.value)
+    return str(failed.value)
+
+
+def test_a_failed_stop_deploys_nothing_and_says_how_to_stop_the_old_one(deploy_inprocess, aws_env, bot_project,
+                                                                       ecr_image, unique_name, monkeypatch) -> None:
+    """Disabling the old schedule is refused (AccessDenied, at the HTTP level): the new bot is not deployed
+    (it would run next to the old one), and the error says how to stop the old one."""
+    old, new = f"{unique_name}a", f"{unique_name}b"
+    image = ecr_image("v1")
+    deploy_inprocess(bot_project, function_name=old, image_uri=image)
+    text = _rename_denied(lambda request: request.method == "PUT" and request.path == f"/schedules/{old}-iaf",
+                          b'{"Message": "not allowed to update this schedule"}', deploy_inprocess, aws_env,
+                          bot_project, new, image, monkeypatch)
     assert text.startswith(f"stopping {old} failed (") and f"so {new} was not deployed: {old} keeps running" in text
     assert (f"pause-aws-lambda --lambda-function-name {old} --stage default --region {aws_env['AWS_REGION']}"
             in text), text
@@ -259,25 +266,13 @@ def test_a_failed_apply_after_the_stop_says_no_bot_runs_and_the_printed_resume_w
         deploy_inprocess, host_cli, aws_env, bot_project, ecr_image, unique_name, monkeypatch) -> None:
     """The old bot is stopped before the apply: when the apply then fails (Lambda refuses to create the new
     function, at the HTTP level), the error says no bot runs, and its resume command starts the old one."""
-    from iaf_aws_plugin.errors import PluginError
-
     old, new = f"{unique_name}a", f"{unique_name}b"
     image = ecr_image("v1")
     deploy_inprocess(bot_project, function_name=old, image_uri=image)
     open_bucket(old)
-    proxy = faultproxy().FaultProxy(aws_env["AWS_ENDPOINT_URL"])
-    proxy.add("answer", lambda request: request.method == "POST" and request.path.endswith("/functions"),
-              times=None, status=403, headers=[("Content-Type", "application/json"),
-                                               ("x-amzn-ErrorType", "AccessDeniedException")],
-              body=b'{"Message": "not allowed to create functions"}')
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    try:
-        with pytest.raises(PluginError) as failed:
-            deploy_inprocess(bot_project, function_name=new, image_uri=image, rename=True)
-    finally:
-        proxy.close()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env["AWS_ENDPOINT_URL"])
-    text = str(failed.value)
+    text = _rename_denied(lambda request: request.method == "POST" and request.path.endswith("/functions"),
+                          b'{"Message": "not allowed to create functions"}', deploy_inprocess, aws_env,
+                          bot_project, new, image, monkeypatch)
     assert f"{old} was stopped before (--rename), so no bot runs now." in text and "\n" not in text, text
     assert schedule_state(old)[0] == "DISABLED" and not function_exists(new)
     command = text.split("start the old bot again: ", 1)[1].split()
