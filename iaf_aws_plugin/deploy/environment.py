@@ -115,6 +115,28 @@ def read_dotenv(project_dir: Path, stage: str | None = None) -> dict[str, str]:
     return {key: value for key, value in values.items() if key and value}
 
 
+def project_secret_values(project_dir: Path | None, stage: str | None,
+                          saved: Mapping[str, object] | None = None) -> list[str]:
+    """The values the deploy's own rule calls secret, in ``.env`` and the stage's ``.env.<stage>``
+    (either may be deployed or loaded), with the saved ``env``, ``secret_names`` and ``plain_names``
+    of ``saved`` (a settings section): what output must mask."""
+    saved = saved or {}
+    saved_env = saved.get("env") or {}
+    extra = {str(k): str(v) for k, v in saved_env.items()} if isinstance(saved_env, Mapping) else {}
+    files = [read_dotenv(project_dir), read_dotenv(project_dir, stage)] if project_dir is not None else [{}]
+    values: list[str] = []
+    for dotenv in files:
+        every = {**dotenv, **extra}
+        placements = place_variables(every, secret_names=_names(saved.get("secret_names")),
+                                     plain_names=_names(saved.get("plain_names")))
+        values += [every[p.name] for p in placements if p.secret]
+    return values
+
+
+def _names(value: object) -> list[str]:
+    return [str(name) for name in value] if isinstance(value, (list, tuple)) else []
+
+
 def merge_env(dotenv: Mapping[str, str], overrides: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``.env`` values updated by ``-e KEY VALUE`` pairs, which win (the last one per key).
 

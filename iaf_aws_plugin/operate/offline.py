@@ -93,12 +93,9 @@ def _dotenv_masker(project: Path, stage: str | None) -> Callable[[str], str]:
     """Masks the secret-looking values of the project's .env and of the stage's .env.<stage> (the
     handler's load_dotenv reads .env; the paper market replaces the exchange keys, but the bot's own
     code may print anything)."""
-    from ..deploy.environment import Masker, place_variables, read_dotenv
+    from ..deploy.environment import Masker, project_secret_values
 
-    values: list[str] = []
-    for dotenv in (read_dotenv(project), read_dotenv(project, stage)):
-        values += [dotenv[p.name] for p in place_variables(dotenv) if p.secret and dotenv[p.name]]
-    return Masker(values).mask
+    return Masker(project_secret_values(project, stage)).mask
 
 
 def offline_failure(result: InvokeResult, mask: Callable[[str], str]) -> PluginError:

@@ -94,7 +94,7 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
     import botocore.exceptions
 
     from ..deploy.awsclient import AWSClient
-    from ..deploy.environment import Masker, place_variables, read_dotenv
+    from ..deploy.environment import Masker, project_secret_values
     from ..deploy.names import Names
     from ..deploy.settings import SETTINGS_FILE, default_region, validate_function_name, validate_region
     from ..deploy.stages import chosen_stage, section, stage_function
@@ -134,13 +134,6 @@ def resolve_target(options: TargetOptions, *, session: boto3.Session | None = No
         raise PluginError(f"{function} was deployed to AWS account {saved_account}, but your credentials are for "
                           f"account {account}.", fix="Use the right --profile (or AWS_PROFILE).")
     # The deploy's own rule for what is a secret (name, value, --secret/--plain saved): mask those values.
-    # Both .env and the stage's .env.<stage> (deploy/environment.py: dotenv_name): either may be deployed.
-    files = [read_dotenv(project), read_dotenv(project, stage)] if project is not None else [{}]
-    secret_values = []
-    for values in files:
-        every = {**values, **{str(k): str(v) for k, v in (saved.get("env") or {}).items()}}
-        placements = place_variables(every, secret_names=saved.get("secret_names") or (),
-                                     plain_names=saved.get("plain_names") or ())
-        secret_values += [every[p.name] for p in placements if p.secret]
     return Target(project_dir=project, saved=saved, names=Names.derive(account, str(region), str(function)),
-                  client=client, session=session, masker=Masker(secret_values), profile=profile, stage=stage)
+                  client=client, session=session, masker=Masker(project_secret_values(project, stage, saved)),
+                  profile=profile, stage=stage)
