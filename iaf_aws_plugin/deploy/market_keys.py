@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Collection, Mapping
 
 from ..errors import PluginError
+from ..schedules.strategy_scan import module_constants, resolve_constant
 
 __all__ = ["KeyProblem", "MarketUse", "check_market_keys", "handler_markets", "key_problems"]
 
@@ -36,22 +37,8 @@ class MarketUse:
     variables: tuple[str, ...]  # e.g. ("BITVAVO_API_KEY", "BITVAVO_SECRET_KEY")
 
 
-def _constants(tree: ast.Module) -> dict[str, ast.expr]:
-    found: dict[str, ast.expr] = {}
-    for statement in tree.body:
-        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name)):
-            found[statement.targets[0].id] = statement.value
-        elif (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
-              and statement.value is not None):
-            found[statement.target.id] = statement.value
-    return found
-
-
 def _string(node: ast.expr | None, constants: Mapping[str, ast.expr]) -> str | None:
-    for _ in range(5):
-        if isinstance(node, ast.Name) and node.id in constants:
-            node = constants[node.id]
+    node = None if node is None else resolve_constant(node, constants)
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip():
         return node.value.strip()
     return None
@@ -59,9 +46,7 @@ def _string(node: ast.expr | None, constants: Mapping[str, ast.expr]) -> str | N
 
 def _given(node: ast.expr | None, constants: Mapping[str, ast.expr]) -> bool:
     """An argument that is passed and is not a literal None (the framework then does not read the variable)."""
-    for _ in range(5):
-        if isinstance(node, ast.Name) and node.id in constants:
-            node = constants[node.id]
+    node = None if node is None else resolve_constant(node, constants)
     return node is not None and not (isinstance(node, ast.Constant) and node.value is None)
 
 
@@ -79,7 +64,7 @@ def handler_markets(project_dir: Path, environment: Mapping[str, str] | None = N
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return []
-    constants = _constants(tree)
+    constants = module_constants(tree)
     found: list[MarketUse] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):

@@ -16,7 +16,7 @@ import ast
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Mapping, Union
 
 from ..errors import PluginError
 from .expressions import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSchedule, RuleSchedule,
@@ -24,7 +24,7 @@ from .expressions import (MINIMUM_PERIOD, CronMapping, HostSchedule, IntervalSch
                           schedule_period_seconds)
 
 __all__ = ["DerivedSchedule", "derive_schedule", "every_strategy_runs_warning", "faster_than_strategies_warning",
-           "slower_than_strategies_warning"]
+           "module_constants", "resolve_constant", "slower_than_strategies_warning"]
 
 _TIME_UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _STRATEGY_BASES = {"TradingStrategy"}
@@ -96,14 +96,14 @@ def derive_schedule(project_dir: Path) -> DerivedSchedule | None:
             continue
         relative = path.relative_to(project_dir).as_posix()
         modules.append((relative, tree))
-        constants = _module_constants(tree)
+        constants = module_constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 info = _ClassInfo.read(node, relative, constants)
                 classes.setdefault(node.name, []).append(info)
     added = _handler_strategies(dict(modules).get("aws_function.py")) & set(classes)
     for relative, tree in modules:
-        constants = _module_constants(tree)
+        constants = module_constants(tree)
         found.extend(_calls_and_decorators(tree, relative, constants, classes))
         hosted.extend(_host_calls_and_decorators(tree, relative, constants, classes))
     for info in sorted((info for infos in classes.values() for info in infos),
@@ -321,7 +321,8 @@ def _parse(path: Path) -> ast.Module | None:
         return None
 
 
-def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
+def module_constants(tree: ast.Module) -> dict[str, ast.expr]:
+    """The module-level ``NAME = value`` (or ``NAME: type = value``) assignments of ``tree``."""
     constants: dict[str, ast.expr] = {}
     for statement in tree.body:
         target, value = _assignment(statement)
@@ -489,7 +490,7 @@ def _text(node: ast.expr) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _resolve(node: ast.expr, constants: dict[str, ast.expr]) -> ast.expr:
+def resolve_constant(node: ast.expr, constants: Mapping[str, ast.expr]) -> ast.expr:
     """A module-level constant's value (``HOURLY = Schedule.every(...)``), followed a few times."""
     for _ in range(5):
         if isinstance(node, ast.Name) and node.id in constants:
@@ -523,7 +524,7 @@ def _factory(node: ast.expr, owner: str) -> tuple[str, ast.Call] | None:
 
 def _read_schedule(node: ast.expr, constants: dict[str, ast.expr]) -> tuple[_Read, str]:
     """(the schedule ``node`` builds, or why it cannot be mapped; its source text)."""
-    node = _resolve(node, constants)
+    node = resolve_constant(node, constants)
     return _schedule_of(node, constants), _text(node)
 
 
@@ -554,9 +555,9 @@ def _every(given: dict[str, ast.expr], constants: dict[str, ast.expr]) -> _Read:
         return _UNREADABLE
     step = _TIME_UNIT_SECONDS[unit] * interval
     anchor_node = given.get("anchor")
-    if anchor_node is None or _is_none(_resolve(anchor_node, constants)):
+    if anchor_node is None or _is_none(resolve_constant(anchor_node, constants)):
         return IntervalSchedule(step)
-    anchor = _datetime(_resolve(anchor_node, constants), constants)
+    anchor = _datetime(resolve_constant(anchor_node, constants), constants)
     if isinstance(anchor, str):
         return anchor
     if not _fixed_offset(anchor):
@@ -573,8 +574,8 @@ def _every(given: dict[str, ast.expr], constants: dict[str, ast.expr]) -> _Read:
 
 
 def _on(given: dict[str, ast.expr], constants: dict[str, ast.expr]) -> _Read:
-    date_node = _resolve(given.get("date_rule") or ast.Constant(None), constants)
-    time_node = _resolve(given.get("time_rule") or ast.Constant(None), constants)
+    date_node = resolve_constant(given.get("date_rule") or ast.Constant(None), constants)
+    time_node = resolve_constant(given.get("time_rule") or ast.Constant(None), constants)
     time_factory = _factory(time_node, "TimeRule")
     if time_factory is not None and time_factory[0] in _MARKET_RULES:
         return (f"TimeRule.{time_factory[0]} needs the host's trading calendar, which this host "
@@ -611,7 +612,7 @@ def _fixed_offset(moment: datetime) -> bool:
 
 
 def _int(node: ast.expr, constants: dict[str, ast.expr]) -> int | None:
-    node = _resolve(node, constants)
+    node = resolve_constant(node, constants)
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
@@ -636,7 +637,7 @@ def _datetime(node: ast.expr, constants: dict[str, ast.expr]) -> datetime | str:
             numbers = {name: _int(given[name], constants) for name in names[:-1] if name in given}
             if any(number is None for number in numbers.values()):
                 return _UNREADABLE
-            zone = _tzinfo(_resolve(given["tzinfo"], constants)) if "tzinfo" in given else None
+            zone = _tzinfo(resolve_constant(given["tzinfo"], constants)) if "tzinfo" in given else None
             if isinstance(zone, str):
                 return zone
             value = datetime(**{k: v for k, v in numbers.items() if v is not None}, tzinfo=zone)
@@ -734,5 +735,5 @@ def _host_calls_and_decorators(tree: ast.Module, file: str, constants: dict[str,
 def _list_items(node: ast.expr | None, constants: dict[str, ast.expr]) -> list[ast.expr]:
     if node is None:
         return []
-    node = _resolve(node, constants)
+    node = resolve_constant(node, constants)
     return list(node.elts) if isinstance(node, (ast.List, ast.Tuple)) else []
