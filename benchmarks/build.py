@@ -115,6 +115,25 @@ def dockerfile_way(python: str, project: Path, wheel: Path, target: Path, pip_ca
     return pip_seconds, time.monotonic() - started
 
 
+def one_package_index() -> str:
+    """Both ways read the same single package index (pip's own, else PyPI): a machine whose pip
+    configuration adds more (this one has local mirrors and a find-links folder) would otherwise make
+    ours resolve with pip (uv takes each release from the first index that lists it, pip merges
+    them), and the reference read wheels from a local disk. The note for the page."""
+    from iaf_aws_plugin.builders.native.pip_config import pip_settings, values
+
+    settings = pip_settings()
+    index = (values(settings, "index-url") or ["https://pypi.org/simple"])[0]
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+        os.environ.pop(name, None)
+    os.environ.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index)
+    if settings.get("cert"):
+        os.environ["PIP_CERT"] = settings["cert"]
+    return (f"Both ways read one package index, {index} (pip's configuration files are not read: "
+            "PIP_CONFIG_FILE=/dev/null), as a user without mirrors does; with several indexes configured the "
+            "builder resolves with pip, as uv would not merge their files as pip does.")
+
+
 def run_cold_start(binary: Path, root: Path, handler: str, env: dict[str, str], log: Path) -> dict[str, object]:
     """One cold container under the emulator, one invocation: its INIT REPORT and REPORT figures (ms)."""
     log.unlink(missing_ok=True)
@@ -163,7 +182,7 @@ def main() -> None:
     from test_end_to_end import CANDLES, install_offline_runner
 
     rows: list[dict[str, object]] = []
-    notes: list[str] = []
+    notes: list[str] = [one_package_index()]
 
     def row(measure: str, unit: str, ours: object, host: object, note: str = "", goal: str = "",
             met: bool | None = None) -> None:

@@ -144,14 +144,15 @@ def tiny_base(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def make_wheel(folder: Path, name: str, version: str, files: "dict[str, str | bytes]",
-               requires: tuple[str, ...] = ()) -> Path:
-    """A pure-Python wheel (no internet needed to install it)."""
+               requires: tuple[str, ...] = (), tag: str = "py3-none-any") -> Path:
+    """A wheel (pure Python unless ``tag`` names a platform; no internet needed to install it)."""
     dist = f"{name.replace('-', '_')}-{version}"
-    path = folder / f"{dist}-py3-none-any.whl"
+    path = folder / f"{dist}-{tag}.whl"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + \
         "".join(f"Requires-Dist: {r}\n" for r in requires)
     entries = {**files, f"{dist}.dist-info/METADATA": metadata,
-               f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+               f"{dist}.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: "
+                                            f"{str(tag.endswith('-any')).lower()}\nTag: {tag}\n"}
     record = "".join(f"{n},,\n" for n in entries) + f"{dist}.dist-info/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as archive:
         for n, text in {**entries, f"{dist}.dist-info/RECORD": record}.items():

@@ -107,25 +107,107 @@ def test_the_resolution_is_the_one_pip_install_target_makes(index: Path, tmp_pat
         assert resolver == "uv"  # .ci/run installs uv: the comparison above is uv's against pip's
 
 
-def test_uv_resolves_only_for_a_glibc_it_knows_and_when_nothing_configures_pip_beyond_it(
+def test_uv_resolves_for_the_glibc_it_knows_or_the_next_one_and_is_told_pip_s_own_settings(
         index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iaf_aws_plugin.builders.native.pip_config import pip_settings
+    from iaf_aws_plugin.builders.native.resolve import resolution_key
     from iaf_aws_plugin.builders.native.uv_binary import find_uv
-    from iaf_aws_plugin.builders.native.uv_resolve import uv_platform_for, uv_resolver
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_index_options, uv_platform_for, uv_resolver, why_not_uv
 
     assert uv_platform_for(platform_tags("x86_64", (2, 34))) == "x86_64-manylinux_2_34"
     assert uv_platform_for(platform_tags("arm64", (2, 34))) == "aarch64-manylinux_2_34"
-    assert uv_platform_for(platform_tags("x86_64", (2, 26))) is None  # Lambda's Python <= 3.11: pip
-    assert uv_resolver(platform_tags("x86_64", (2, 26))) is None
+    # Lambda's Python <= 3.11 (glibc 2.26): the next glibc uv knows, every pin checked against 2.26
+    assert uv_platform_for(platform_tags("x86_64", (2, 26))) == "x86_64-manylinux_2_28"
+    assert uv_platform_for(platform_tags("x86_64", (2, 41))) is None
+    tags = platform_tags("x86_64", (2, 34))
     if find_uv() is None or sys.version_info < (3, 11):
         pytest.skip("uv or tomllib missing: pip resolves everything")
-    assert uv_resolver(platform_tags("x86_64", (2, 34))) is not None
-    monkeypatch.setenv("PIP_CONSTRAINT", "/somewhere/constraints.txt")  # uv would not see it: pip resolves
-    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
-    monkeypatch.delenv("PIP_CONSTRAINT")
+    assert uv_resolver(tags) is not None and uv_resolver(platform_tags("x86_64", (2, 26))) is not None
+    before = resolution_key(b"x", [], PY, tags)
+    monkeypatch.setenv("PIP_CONSTRAINT", "/somewhere/constraints.txt")  # told to uv as --constraint
+    monkeypatch.setenv("PIP_TRUSTED_HOST", "mirror.example other.example")
+    assert why_not_uv(tags) is None
+    options = uv_index_options(pip_settings())
+    assert options[:2] == ["--index-strategy", "unsafe-best-match"]  # pip compares every index's releases
+    assert ["--constraint", "/somewhere/constraints.txt"] == options[options.index("--constraint"):][:2]
+    assert options.count("--allow-insecure-host") == 2
+    assert resolution_key(b"x", [], PY, tags) != before  # pip's settings are part of the cache key
+    monkeypatch.setenv("PIP_NO_BINARY", ":all:")  # uv cannot be told: pip resolves
+    assert "no-binary" in str(why_not_uv(tags)) and uv_resolver(tags) is None
+    monkeypatch.delenv("PIP_NO_BINARY")
     config = index.parent / "pip.conf"
-    config.write_text("[global]\nindex-url = https://mirror.example/simple\n")
+    config.write_text("[global]\nno-index = false\n")
     monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
-    assert uv_resolver(platform_tags("x86_64", (2, 34))) is None
+    monkeypatch.delenv("PIP_NO_INDEX")  # PyPI besides the find-links folder: pip merges the two, uv would not
+    assert "several package indexes" in str(why_not_uv(tags)) and uv_resolver(tags) is None
+
+
+def test_pip_settings_merge_files_sections_and_variables_as_pip_does(tmp_path: Path) -> None:
+    from iaf_aws_plugin.builders.native.pip_config import pip_settings, values
+
+    system = tmp_path / "xdg"
+    (system / "pip").mkdir(parents=True)
+    (system / "pip" / "pip.conf").write_text("[global]\nindex-url = https://system.example/simple\ntimeout = 5\n")
+    home = tmp_path / "home"
+    (home / ".config" / "pip").mkdir(parents=True)
+    (home / ".config" / "pip" / "pip.conf").write_text(
+        "[global]\nindex-url = https://user.example/simple\n[install]\nfind_links = /wheels-a\n  /wheels-b\n")
+    environ = {"HOME": str(home), "XDG_CONFIG_DIRS": str(system), "PIP_PRE": "yes"}
+    settings = pip_settings(environ)
+    assert settings["index-url"] == "https://user.example/simple"  # the user's file over the system's
+    assert values(settings, "find-links") == ["/wheels-a", "/wheels-b"]  # [install], a list split as pip splits
+    assert settings["pre"] == "yes" and settings["timeout"] == "5"
+    explicit = tmp_path / "explicit.conf"
+    explicit.write_text("[install]\nindex-url = https://explicit.example/simple\n[global]\nindex-url = https://no\n")
+    settings = pip_settings({**environ, "PIP_CONFIG_FILE": str(explicit)})
+    assert settings["index-url"] == "https://explicit.example/simple"  # [install] over [global]
+    assert "find-links" not in settings  # PIP_CONFIG_FILE set: the user's files are not read
+    settings = pip_settings({**environ, "PIP_CONFIG_FILE": str(explicit), "PIP_INDEX_URL": "https://env.example"})
+    assert settings["index-url"] == "https://env.example"  # variables over every file
+    assert pip_settings({"HOME": str(home), "XDG_CONFIG_DIRS": str(system), "PIP_CONFIG_FILE": os.devnull}) \
+        == {"config-file": os.devnull}  # no file at all
+
+
+def test_below_a_glibc_uv_knows_each_release_without_a_wheel_for_the_target_is_capped_as_pip_would(
+        index: Path, tmp_path: Path) -> None:
+    """Lambda's Python <= 3.11 base runs glibc 2.26, which uv has no platform for: uv resolves for
+    manylinux_2_28, and a release whose wheels all need a newer glibc (numpy 2.4, pyarrow 26) is capped
+    at the newest one that has a wheel for 2.26, so the pins are pip's: same versions, same wheels."""
+    from iaf_aws_plugin.builders.native.resolve import pip_resolve_command, resolve
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    folder = Path(os.environ["PIP_FIND_LINKS"])
+    cp = f"cp{PY.replace('.', '')}"
+    for version, platforms in (("3.0", ["manylinux_2_28_x86_64"]),
+                               ("2.5", ["manylinux_2_27_x86_64.manylinux_2_28_x86_64"]),
+                               ("2.0", ["manylinux2014_x86_64.manylinux_2_17_x86_64", "manylinux_2_28_x86_64"]),
+                               ("1.5", ["manylinux_2_28_x86_64"]), ("1.0", ["manylinux_2_17_x86_64"])):
+        for platform in platforms:
+            make_wheel(folder, "nativepkg", version, {"nativepkg/__init__.py": f"V = {version!r}\n"},
+                       tag=f"{cp}-{cp}-{platform}")
+    make_wheel(folder, "usespkg", "1.0", {"usespkg.py": "U = 1\n"}, requires=("nativepkg<2",))
+    tags = platform_tags("x86_64", (2, 26))
+    for requirement, expected in (("nativepkg", "2.0"), ("usespkg", "1.0")):
+        (tmp_path / requirement).mkdir()
+        project = project_with(tmp_path / requirement, f"{requirement}\n")
+        said: list[str] = []
+        resolution = resolve(BlobStore(tmp_path / requirement / "cache"), project, index, python_version=PY,
+                             architecture="x86_64", tags=tags, echo=said.append)
+        report = tmp_path / requirement / "pip.json"
+        subprocess.run(pip_resolve_command(pip_command(), report, tmp_path / "t", PY, tags,
+                                           project / "requirements.txt", index), check=True, capture_output=True)
+        by_pip = {p["metadata"]["name"]: (p["metadata"]["version"], p["download_info"]["url"].rsplit("/", 1)[-1])
+                  for p in __import__("json").loads(report.read_text())["install"]}
+        by_pip.pop("iaf-aws-plugin")
+        assert {p.name: (p.version, p.url.rsplit("/", 1)[-1]) for p in resolution.pins} == by_pip
+        assert by_pip["nativepkg"] == (expected, f"nativepkg-{expected}-{cp}-{cp}-manylinux"
+                                       + ("2014_x86_64.manylinux_2_17_x86_64.whl" if expected == "2.0"
+                                          else "_2_17_x86_64.whl"))
+        if uv_resolver(tags) is not None:
+            assert resolution.resolver == "uv"
+            assert any(f"capped at nativepkg {expected}" in line for line in said), said
+        elif sys.version_info >= (3, 11) and os.environ.get("IAF_CI_DIR"):
+            pytest.fail("CI installs uv: uv resolves below the glibc it knows")
 
 
 def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_only_what_it_adds(

@@ -19,9 +19,7 @@ from ...errors import PluginError
 from .blobs import BlobStore
 from .pins import Pin, canonical_name
 
-FORMAT = "resolve-v1"
-# pip's index settings change what a resolution means: they are part of its key.
-INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_PRE")
+FORMAT = "resolve-v2"  # v2: keyed by pip's merged settings (files too), not five PIP_* variables
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,15 @@ class Resolution:
 
 
 def resolution_key(requirements: bytes, wheel_requirements: list[str], python_version: str, tags: list[str]) -> str:
-    index = [f"{name}={os.environ.get(name, '')}" for name in INDEX_ENV]
+    from .pip_config import HARMLESS, pip_settings
+
+    index = [f"{name}={value}" for name, value in sorted(pip_settings().items()) if name not in HARMLESS]
     parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements, python_version, *tags, *index]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],
-                        requirements_file: Path | None, wheel: Path) -> list[str]:
+                        requirements_file: Path | None, wheel: Path | None) -> list[str]:
     """pip resolves as ``pip install --target`` would, and installs nothing (pip < 24 wants
     ``--target`` with ``--platform`` even for a dry run)."""
     command = [*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), "--target", str(target),
@@ -53,7 +53,7 @@ def pip_resolve_command(pip: list[str], report: Path, target: Path, python_versi
         command += ["--platform", tag]
     if requirements_file is not None:
         command += ["-r", str(requirements_file)]
-    return [*command, str(wheel)]
+    return [*command, str(wheel)] if wheel is not None else command
 
 
 def pins_from_report(report: dict[str, object], *, leave_out: str) -> tuple[Pin, ...]:
@@ -93,7 +93,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
     versions); a conflict, or any other change, resolves everything again."""
     from .pip_run import wheel_requirements
-    from .uv_resolve import uv_resolver
+    from .uv_resolve import uv_resolver, why_not_uv
 
     uv = uv_resolver(tags)
     used: list[str] = []
@@ -128,7 +128,8 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
                 echo("The new requirements do not fit the earlier pins: resolving everything again")
     if pins is None:
         echo(f"Resolving dependencies for CPython {python_version} {architecture} "
-             f"(manylinux up to glibc {_glibc_of(tags)}) with {'uv' if uv else 'pip'}")
+             f"(manylinux up to glibc {glibc_of(tags)}) with {'uv' if uv else 'pip'}"
+             + ("" if uv else f" ({why_not_uv(tags) or 'uv is not installed'})"))
         pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
                            python_version=python_version, architecture=architecture, tags=tags, echo=echo, uv=uv,
                            used=used)
@@ -139,7 +140,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     return Resolution(pins, key, False, used[-1] if used else "pip")
 
 
-def _glibc_of(tags: list[str]) -> str:
+def glibc_of(tags: list[str]) -> str:
     match = re.match(r"manylinux_(\d+)_(\d+)_", tags[0])
     return f"{match[1]}.{match[2]}" if match else tags[0]
 
@@ -165,7 +166,7 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
                 constraints_file.write_text(constraints, encoding="utf-8")
             by_uv = uv_pins(uv, Path(work), requirements_file, constraints_file,
                             None if requirements_text is not None else wheel, python_version=python_version,
-                            tags=tags, cwd=project_dir)
+                            tags=tags, cwd=project_dir, echo=echo)
             if by_uv is not None:
                 if used is not None:
                     used.append("uv")
@@ -174,9 +175,8 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
         if used is not None:
             used.append("pip")
         command = pip_resolve_command(pip_command(), report_path, Path(work) / "target", python_version, tags,
-                                      requirements_file, wheel)
-        if requirements_text is not None:
-            command.pop()  # the plugin's own requirements are pinned already
+                                      requirements_file, None if requirements_text is not None else wheel)
+        # (new lines alone: the plugin's own requirements are pinned already)
         if constraints is not None:
             (Path(work) / "constraints.txt").write_text(constraints, encoding="utf-8")
             command += ["-c", str(Path(work) / "constraints.txt")]
