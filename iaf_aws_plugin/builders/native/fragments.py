@@ -14,7 +14,6 @@ hashing (its ``diff_id``)."""
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import stat
 import tarfile
@@ -216,10 +215,17 @@ def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, 
     head = b"".join(_header(n, tarfile.DIRTYPE, 0o755) for n in head_names)
     members = [_Member(_compress(head), len(head))]
     for fragment in fragments:
-        blob = _mapped(store.path(fragment.digest), fragment.size)
+        path = store.path(fragment.digest)
+        try:
+            length = path.stat().st_size
+        except OSError:
+            length = -1
+        if length != fragment.size:
+            raise PluginError(f"the cached fragment {path} is damaged: {length} bytes, {fragment.size} expected.",
+                              fix=f"Delete {path} and build again: the fragment is rebuilt.")
         offset = 0
         for compressed, uncompressed in fragment.member_sizes():
-            members.append(_Member(blob[offset:offset + compressed], uncompressed, store.path(fragment.digest)))
+            members.append(_Member(path, uncompressed, offset, compressed))
             offset += compressed
     members.append(_Member(_compress(END_OF_ARCHIVE), len(END_OF_ARCHIVE)))
     _keep_freed_memory()
@@ -254,41 +260,38 @@ def _keep_freed_memory() -> None:
     del block
 
 
-def _mapped(path: Path, size: int) -> memoryview:
-    """The blob's bytes, mapped read-only (no copy, no fresh memory: the page cache's own pages)."""
-    with open(path, "rb") as handle:
-        length = os.fstat(handle.fileno()).st_size
-        if length != size or not length:
-            raise PluginError(f"the cached fragment {path} is damaged: {length} bytes, {size} expected.",
-                              fix=f"Delete {path} and build again: the fragment is rebuilt.")
-        return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-
-
 @dataclass(frozen=True)
 class _Member:
-    data: bytes | memoryview  # one gzip member
+    source: bytes | Path  # one gzip member, or the fragment's blob it is in
     uncompressed: int
-    blob: Path | None = None  # the fragment it is in
+    offset: int = 0  # in the blob
+    size: int = 0  # compressed, in the blob
 
-    def inflate(self) -> tuple[bytes | memoryview, bytes]:
+    def inflate(self) -> tuple[bytes, bytes]:
         """(the gzip member, its tar bytes)."""
+        data = self.source
+        if isinstance(data, Path):
+            with open(data, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read(self.size)
         try:
-            tar = zlib.decompress(self.data, 31, max(self.uncompressed, 1))  # one buffer of the known size
+            tar = zlib.decompress(data, 31, max(self.uncompressed, 1))  # one buffer of the known size
         except zlib.error:
             tar = b""
         if len(tar) != self.uncompressed:
-            raise PluginError(f"the cached fragment {self.blob} is damaged: a gzip member does not inflate to "
-                              f"its {self.uncompressed} bytes.",
-                              fix=f"Delete {self.blob} and build again: the fragment is rebuilt.")
-        return self.data, tar
+            blob = self.source if isinstance(self.source, Path) else "(in memory)"
+            raise PluginError(f"the cached fragment {blob} is damaged: its gzip member at byte {self.offset} does "
+                              f"not inflate to its {self.uncompressed} bytes.",
+                              fix=f"Delete {blob} and build again: the fragment is rebuilt.")
+        return data, tar
 
 
-def _inflated(members: list[_Member], workers: int) -> Iterator[tuple[bytes | memoryview, bytes]]:
+def _inflated(members: list[_Member], workers: int) -> Iterator[tuple[bytes, bytes]]:
     """``member.inflate()`` of each member, in order; up to :data:`AHEAD` tar bytes inflated ahead
     in ``workers`` threads (zlib and hashlib release the GIL for large buffers)."""
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        ahead: deque[tuple[int, Future[tuple[bytes | memoryview, bytes]]]] = deque()
+        ahead: deque[tuple[int, Future[tuple[bytes, bytes]]]] = deque()
         pending = 0  # tar bytes submitted and not yet handed out
         for member in members:
             while ahead and pending + member.uncompressed > AHEAD:
