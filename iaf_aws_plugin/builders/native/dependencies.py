@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ...errors import PluginError
 from .blobs import BlobStore, sha256_file
@@ -229,18 +229,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 for name, future in futures.items():
                     fragments[name] = future.result()
             lap("tar + gzip (parallel)")
-            # The diff_id hashes the tar: of what was built now, from the staged files (cheaper than inflating).
-            from functools import partial
-
-            from .fragments import tar_entries
-
-            raw: dict[str, Callable[[], Iterator[bytes]]] = {}
-            for d in finals:
-                built_now = fragments[d.pin.name]
-                if built_now is not None:
-                    raw[built_now.digest] = partial(tar_entries, staging, d.files, task_root.strip("/"))
-            layer = assemble_layer(store, [f for f in (fragments[p.name] for p in pins) if f is not None], task_root,
-                                   raw=raw)
+            layer = assemble_layer(store, [f for f in (fragments[p.name] for p in pins) if f is not None], task_root)
             lap("assemble layer")
         finally:
             _remove_later(Path(work))
