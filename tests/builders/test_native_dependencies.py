@@ -393,3 +393,32 @@ def test_of_the_wheels_uv_lists_the_one_pip_would_install_is_chosen() -> None:
     assert wheel_rank("numpy-2.5-cp312-cp312-manylinux_2_39_x86_64.whl", "3.12", tags) is None  # newer glibc
     assert wheel_rank("numpy-2.5-cp311-cp311-manylinux_2_28_x86_64.whl", "3.12", tags) is None  # another Python
     assert best_wheel([pure], "3.12", tags) == pure
+
+
+@pytest.mark.parametrize("resolver", ["uv", "pip"])
+def test_python_version_markers_are_evaluated_for_the_target_python_not_the_one_deploying(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resolver: str) -> None:
+    """A dependency behind ``python_version < "3.12"`` is installed for a 3.11 base even when the
+    deploy runs on 3.12: pip's ``--python-version`` alone evaluates markers for the running Python,
+    so pip runs under a Python of the target's version; uv is told the version."""
+    from iaf_aws_plugin.builders.native.resolve import resolve
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    target = next((v for v in ("3.11", "3.12", "3.10") if v != PY and find_interpreter(v).path), None)
+    if target is None:
+        pytest.skip("no CPython of another minor version on this machine")
+    tags = platform_tags("x86_64", (2, 34))
+    if resolver == "pip":
+        monkeypatch.setenv("IAF_AWS_NO_UV", "1")
+    elif uv_resolver(tags) is None:
+        pytest.skip("uv or tomllib missing: pip resolves everything")
+    folder = Path(os.environ["PIP_FIND_LINKS"])
+    make_wheel(folder, "markerpkg", "1.0", {"markerpkg.py": ""},
+               requires=(f'onlyold; python_version < "{target}"', f'onlytarget; python_version == "{target}"'))
+    make_wheel(folder, "onlyold", "1.0", {"onlyold.py": ""})
+    make_wheel(folder, "onlytarget", "1.0", {"onlytarget.py": ""})
+    project = project_with(tmp_path, "markerpkg\n")
+    resolution = resolve(BlobStore(tmp_path / "cache"), project, index, python_version=target, architecture="x86_64",
+                         tags=tags, echo=lambda _: None, python=find_interpreter(target).path)
+    assert resolution.resolver == resolver
+    assert [p.name for p in resolution.pins] == ["markerpkg", "onlytarget"]

@@ -135,7 +135,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
 
     tags = platform_tags(architecture, glibc)
     resolution = resolve(store, project_dir, wheel, python_version=python_version, architecture=architecture,
-                         tags=tags, echo=echo)
+                         tags=tags, echo=echo, python=interpreter.path)
     lap("resolve (cached)" if resolution.cached else f"resolve ({resolution.resolver})")
     host = resolution.version_of(HOST)
     host_major = int(host.split(".")[0]) if host and host.split(".")[0].isdigit() else None

@@ -1,6 +1,7 @@
 """Running pip for the native builder: which pip, with its progress shown, and its failures as one line."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,16 +17,19 @@ _NO_WHEEL = re.compile(r"(?:Could not find a version that satisfies the requirem
 PIP_TIMEOUT = 1800
 
 
-def pip_command() -> list[str]:
+def pip_command(python: str | None = None) -> list[str]:
     """This interpreter's pip; else the pip wheel bundled with ``ensurepip`` (run from the
-    wheel, nothing installed)."""
+    wheel, nothing installed). ``python``: run that interpreter instead (a Python of the target's
+    version, so that pip evaluates ``python_version`` markers for the target: pip's
+    ``--python-version`` does not), with the bundled pip wheel."""
     import importlib.util
-
-    if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
     import ensurepip
 
     bundled = sorted(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl"))
+    if python is not None and os.path.realpath(python) != os.path.realpath(sys.executable) and bundled:
+        return [python, str(bundled[-1] / "pip")]
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
     if bundled:
         return [sys.executable, str(bundled[-1] / "pip")]
     raise PluginError("pip is not available in this Python environment: the native builder needs it "

@@ -86,8 +86,9 @@ def requirement_lines(requirements: bytes) -> list[str] | None:
 
 
 def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version: str, architecture: str,
-            tags: list[str], echo: Callable[[str], None]) -> Resolution:
-    """The pins of ``requirements.txt`` plus the plugin's own requirements (cached).
+            tags: list[str], echo: Callable[[str], None], python: str | None = None) -> Resolution:
+    """The pins of ``requirements.txt`` plus the plugin's own requirements (cached). ``python``: an
+    interpreter of the target's version, which runs pip when pip resolves (uv is told the version).
 
     When the file only gained lines since the last resolution for this platform and Python, only
     the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
@@ -119,7 +120,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
             constraints = "".join(f"{p.name}=={p.version}\n" for p in old)
             new = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
                               python_version=python_version, architecture=architecture, tags=tags, echo=echo,
-                              quiet_failure=True, uv=uv, used=used)
+                              quiet_failure=True, uv=uv, used=used, python=python)
             if new is not None:
                 merged = {p.name: p for p in old}
                 merged.update({p.name: p for p in new})
@@ -132,7 +133,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
              + ("" if uv else f" ({why_not_uv(tags) or 'uv is not installed'})"))
         pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
                            python_version=python_version, architecture=architecture, tags=tags, echo=echo, uv=uv,
-                           used=used)
+                           used=used, python=python)
         assert pins is not None
     store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
     if lines is not None:
@@ -148,7 +149,7 @@ def glibc_of(tags: list[str]) -> str:
 def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
                 constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
                 echo: Callable[[str], None], quiet_failure: bool = False, uv: str | None = None,
-                used: list[str] | None = None) -> tuple[Pin, ...] | None:
+                used: list[str] | None = None, python: str | None = None) -> tuple[Pin, ...] | None:
     """pip's resolution (or uv's, when ``uv`` is given and succeeds: :mod:`.uv_resolve`)."""
     from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
 
@@ -174,7 +175,7 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
             echo("uv could not resolve the requirements: pip resolves them")
         if used is not None:
             used.append("pip")
-        command = pip_resolve_command(pip_command(), report_path, Path(work) / "target", python_version, tags,
+        command = pip_resolve_command(pip_command(python), report_path, Path(work) / "target", python_version, tags,
                                       requirements_file, None if requirements_text is not None else wheel)
         # (new lines alone: the plugin's own requirements are pinned already)
         if constraints is not None:
