@@ -217,18 +217,20 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 compile_tree(interpreter.path, staging, task_root, skip=skip)
                 compiled_tag = "cpython-" + python_version.replace(".", "")
                 lap("compile")
-            finals = [write_record(staging, _with_byte_code(staging, d, compiled_tag)) for d in installed]
-            lap("record")
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                largest_first = sorted(finals, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
-                futures = {d.pin.name: pool.submit(
-                    make_fragment, store, keys[d.pin.name], d.pin.name, d.pin.version, staging, d.files, task_root,
-                    tuple(removed[d.pin.name].as_list()), pruned_bytes.get(d.pin.name, 0),  # type: ignore[arg-type]
-                    uncompiled.get(d.pin.name, 0))
-                    for d in largest_first}
+
+            def fragment_of(dist: Any) -> Any:
+                final = write_record(staging, _with_byte_code(staging, dist, compiled_tag))
+                name = dist.pin.name
+                return make_fragment(store, keys[name], name, dist.pin.version, staging, final.files, task_root,
+                                     tuple(removed[name].as_list()),  # type: ignore[arg-type]
+                                     pruned_bytes.get(name, 0), uncompiled.get(name, 0))
+
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # RECORD, tar and gzip per distribution
+                largest_first = sorted(installed, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
+                futures = {d.pin.name: pool.submit(fragment_of, d) for d in largest_first}
                 for name, future in futures.items():
                     fragments[name] = future.result()
-            lap("tar + gzip (parallel)")
+            lap("tar + gzip, with RECORD (parallel)")
             layer = assemble_layer(store, [f for f in (fragments[p.name] for p in pins) if f is not None], task_root)
             lap("assemble layer")
         finally:
