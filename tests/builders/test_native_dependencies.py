@@ -173,7 +173,8 @@ def test_below_a_glibc_uv_knows_each_release_without_a_wheel_for_the_target_is_c
     """Lambda's Python <= 3.11 base runs glibc 2.26, which uv has no platform for: uv resolves for
     manylinux_2_28, and a release whose wheels all need a newer glibc (numpy 2.4, pyarrow 26) is capped
     at the newest one that has a wheel for 2.26, so the pins are pip's: same versions, same wheels."""
-    from iaf_aws_plugin.builders.native.resolve import pip_resolve_command, resolve
+    from iaf_aws_plugin.builders.native.pip_run import pip_resolve_command
+    from iaf_aws_plugin.builders.native.resolve import resolve
     from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
 
     folder = Path(os.environ["PIP_FIND_LINKS"])

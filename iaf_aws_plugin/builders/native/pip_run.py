@@ -36,6 +36,20 @@ def pip_command(python: str | None = None) -> list[str]:
                       "to resolve the dependencies.", fix=f"{sys.executable} -m ensurepip (or pip install pip).")
 
 
+def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],
+                        requirements_file: Path | None, wheel: Path | None) -> list[str]:
+    """pip resolves as ``pip install --target`` would, and installs nothing (pip < 24 wants
+    ``--target`` with ``--platform`` even for a dry run)."""
+    command = [*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), "--target", str(target),
+               "--no-input", "--disable-pip-version-check", "--progress-bar", "off", "--only-binary=:all:",
+               "--implementation", "cp", "--python-version", python_version]
+    for tag in tags:
+        command += ["--platform", tag]
+    if requirements_file is not None:
+        command += ["-r", str(requirements_file)]
+    return [*command, str(wheel)] if wheel is not None else command
+
+
 def wheel_requirements(wheel: Path) -> list[str]:
     """The ``Requires-Dist`` lines of a wheel (what pip resolves for it)."""
     import zipfile

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +39,6 @@ def resolution_key(requirements: bytes, wheel_requirements: list[str], python_ve
     index = [f"{name}={value}" for name, value in sorted(pip_settings().items()) if name not in HARMLESS]
     parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements, python_version, *tags, *index]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],
-                        requirements_file: Path | None, wheel: Path | None) -> list[str]:
-    """pip resolves as ``pip install --target`` would, and installs nothing (pip < 24 wants
-    ``--target`` with ``--platform`` even for a dry run)."""
-    command = [*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), "--target", str(target),
-               "--no-input", "--disable-pip-version-check", "--progress-bar", "off", "--only-binary=:all:",
-               "--implementation", "cp", "--python-version", python_version]
-    for tag in tags:
-        command += ["--platform", tag]
-    if requirements_file is not None:
-        command += ["-r", str(requirements_file)]
-    return [*command, str(wheel)] if wheel is not None else command
 
 
 def pins_from_report(report: dict[str, object], *, leave_out: str) -> tuple[Pin, ...]:
@@ -94,7 +79,7 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     the new lines are resolved, with the earlier pins as constraints (as a lock file keeps its
     versions); a conflict, or any other change, resolves everything again."""
     from .pip_run import wheel_requirements
-    from .uv_resolve import uv_resolver, why_not_uv
+    from .uv_resolve import glibc_of, uv_resolver, why_not_uv
 
     uv = uv_resolver(tags)
     used: list[str] = []
@@ -141,17 +126,12 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     return Resolution(pins, key, False, used[-1] if used else "pip")
 
 
-def glibc_of(tags: list[str]) -> str:
-    match = re.match(r"manylinux_(\d+)_(\d+)_", tags[0])
-    return f"{match[1]}.{match[2]}" if match else tags[0]
-
-
 def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
                 constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
                 echo: Callable[[str], None], quiet_failure: bool = False, uv: str | None = None,
                 used: list[str] | None = None, python: str | None = None) -> tuple[Pin, ...] | None:
     """pip's resolution (or uv's, when ``uv`` is given and succeeds: :mod:`.uv_resolve`)."""
-    from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command
+    from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command, pip_resolve_command
 
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
         report_path = Path(work) / "report.json"

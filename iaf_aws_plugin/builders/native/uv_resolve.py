@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from . import pip_config
+from .pip_config import is_true, pip_settings, unknown_settings, values
 from .pins import Pin, canonical_name
 
 UV_MANYLINUX = (17, 28, *range(31, 41))  # the manylinux_2_N platforms uv 0.13 accepts
@@ -48,8 +48,8 @@ def why_not_uv(tags: list[str]) -> str | None:
         return "Python 3.10 cannot read uv's pylock.toml"
     if uv_platform_for(tags) is None:
         return "uv knows no manylinux platform for this target"
-    settings = pip_config.pip_settings()
-    unknown = pip_config.unknown_settings(settings)
+    settings = pip_settings()
+    unknown = unknown_settings(settings)
     if unknown:
         return f"pip is configured with {', '.join(unknown)}, which uv cannot be told"
     if len(index_sources(settings)) > 1:
@@ -60,10 +60,10 @@ def why_not_uv(tags: list[str]) -> str | None:
 
 def index_sources(settings: dict[str, str]) -> list[str]:
     """Every index and find-links location pip reads packages from."""
-    main = [] if pip_config.is_true(settings.get("no-index")) else \
-        (pip_config.values(settings, "index-url") or ["https://pypi.org/simple"])
-    extra = [] if pip_config.is_true(settings.get("no-index")) else pip_config.values(settings, "extra-index-url")
-    return [*main, *extra, *pip_config.values(settings, "find-links")]
+    main = [] if is_true(settings.get("no-index")) else \
+        (values(settings, "index-url") or ["https://pypi.org/simple"])
+    extra = [] if is_true(settings.get("no-index")) else values(settings, "extra-index-url")
+    return [*main, *extra, *values(settings, "find-links")]
 
 
 def uv_resolver(tags: list[str]) -> str | None:
@@ -79,11 +79,11 @@ def uv_index_options(settings: dict[str, str]) -> list[str]:
     for key, option in (("index-url", "--index-url"), ("extra-index-url", "--extra-index-url"),
                         ("find-links", "--find-links"), ("constraint", "--constraint"),
                         ("trusted-host", "--allow-insecure-host")):
-        for value in pip_config.values(settings, key):
+        for value in values(settings, key):
             options += [option, value]
-    if pip_config.is_true(settings.get("no-index")):
+    if is_true(settings.get("no-index")):
         options.append("--no-index")
-    if pip_config.is_true(settings.get("pre")):
+    if is_true(settings.get("pre")):
         options += ["--prerelease", "allow"]
     return options
 
@@ -93,11 +93,9 @@ def uv_pins(uv: str, work: Path, requirements_file: Path | None, constraints_fil
             echo: Callable[[str], None] = lambda _: None) -> tuple[Pin, ...] | None:
     """uv's resolution as pins (the wheel pip would install of each: URL and sha256), leaving out
     the plugin's own wheel; None when uv fails (pip then resolves)."""
-    from .resolve import glibc_of
-
     platform = uv_platform_for(tags)
     assert platform is not None
-    settings = pip_config.pip_settings()
+    settings = pip_settings()
     sources = work / "uv-requirements.txt"
     lines = [f"-r {requirements_file}"] if requirements_file is not None else []
     if wheel is not None:
@@ -176,8 +174,7 @@ def newest_fitting(misfits: list[tuple[str, str]], *, python_version: str, tags:
                    cwd: Path) -> dict[str, str] | None:
     """For each (name, version): the newest older release with a wheel for ``tags``, as pip picks it
     (one ``--no-deps`` dry run, pip's own settings); None when pip finds none for one of them."""
-    from .pip_run import PIP_TIMEOUT, pip_command
-    from .resolve import pip_resolve_command
+    from .pip_run import PIP_TIMEOUT, pip_command, pip_resolve_command
 
     with tempfile.TemporaryDirectory(prefix="fit-") as work:
         report = Path(work) / "report.json"
@@ -194,6 +191,11 @@ def newest_fitting(misfits: list[tuple[str, str]], *, python_version: str, tags:
             return None
     found = {canonical_name(str(i["metadata"]["name"])): str(i["metadata"]["version"]) for i in installs}
     return found if all(name in found for name, _ in misfits) else None
+
+
+def glibc_of(tags: list[str]) -> str:
+    match = re.match(r"manylinux_(\d+)_(\d+)_", tags[0])
+    return f"{match[1]}.{match[2]}" if match else tags[0]
 
 
 def best_wheel(wheels: list[dict[str, object]], python_version: str, tags: list[str]) -> dict[str, object] | None:
