@@ -18,7 +18,9 @@ Lambda's Python 3.11 image (tests/builders/standin.py), scaffolds a bot and meas
   ``INIT REPORT`` (the init alone) and ``REPORT`` (the first invocation: one trading iteration, state
   in the emulated S3, secrets from the emulated SSM) of the bot, with and without byte code, against
   the same bot on the host alone (no plugin: no secrets, no S3 state, no lease) in the same image:
-  what the plugin adds to the host's own cold start, and the plugin's own steps timed in the handler.
+  what the plugin adds to the host's own cold start (the median of interleaved pairs' differences;
+  the host-only bot starts with the trading state ours restores), and the plugin's own steps timed
+  in the handler; garbage collection, page faults and system CPU of each phase, for both.
 
 The stand-in base image and the download caches are kept under ``--work`` (default ``$IAF_CI_DIR``
 or ``~/.cache/iaf-bench``). ``--json FILE`` also writes the figures (the format ``report.py`` reads).
@@ -150,6 +152,80 @@ def run_cold_start(binary: Path, root: Path, handler: str, env: dict[str, str], 
             "duration_ms": invoke.get("durationMs"), "payload": payload}
 
 
+def cold_start_pairs(binary: Path, root: Path, env: dict[str, str], work: Path,
+                     count: int) -> dict[str, list[dict[str, object]]]:
+    """``count`` interleaved pairs of cold starts, each a new container: the host-only bot, then ours
+    (both see the same load). The host-only bot starts with the trading state ours saved at the end
+    of its previous cold start, copied into its ``/tmp/resources`` (as if that state were on a local
+    disk): both iterations then trade on the same database, and ours loads it from S3 (the first
+    pair has none, for both). Without it the reference built a new database at every cold start,
+    about 0.05 s of its first invocation that ours, restoring a database, did not have to do."""
+    runs: dict[str, list[dict[str, object]]] = {"host": [], "bot": []}
+    saved = work / "bot-state"
+    resources = root / "tmp" / "resources"
+    for _ in range(count):
+        for kind, handler in (("host", "host_handler.handler"), ("bot", "timed_handler.handler")):
+            shutil.rmtree(root / "tmp", ignore_errors=True)
+            standin.prepare_rootfs(root)
+            if kind == "host" and saved.is_dir():
+                shutil.copytree(saved, resources)
+                for folder, _dirs, files in os.walk(resources):
+                    for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                        os.chown(name, standin.LAMBDA_UID, standin.LAMBDA_UID)
+            runs[kind].append(run_cold_start(binary, root, handler, env, work / "function.log"))
+            if kind == "bot" and resources.is_dir():
+                shutil.rmtree(saved, ignore_errors=True)
+                shutil.copytree(resources, saved)
+    shutil.rmtree(root / "tmp", ignore_errors=True)
+    standin.prepare_rootfs(root)
+    return runs
+
+
+def cold_start_summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+    """Medians (seconds) of the pairs of :func:`cold_start_pairs`: each handler's INIT REPORT, first
+    invocation and garbage collection in each, the per-pair difference of init + first invocation
+    (ours minus the host-only bot of the same pair) with its spread, and each timed step of ours."""
+    import statistics
+
+    def seconds(run: dict[str, object], key: str) -> float:
+        return float(run[key] or 0) / 1000  # type: ignore[arg-type]
+
+    def gc_seconds(run: dict[str, object], phase: str) -> float:
+        payload = run["payload"]
+        return float(payload.get("gc_seconds", {}).get(phase, 0.0)) if isinstance(payload, dict) else 0.0
+
+    def usage(run: dict[str, object], phase: str, index: int) -> float:
+        payload = run["payload"]
+        found = payload.get("faults_system_seconds", {}).get(phase) if isinstance(payload, dict) else None
+        return float(found[index]) if found else 0.0
+
+    summary: dict[str, object] = {}
+    for kind, items in runs.items():
+        summary[kind] = {
+            "init": statistics.median(seconds(r, "init_ms") for r in items),
+            "invocation": statistics.median(seconds(r, "duration_ms") for r in items),
+            "gc init": statistics.median(gc_seconds(r, "init") for r in items),
+            "gc invocation": statistics.median(gc_seconds(r, "invocation") for r in items),
+            "faults init": statistics.median(usage(r, "init", 0) for r in items),
+            "system init": statistics.median(usage(r, "init", 1) for r in items),
+            "faults invocation": statistics.median(usage(r, "invocation", 0) for r in items),
+            "system invocation": statistics.median(usage(r, "invocation", 1) for r in items),
+            "kinds": sorted({str(r["kind"]) for r in items}),
+        }
+    differences = sorted(seconds(bot, "init_ms") + seconds(bot, "duration_ms") - seconds(host, "init_ms")
+                         - seconds(host, "duration_ms") for host, bot in zip(runs["host"], runs["bot"]))
+    quartiles = statistics.quantiles(differences, n=4, method="inclusive") if len(differences) > 1 else differences * 3
+    summary["added"] = statistics.median(differences)
+    summary["added spread"] = (differences[0], quartiles[0], quartiles[2], differences[-1])
+    steps: dict[str, list[float]] = {}
+    for run in runs["bot"]:
+        payload = run["payload"]
+        for name, value in (payload.get("plugin_seconds") or {}).items() if isinstance(payload, dict) else ():
+            steps.setdefault(name, []).append(float(value))
+    summary["steps"] = {name: statistics.median(values) for name, values in steps.items()}
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default=os.environ.get("IAF_CI_DIR", str(Path.home() / ".cache" / "iaf-bench")))
@@ -201,6 +277,7 @@ def main() -> None:
             scaffold(project)
             install_offline_runner(project)
             (project / "offline_handler.py").write_text(standin.OFFLINE_HANDLER)
+            (project / "phase_probe.py").write_text(PHASE_PROBE)
             (project / "host_function.py").write_text(HOST_FUNCTION)
             (project / "host_handler.py").write_text(HOST_HANDLER)
             (project / "timed_handler.py").write_text(TIMED_HANDLER)
@@ -331,38 +408,38 @@ def main() -> None:
                                    check=True, capture_output=True)
                     root = bundle / "rootfs"
                     standin.prepare_rootfs(root)
-                    runs: dict[str, list[dict[str, object]]] = {"host_handler.handler": [], "timed_handler.handler": []}
-                    for _ in range(COLD_STARTS):  # interleaved: both see the same load
-                        for handler in runs:
-                            runs[handler].append(run_cold_start(binary, root, handler, env, work / "function.log"))
-                            shutil.rmtree(root / "tmp", ignore_errors=True)
-                            standin.prepare_rootfs(root)
-                    bot, host = median_run(runs["timed_handler.handler"]), median_run(runs["host_handler.handler"])
-                    bot_init, host_init = (bot["init_ms"] or 0) / 1000, (host["init_ms"] or 0) / 1000  # type: ignore[operator]
-                    bot_run, host_run = ((bot["duration_ms"] or 0) / 1000,  # type: ignore[operator]
-                                         (host["duration_ms"] or 0) / 1000)  # type: ignore[operator]
-                    outcome = f"results {bot['kind']} / {host['kind']}"
-                    row(f"cold start, image {label}: INIT REPORT (init alone)", "s", bot_init, host_init,
+                    pairs = cold_start_pairs(binary, root, env, work, COLD_STARTS)
+                    summary = cold_start_summary(pairs)
+                    bot, host = summary["bot"], summary["host"]
+                    assert isinstance(bot, dict) and isinstance(host, dict)
+                    outcome = f"results {'/'.join(bot['kinds'])} / {'/'.join(host['kinds'])}"
+                    row(f"cold start, image {label}: INIT REPORT (init alone)", "s", bot["init"], host["init"],
                         "reference: the same bot on the host alone (no plugin: no secrets, no S3 state, no lease), "
-                        f"same image; {outcome}")
-                    row(f"cold start, image {label}: first invocation (one trading iteration)", "s", bot_run, host_run,
-                        "ours: state loaded from and saved to the emulated S3 under the lease; reference: the host's "
-                        "local state only")
-                    added = bot_init + bot_run - host_init - host_run
+                        f"same image; {outcome}; in the handler's import, ours / reference: garbage collection "
+                        f"{bot['gc init']:.2f} / {host['gc init']:.2f} s, minor page faults {bot['faults init']:,.0f} / "
+                        f"{host['faults init']:,.0f}, system CPU {bot['system init']:.2f} / {host['system init']:.2f} s")
+                    row(f"cold start, image {label}: first invocation (one trading iteration)", "s", bot["invocation"],
+                        host["invocation"], "ours: state loaded from and saved to the emulated S3 under the lease; "
+                        "reference: the same state already in its local folder (copied there before it starts); "
+                        f"garbage collection {bot['gc invocation']:.2f} / {host['gc invocation']:.2f} s, minor page "
+                        f"faults {bot['faults invocation']:,.0f} / {host['faults invocation']:,.0f}")
+                    added = summary["added"]
+                    low, q1, q3, high = summary["added spread"]  # type: ignore[misc]
                     row(f"cold start, image {label}: what the plugin adds to the host's own cold start", "s", added,
-                        None, f"INIT REPORT + first REPORT, bot minus the host-only bot (secrets from SSM, the "
-                        f"conditional-writes check, state load + lease, save + release); medians of {COLD_STARTS} "
-                        "interleaved cold starts each", "<= 0.3 s", added <= 0.3)
-                    payload = bot["payload"] if isinstance(bot["payload"], dict) else {}
-                    steps = payload.get("plugin_seconds") or {}
+                        None, f"INIT REPORT + first invocation, bot minus the host-only bot (secrets from SSM, the "
+                        f"conditional-writes check, the S3 client, state load + lease, save + release): median of "
+                        f"{COLD_STARTS} interleaved pairs' differences (middle half {q1:.3f}-{q3:.3f} s, all "
+                        f"{low:.3f}-{high:.3f} s)", "<= 0.3 s", added <= 0.3)  # type: ignore[operator]
+                    steps = summary["steps"]
                     if steps:
+                        assert isinstance(steps, dict)
                         own = sum(steps.values())
                         row(f"cold start, image {label}: the plugin's own steps, timed in the handler", "s", own, None,
-                            ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in steps.items()),
-                            "<= 0.3 s", own <= 0.3)
+                            ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in steps.items())
+                            + f" (medians of {COLD_STARTS}, without garbage collection: see the INIT row)")
                     else:
                         notes.append(f"Cold start, image {label}: the timed handler returned no timings: "
-                                     f"{str(bot['payload'])[:300]}")
+                                     f"{str(pairs['bot'][0]['payload'])[:300]}")
                     if label == "slim":
                         for cache_dir in sorted((root / "var" / "task").rglob("__pycache__"), reverse=True):
                             cache_dir.chmod(0o755)
@@ -370,7 +447,7 @@ def main() -> None:
                         standin.prepare_rootfs(root)
                         nobyte = run_cold_start(binary, root, "timed_handler.handler", env, work / "function.log")
                         row("cold start, slim image without byte code: INIT REPORT", "s",
-                            (bot["init_ms"] or 0) / 1000, (nobyte["init_ms"] or 0) / 1000,  # type: ignore[operator]
+                            bot["init"], (nobyte["init_ms"] or 0) / 1000,  # type: ignore[operator]
                             f"reference: the same image without `__pycache__` (compiled at every cold start); "
                             f"first invocation {(nobyte['duration_ms'] or 0) / 1000:.2f} s, result {nobyte['kind']}")  # type: ignore[operator]
             if args.json:
@@ -388,7 +465,15 @@ def main() -> None:
                               "is the Dockerfile template's RUN step (`pip install --target` + `compileall`) run "
                               "directly, measured in the same run with its own download cache.",
                               "Cold start: AWS's Runtime Interface Emulator (aws-lambda-rie from the aws-sam-cli "
-                              "wheel) runs the unpacked image in a chroot; its INIT REPORT and REPORT lines."],
+                              "wheel) runs the unpacked image in a chroot; its INIT REPORT and REPORT lines.",
+                              "Cold start, what the plugin adds beyond its timed steps: about a third of each cold "
+                              "start is garbage collection (full collections of a heap of about 600,000 objects, "
+                              "0.1-0.2 s each), and the objects the plugin's steps leave (botocore's parsed "
+                              "models) make one more full collection fall inside the cold start; the process also "
+                              "takes more minor page faults and system CPU at init than its steps account for. "
+                              "Both land wherever the collector and the kernel decide, so only INIT + first "
+                              "invocation, ours minus the host-only bot, measures the plugin; it is reported as "
+                              "the median of the interleaved pairs' differences."],
                 }, indent=2))
         finally:
             registry_process.terminate()
@@ -396,13 +481,7 @@ def main() -> None:
             server.stop()
 
 
-COLD_STARTS = 5  # per handler and image; the median (INIT REPORT + first REPORT) is reported
-
-
-def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
-    """The run whose init + first invocation is the median (its own timings go with it)."""
-    ordered = sorted(runs, key=lambda r: (r["init_ms"] or 0) + (r["duration_ms"] or 0))  # type: ignore[operator]
-    return ordered[len(ordered) // 2]
+COLD_STARTS = 9  # pairs per image (host-only bot, then ours); the median of the pairs' differences is reported
 
 
 ADDED = "cachetools"  # a small package the scaffold's requirement set does not have
@@ -425,7 +504,52 @@ def lambda_handler(event, context):
     app.run(number_of_iterations=1)
     return {"statusCode": 200, "body": "Trading iteration completed."}
 """
-HOST_HANDLER = """import sys
+PHASE_PROBE = """# Imported first by both handlers (the reference and ours): per phase, the handler's import (init)
+# and its first invocation, the seconds the garbage collector ran, minor page faults and system CPU.
+import gc
+import resource
+import time
+
+SECONDS = {"init": 0.0, "invocation": 0.0}
+USAGE = {}
+_phase = ["init"]
+_started = [0.0]
+
+
+def _usage():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_stime
+
+
+def _callback(phase, info):
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        SECONDS[_phase[0]] += time.perf_counter() - _started[0]
+
+
+gc.callbacks.append(_callback)
+_at = [_usage()]
+
+
+def invoking():
+    now = _usage()
+    USAGE["init"] = [now[0] - _at[0][0], now[1] - _at[0][1]]
+    _at[0] = now
+    _phase[0] = "invocation"
+
+
+def collecting():
+    return SECONDS["init"] + SECONDS["invocation"]
+
+
+def report():
+    now = _usage()
+    USAGE["invocation"] = [now[0] - _at[0][0], now[1] - _at[0][1]]
+    return {"gc_seconds": SECONDS, "faults_system_seconds": USAGE}
+"""
+HOST_HANDLER = """import phase_probe  # noqa: F401  (first: it counts from here on)
+import sys
 
 import host_function
 
@@ -434,30 +558,33 @@ import paper_market  # noqa: E402
 
 
 def handler(event, context):
-    return paper_market.lambda_handler(event, context)
+    phase_probe.invoking()
+    return {"result": paper_market.lambda_handler(event, context), **phase_probe.report()}
 """
 TIMED_HANDLER = """# The scaffolded aws_function.py, unchanged, on the offline paper market; the plugin's steps timed.
+import phase_probe  # first: it counts from here on
 import time
 
 import investing_algorithm_framework  # noqa: F401  (the host's own import comes first, as in aws_function)
 
-SECONDS = {}
-_started = time.perf_counter()
+SECONDS = {}  # each step's seconds without the garbage collection in it (that is in phase_probe)
+_started, _collected = time.perf_counter(), phase_probe.collecting()
 import iaf_aws_plugin  # noqa: E402
 import iaf_aws_plugin.function_env  # noqa: E402,F401
 import iaf_aws_plugin.runtime  # noqa: E402
 import iaf_aws_plugin.schedule_gate  # noqa: E402,F401
 from iaf_aws_plugin import AWSS3StorageStateHandler  # noqa: E402
-SECONDS["plugin import"] = time.perf_counter() - _started
+SECONDS["plugin import"] = time.perf_counter() - _started - (phase_probe.collecting() - _collected)
 
 
 def _timed(name, function):
     def run(*args, **kwargs):
-        started = time.perf_counter()
+        started, collected = time.perf_counter(), phase_probe.collecting()
         try:
             return function(*args, **kwargs)
         finally:
-            SECONDS[name] = SECONDS.get(name, 0.0) + time.perf_counter() - started
+            spent = time.perf_counter() - started - (phase_probe.collecting() - collected)
+            SECONDS[name] = SECONDS.get(name, 0.0) + spent
     return run
 
 
@@ -465,14 +592,17 @@ iaf_aws_plugin.runtime.load_secrets = _timed("secrets (SSM)", iaf_aws_plugin.run
 iaf_aws_plugin.runtime.require_s3_conditional_writes = _timed(
     "conditional-writes check", iaf_aws_plugin.runtime.require_s3_conditional_writes)
 AWSS3StorageStateHandler.__init__ = _timed("state handler set-up", AWSS3StorageStateHandler.__init__)
+# its S3 client, created when the app first runs: part of the first invocation
+AWSS3StorageStateHandler.initialize = _timed("S3 client set-up", AWSS3StorageStateHandler.initialize)
 AWSS3StorageStateHandler.load = _timed("state load + lease", AWSS3StorageStateHandler.load)
 AWSS3StorageStateHandler.save = _timed("state save + release", AWSS3StorageStateHandler.save)
 import paper_market  # noqa: E402  (imports aws_function: the bot as scaffolded)
 
 
 def handler(event, context):
+    phase_probe.invoking()
     result = paper_market.lambda_handler(event, context)
-    return {"result": result, "plugin_seconds": SECONDS}
+    return {"result": result, "plugin_seconds": SECONDS, **phase_probe.report()}
 """
 
 

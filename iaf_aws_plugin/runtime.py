@@ -22,9 +22,10 @@ def require_s3_conditional_writes() -> None:
     ``PutObject(IfMatch=...)``: the state handler's lease and pointer depend on conditional
     writes, and a Lambda base image's own older boto3 may shadow the one the image installed."""
     import botocore
-    import botocore.session
 
-    shape = botocore.session.get_session().get_service_model("s3").operation_model("PutObject").input_shape
+    from .boto_sessions import new_botocore_session
+
+    shape = new_botocore_session().get_service_model("s3").operation_model("PutObject").input_shape
     members = shape.members if shape is not None else {}
     if "IfMatch" not in members or "IfNoneMatch" not in members:
         raise PluginError(
@@ -64,14 +65,15 @@ def load_secrets(*, override: bool = False) -> list[str]:
 
 
 def _read_parameters(path: str) -> list[tuple[str, str]]:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from .boto_sessions import new_session
 
     lookup = path.rstrip("/") or "/"
     permissions = ("ssm:GetParametersByPath on the parameter path and kms:Decrypt on its key "
                    "(aws/ssm by default)")
     try:
-        client = boto3.session.Session().client("ssm")
+        client = new_session().client("ssm")
         paginator = client.get_paginator("get_parameters_by_path")
         result: list[tuple[str, str]] = []
         for page in paginator.paginate(Path=lookup, Recursive=False, WithDecryption=True):

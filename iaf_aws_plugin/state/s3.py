@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
-import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  NoCredentialsError, NoRegionError, PartialCredentialsError, ReadTimeoutError)
 
+from ..boto_sessions import new_session
 from ..function_env import STATE_BUCKET_ENV
 from .errors import StateError
 
@@ -69,7 +69,7 @@ class S3Object:
 
 def make_client(max_workers: int) -> Any:
     """An S3 client with a connection pool sized for the transfer threads and standard retries."""
-    session = boto3.session.Session()
+    session = new_session()  # the parsed S3 model and endpoints shared with the cold start's other sessions
     # Standard retries (5xx, throttling, lost connections), 5 attempts unless the environment says
     # otherwise (AWS_MAX_ATTEMPTS / AWS_RETRY_MODE, as for every AWS SDK). Conditional writes
     # stay correct when a retry meets its own applied write: see ``lease`` and ``snapshots``.
