@@ -486,9 +486,13 @@ COLD_STARTS = 9  # pairs per image (host-only bot, then ours); the median of the
 
 ADDED = "cachetools"  # a small package the scaffold's requirement set does not have
 HOST_FUNCTION = """# The scaffolded aws_function.py on the host alone: no secrets, no S3 state, no lease (the reference).
+# Its garbage collection is the template's (iaf_aws_plugin.cold_start, spelled out): paused until the
+# set-up is done, then what the set-up made frozen; so the difference is the plugin's work.
+import gc
 import logging.config
 import os
 
+gc.disable()
 from dotenv import load_dotenv
 from investing_algorithm_framework import AWS_LAMBDA_LOGGING_CONFIG, RESOURCE_DIRECTORY, create_app
 from strategies.my_strategy import MyTradingStrategy
@@ -498,6 +502,8 @@ logging.config.dictConfig(AWS_LAMBDA_LOGGING_CONFIG)
 app = create_app(config={RESOURCE_DIRECTORY: os.environ.get(RESOURCE_DIRECTORY, os.path.join("/tmp", "resources"))})
 app.add_market(market="BITVAVO", trading_symbol="EUR", initial_balance=1000)
 app.add_strategy(MyTradingStrategy)
+gc.freeze()
+gc.enable()
 
 
 def lambda_handler(event, context):
@@ -565,6 +571,7 @@ TIMED_HANDLER = """# The scaffolded aws_function.py, unchanged, on the offline p
 import phase_probe  # first: it counts from here on
 import time
 
+import iaf_aws_plugin.cold_start  # noqa: F401  (as in aws_function: before the framework, collector paused)
 import investing_algorithm_framework  # noqa: F401  (the host's own import comes first, as in aws_function)
 
 SECONDS = {}  # each step's seconds without the garbage collection in it (that is in phase_probe)
