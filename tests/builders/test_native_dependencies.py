@@ -124,14 +124,19 @@ def test_uv_resolves_for_the_glibc_it_knows_or_the_next_one_and_is_told_pip_s_ow
         pytest.skip("uv or tomllib missing: pip resolves everything")
     assert uv_resolver(tags) is not None and uv_resolver(platform_tags("x86_64", (2, 26))) is not None
     before = resolution_key(b"x", [], PY, tags)
-    monkeypatch.setenv("PIP_CONSTRAINT", "/somewhere/constraints.txt")  # told to uv as --constraint
+    constraints = index.parent / "constraints.txt"
+    constraints.write_text("leafpkg<2\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", str(constraints))  # told to uv as --constraint
     monkeypatch.setenv("PIP_TRUSTED_HOST", "mirror.example other.example")
     assert why_not_uv(tags) is None
     options = uv_index_options(pip_settings())
     assert options[:2] == ["--index-strategy", "unsafe-best-match"]  # pip compares every index's releases
-    assert ["--constraint", "/somewhere/constraints.txt"] == options[options.index("--constraint"):][:2]
+    assert ["--constraint", str(constraints)] == options[options.index("--constraint"):][:2]
     assert options.count("--allow-insecure-host") == 2
-    assert resolution_key(b"x", [], PY, tags) != before  # pip's settings are part of the cache key
+    constrained = resolution_key(b"x", [], PY, tags)
+    assert constrained != before  # pip's settings are part of the cache key
+    constraints.write_text("leafpkg<1.5\n")
+    assert resolution_key(b"x", [], PY, tags) != constrained  # and so is what a constraints file says
     monkeypatch.setenv("PIP_NO_BINARY", ":all:")  # uv cannot be told: pip resolves
     assert "no-binary" in str(why_not_uv(tags)) and uv_resolver(tags) is None
     monkeypatch.delenv("PIP_NO_BINARY")

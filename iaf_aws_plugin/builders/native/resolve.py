@@ -34,9 +34,15 @@ class Resolution:
 
 
 def resolution_key(requirements: bytes, wheel_requirements: list[str], python_version: str, tags: list[str]) -> str:
-    from .pip_config import HARMLESS, pip_settings
+    from .pip_config import HARMLESS, pip_settings, values
 
-    index = [f"{name}={value}" for name, value in sorted(pip_settings().items()) if name not in HARMLESS]
+    settings = pip_settings()
+    index = [f"{name}={value}" for name, value in sorted(settings.items()) if name not in HARMLESS]
+    for constraints in values(settings, "constraint"):  # an edited constraints file resolves again
+        try:
+            index.append(hashlib.sha256(Path(constraints).read_bytes()).hexdigest())
+        except OSError:
+            index.append(f"{constraints} unreadable")
     parts = [FORMAT, hashlib.sha256(requirements).hexdigest(), *wheel_requirements, python_version, *tags, *index]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
