@@ -87,8 +87,6 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     from .pip_run import wheel_requirements
     from .uv_resolve import glibc_of, uv_resolver, why_not_uv
 
-    uv = uv_resolver(tags)
-    used: list[str] = []
     requirements_file = Path(project_dir) / "requirements.txt"
     requirements = requirements_file.read_bytes() if requirements_file.is_file() else b""
     wanted = wheel_requirements(wheel)
@@ -96,6 +94,8 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
     cached = store.record("resolutions", key)
     if cached is not None and isinstance(cached.get("pins"), list):
         return Resolution(tuple(Pin(*p) for p in cached["pins"]), key, True)
+    uv = uv_resolver(tags)  # (a cached resolution needs no resolver)
+    resolver = "pip"
     lines = requirement_lines(requirements)
     base_key = resolution_key(b"", wanted, python_version, tags)
     base = store.record("resolution-bases", base_key)
@@ -109,9 +109,9 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
             echo(f"Resolving the {len(added)} new requirement{'s' if len(added) > 1 else ''} "
                  f"({', '.join(added)}) with the other {len(old)} pins kept")
             constraints = "".join(f"{p.name}=={p.version}\n" for p in old)
-            new = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
-                              python_version=python_version, architecture=architecture, tags=tags, echo=echo,
-                              quiet_failure=True, uv=uv, used=used, python=python)
+            new, resolver = _pip_report(store, project_dir, None, "\n".join(added) + "\n", constraints, wheel,
+                                        python_version=python_version, architecture=architecture, tags=tags,
+                                        echo=echo, quiet_failure=True, uv=uv, python=python)
             if new is not None:
                 merged = {p.name: p for p in old}
                 merged.update({p.name: p for p in new})
@@ -122,21 +122,22 @@ def resolve(store: BlobStore, project_dir: Path, wheel: Path, *, python_version:
         echo(f"Resolving dependencies for CPython {python_version} {architecture} "
              f"(manylinux up to glibc {glibc_of(tags)}) with {'uv' if uv else 'pip'}"
              + ("" if uv else f" ({why_not_uv(tags) or 'uv is not installed'})"))
-        pins = _pip_report(store, project_dir, requirements_file if requirements else None, None, None, wheel,
-                           python_version=python_version, architecture=architecture, tags=tags, echo=echo, uv=uv,
-                           used=used, python=python)
+        pins, resolver = _pip_report(store, project_dir, requirements_file if requirements else None, None, None,
+                                     wheel, python_version=python_version, architecture=architecture, tags=tags,
+                                     echo=echo, uv=uv, python=python)
         assert pins is not None
     store.save_record("resolutions", key, {"pins": [[p.name, p.version, p.url, p.sha256] for p in pins]})
     if lines is not None:
         store.save_record("resolution-bases", base_key, {"key": key, "lines": lines})
-    return Resolution(pins, key, False, used[-1] if used else "pip")
+    return Resolution(pins, key, False, resolver)
 
 
 def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | None, requirements_text: str | None,
                 constraints: str | None, wheel: Path, *, python_version: str, architecture: str, tags: list[str],
                 echo: Callable[[str], None], quiet_failure: bool = False, uv: str | None = None,
-                used: list[str] | None = None, python: str | None = None) -> tuple[Pin, ...] | None:
-    """pip's resolution (or uv's, when ``uv`` is given and succeeds: :mod:`.uv_resolve`)."""
+                python: str | None = None) -> tuple[tuple[Pin, ...] | None, str]:
+    """(pip's resolution, "pip"), or uv's when ``uv`` is given and succeeds (:mod:`.uv_resolve`); the pins
+    are None when pip fails and ``quiet_failure``."""
     from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command, pip_resolve_command
 
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
@@ -155,12 +156,8 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
                             None if requirements_text is not None else wheel, python_version=python_version,
                             tags=tags, cwd=project_dir, echo=echo)
             if by_uv is not None:
-                if used is not None:
-                    used.append("uv")
-                return by_uv
+                return by_uv, "uv"
             echo("uv could not resolve the requirements: pip resolves them")
-        if used is not None:
-            used.append("pip")
         command = pip_resolve_command(pip_command(python), report_path, Path(work) / "target", python_version, tags,
                                       requirements_file, None if requirements_text is not None else wheel)
         # (new lines alone: the plugin's own requirements are pinned already)
@@ -175,7 +172,7 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
                               fix="Check the network connection to the package index and retry.")
         if returncode != 0:
             if quiet_failure:
-                return None
+                return None, "pip"
             raise _pip_error(output, shown, python_version, architecture, tags)
         report = json.loads(report_path.read_text(encoding="utf-8"))
-    return pins_from_report(report, leave_out=wheel.name.split("-")[0])
+    return pins_from_report(report, leave_out=wheel.name.split("-")[0]), "pip"
