@@ -84,7 +84,7 @@ class PreparedImage:
             lines.append("Slim: " + (f"removed {(tests + sources + symbols) / 1e6:.1f} MB from the dependencies "
                                      f"(tests/ {tests / 1e6:.1f} MB, .pyi/.c/.h/.pyx/.pxd {sources / 1e6:.1f} MB, "
                                      f"{files} files; debug symbols {symbols / 1e6:.1f} MB)"
-                                     + (f"; {deps.uncompiled_note}" if getattr(deps, "uncompiled_note", "") else "")
+                                     + (f"; {deps.uncompiled_note}" if deps.uncompiled_note else "")
                                      + "; --no-slim keeps them."
                                      if deps.slim else "off (--no-slim): the dependencies are installed as they are."))
             if deps.pruned_note:

@@ -154,10 +154,10 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     from .slim import api_versioned, prune_api_versions, prune_folders, unloaded_api_versions, unused_paths
 
     folders = unused_paths(host_major) if prune_unused else ()
-    path_tops = {f.split("/")[0] for f in folders}
+    path_tops = {canonical_name(f.split("/")[0]) for f in folders}
     trimmed = {p.name for p in pins if prune_unused and api_versioned(p.name, host_major)}
     # a distribution with a folder to leave out: its fragment differs from the unpruned one
-    with_paths = {p.name for p in pins if canonical_name(p.name) in {canonical_name(t) for t in path_tops}}
+    with_paths = {p.name for p in pins if canonical_name(p.name) in path_tops}
     trimmed |= with_paths
     keys = {p.name: fragment_key(p.name, p.version, p.sha256 or p.url, python_version=python_version,
                                  task_root=task_root, slim=slim, compile_version=compile_version,
@@ -231,14 +231,11 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                 for name, future in futures.items():
                     fragments[name] = future.result()
             lap("tar + gzip, with RECORD (parallel)")
-            layer = assemble_layer(store, [f for f in (fragments[p.name] for p in pins) if f is not None], task_root)
-            lap("assemble layer")
         finally:
             _remove_later(Path(work))
     ready = [fragments[p.name] for p in pins]
-    if not missing:
-        layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
-        lap("assemble layer")
+    layer = assemble_layer(store, [f for f in ready if f is not None], task_root)
+    lap("assemble layer")
     sizes: dict[str, int] = {}
     totals = [0, 0, 0, 0]
     for fragment in ready:
