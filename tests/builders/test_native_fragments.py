@@ -145,3 +145,29 @@ def test_a_damaged_fragment_is_named_with_how_to_fix_it(tmp_path: Path, monkeypa
     with pytest.raises(PluginError, match="is damaged"):
         assemble_layer(store, list(made.values()), TASK)
 
+
+
+def test_fragments_of_zlib_and_zlib_ng_mix_in_one_valid_layer(tmp_path: Path, monkeypatch) -> None:
+    """A cache made with Python's zlib stays valid once zlib-ng is installed (and back): any reader
+    inflates any member, so a layer of both is one tar, the same as written plainly."""
+    pytest.importorskip("zlib_ng", reason="zlib-ng is not installed (IAF 8.x installs it; the [fast] extra does)")
+    from iaf_aws_plugin.builders.native.deflate import ZLIB, best
+
+    monkeypatch.setattr(fragments, "MEMBER_BOUND", 65_536)
+    assert best().name == "zlib-ng"
+    root = tmp_path / "target"
+    lists = tree(root)
+    store = BlobStore(tmp_path / "cache")
+    old = make_fragment(store, "key-old", "bigpkg", "1.0", root, lists["bigpkg"], TASK, (0, 0, 0, 0), codec=ZLIB)
+    new = make_fragment(store, "key-new", "bigpkg", "1.0", root, lists["bigpkg"], TASK, (0, 0, 0, 0))
+    assert old.digest != new.digest and old.members != new.members  # other compressed bytes
+    assert [u for _, u in old.members] == [u for _, u in new.members]  # the same tar, split alike
+    small = make_fragment(store, "key-small", "small", "0.1", root, lists["small"], TASK, (0, 0, 0, 0), codec=ZLIB)
+    for big in (old, new):
+        layer = assemble_layer(store, [big, small], TASK)
+        raw = gzip.decompress(store.path(layer.digest).read_bytes())
+        assert raw == plain_tar(root, lists, ["bigpkg", "small"])
+        assert layer.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+        if shutil.which("gzip"):
+            result = subprocess.run(["gzip", "-t", str(store.path(layer.digest))], capture_output=True, timeout=60)
+            assert result.returncode == 0, result.stderr

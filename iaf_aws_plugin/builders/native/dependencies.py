@@ -97,7 +97,7 @@ class DependencyLayer:
     built: tuple[str, ...] = ()  # distributions installed and compiled now (the others were cached)
     installer: str = ""
     trimmed_note: str = ""  # --prune-unused: the API versions left out of the distributions it keeps
-    uncompiled_note: str = ""  # slim: the API versions left without byte code
+    uncompiled_note: str = ""  # slim: the sources left without byte code (never imported on Lambda)
 
 
 HOST = "investing-algorithm-framework"
@@ -119,6 +119,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     (:mod:`.fragments`); the layer is assembled from those."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from .deflate import best
     from .fragments import assemble_layer, cached_fragment, fragment_key, make_fragment
     from .install import install, split, write_record
     from .resolve import resolve
@@ -151,7 +152,8 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
     from .pins import canonical_name
-    from .slim import api_versioned, prune_api_versions, prune_folders, unloaded_api_versions, unused_paths
+    from .slim import (api_versioned, covering_prefixes, prune_api_versions, prune_folders, unloaded_api_versions,
+                       unused_paths)
 
     folders = unused_paths(host_major) if prune_unused else ()
     path_tops = {canonical_name(f.split("/")[0]) for f in folders}
@@ -204,33 +206,44 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
             compiled_tag = ""
             uncompiled: dict[str, int] = {}
             if interpreter.path is not None:
-                # Slim: no byte code for the API versions a multi-API client never loads (they stay importable).
+                # Slim: no byte code for what a Lambda run never imports (it stays importable, compiled on import).
                 skip: list[str] = []
                 if slim:
+                    never: dict[str, list[str]] = {}
                     for dist in installed:
+                        sources = [f for f in dist.files if f.endswith(".py")]
+                        if pruned([dist.pin.name], host_major):
+                            never[dist.pin.name] = sources
+                            continue
+                        unloaded = unused_paths(host_major)
                         if api_versioned(dist.pin.name, host_major) and dist.pin.name not in trimmed:
-                            unloaded = tuple(unloaded_api_versions(staging, dist.files))
-                            skip += unloaded
-                            uncompiled[dist.pin.name] = sum((staging / f).lstat().st_size for f in dist.files
-                                                            if f.startswith(unloaded) and f.endswith(".py"))
+                            unloaded += tuple(unloaded_api_versions(staging, dist.files))
+                        never[dist.pin.name] = [f for f in sources if unloaded and f.startswith(unloaded)]
+                    uncompiled = {name: sum((staging / f).lstat().st_size for f in files)
+                                  for name, files in never.items() if files}
+                    skipped = {f for files in never.values() for f in files}
+                    skip = covering_prefixes(skipped, {f for d in installed for f in d.files
+                                                       if f.endswith(".py") and f not in skipped})
                 echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
                 compile_tree(interpreter.path, staging, task_root, skip=skip)
                 compiled_tag = "cpython-" + python_version.replace(".", "")
                 lap("compile")
+
+            codec = best()
 
             def fragment_of(dist: Any) -> Any:
                 final = write_record(staging, _with_byte_code(staging, dist, compiled_tag))
                 name = dist.pin.name
                 return make_fragment(store, keys[name], name, dist.pin.version, staging, final.files, task_root,
                                      tuple(removed[name].as_list()),  # type: ignore[arg-type]
-                                     pruned_bytes.get(name, 0), uncompiled.get(name, 0))
+                                     pruned_bytes.get(name, 0), uncompiled.get(name, 0), codec=codec)
 
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # RECORD, tar and gzip per distribution
                 largest_first = sorted(installed, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
                 futures = {d.pin.name: pool.submit(fragment_of, d) for d in largest_first}
                 for name, future in futures.items():
                     fragments[name] = future.result()
-            lap("tar + gzip, with RECORD (parallel)")
+            lap(f"tar + gzip ({codec.name}), with RECORD (parallel)")
         finally:
             _remove_later(Path(work))
     ready = [fragments[p.name] for p in pins]
@@ -249,9 +262,10 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                     f"a Lambda run never imports ({', '.join(folders)}) left out of "
                     f"{', '.join(f.name for f in ready if f is not None and f.pruned)}" if trimmed_bytes else "")
     uncompiled_bytes = sum(f.uncompiled for f in ready if f is not None)
-    uncompiled_note = (f"no byte code for {uncompiled_bytes / 1e6:.0f} MB of sources in API versions their clients "
-                       f"never load ({', '.join(f.name for f in ready if f is not None and f.uncompiled)}; still "
-                       "importable, compiled on import)" if uncompiled_bytes else "")
+    uncompiled_note = (f"no byte code for {uncompiled_bytes / 1e6:.0f} MB of sources a Lambda run never imports "
+                       f"(the --prune-unused list, and API versions their clients never load) in "
+                       f"{sum(1 for f in ready if f is not None and f.uncompiled)} distributions; still importable, "
+                       "compiled on import; --no-slim compiles them" if uncompiled_bytes else "")
     note = (f"Python {python_version} ({interpreter.found_by})" if interpreter.path
             else "no Python " + python_version + " on this machine")
     return DependencyLayer(layer, resolution.key, packages, interpreter.path is not None, note,
@@ -369,13 +383,15 @@ def _clean(target: Path) -> None:
 
 def compile_tree(python: str, root: Path, image_path: str, *, skip: "list[str] | tuple[str, ...]" = ()) -> None:
     """``.pyc`` files for the target Python, valid read-only (unchecked-hash), naming the
-    sources by their path in the image; none below the ``skip`` folders (``relative/path/``)."""
+    sources by their path in the image; none below the ``skip`` folders (``relative/path/``) or for the
+    ``skip`` files."""
     import re
 
     command = [python, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
                "-s", str(root), "-p", image_path]
     if skip:
-        command += ["-x", "^" + re.escape(f"{root}/") + "(?:" + "|".join(re.escape(s) for s in sorted(skip)) + ")"]
+        alternatives = "|".join(re.escape(s) + ("" if s.endswith("/") else "$") for s in sorted(skip))
+        command += ["-x", "^" + re.escape(f"{root}/") + f"(?:{alternatives})"]
     command.append(str(root))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     # Exit status 1 only means some file did not compile (test data, templates for other

@@ -17,7 +17,6 @@ import hashlib
 import os
 import stat
 import tarfile
-import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,14 +25,12 @@ from typing import Iterator
 
 from ...errors import PluginError
 from .blobs import CHUNK, BlobStore
+from .deflate import Codec, best
 from .layers import EPOCH, Layer
 
-FORMAT = "fragment-v3"  # v2: slim compiles no byte code for unloaded API versions; v3: members of MEMBER_BOUND
+FORMAT = "fragment-v4"  # v2: slim compiles no byte code for unloaded API versions; v3: members of MEMBER_BOUND;
+# v4: slim compiles none for the --prune-unused list either
 END_OF_ARCHIVE = b"\0" * (2 * tarfile.BLOCKSIZE)
-# zlib level of the dependency layer. Measured on IAF 8.10's slim tree (981 MB, Python 3.11): level 6
-# (zlib's default, the other layers') takes twice the CPU of level 4 for 4.7% fewer bytes; level 5
-# saves a third of the CPU for +1.6%. Level 4 keeps the layer well under the Dockerfile way's size.
-GZIP_LEVEL = 4
 # Tar bytes per gzip member of a fragment: a big distribution (polars, pyarrow: 100+ MB) is many
 # members, so assembling a layer inflates them on every core evenly. Measured on IAF 8.10's slim
 # layer (982 MB tar, 2 cores): one member per fragment (fragment-v2) 3.3-3.5 s; members of 32 MB
@@ -55,7 +52,7 @@ class Fragment:
     top_level: tuple[tuple[str, int], ...]  # (top-level entry, bytes)
     removed: tuple[int, int, int, int]  # slimming: tests, sources, debug symbols, files
     pruned: int = 0  # bytes --prune-unused left out of it (API versions never loaded)
-    uncompiled: int = 0  # bytes of sources slim compiled no byte code for (API versions never loaded)
+    uncompiled: int = 0  # bytes of sources slim compiled no byte code for (never imported on Lambda)
     members: tuple[tuple[int, int], ...] = ()  # (compressed, uncompressed) of each gzip member of the blob
 
     def member_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -135,16 +132,18 @@ def tar_entries(root: Path, files: tuple[str, ...], prefix: str) -> Iterator[byt
             yield b"\0" * padding
 
 
-def gzip_members(store: BlobStore, chunks: Iterator[bytes],
-                 bound: int | None = None) -> tuple[str, tuple[tuple[int, int], ...]]:
+def gzip_members(store: BlobStore, chunks: Iterator[bytes], bound: int | None = None, *,
+                 codec: Codec | None = None) -> tuple[str, tuple[tuple[int, int], ...]]:
     """``chunks`` as gzip members (mtime 0) of ``bound`` (:data:`MEMBER_BOUND`) bytes of input each
-    (the last one fewer), in one blob of the store: (digest, (compressed, uncompressed) of each member)."""
+    (the last one fewer), in one blob of the store: (digest, (compressed, uncompressed) of each member).
+    ``codec``: :func:`.deflate.best` unless given."""
     bound = bound or MEMBER_BOUND
+    codec = codec or best()
     members: list[tuple[int, int]] = []
     pending: list[bytes] = []
     pending_size = 0
     with store.writer() as (handle, finish):
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        compressor = codec.compressor()
         written = taken = 0  # of the member being written
 
         def feed(data: bytes) -> None:
@@ -160,7 +159,7 @@ def gzip_members(store: BlobStore, chunks: Iterator[bytes],
                 out = compressor.flush()
                 handle.write(out)
                 members.append((written + len(out), taken))
-                compressor, written, taken = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31), 0, 0
+                compressor, written, taken = codec.compressor(), 0, 0
                 if not view:
                     return
 
@@ -180,8 +179,9 @@ def gzip_members(store: BlobStore, chunks: Iterator[bytes],
 
 
 def make_fragment(store: BlobStore, key: str, name: str, version: str, root: Path, files: tuple[str, ...],
-                  task_root: str, removed: tuple[int, int, int, int], pruned: int = 0, uncompiled: int = 0) -> Fragment:
-    digest, members = gzip_members(store, tar_entries(root, files, task_root.strip("/")))
+                  task_root: str, removed: tuple[int, int, int, int], pruned: int = 0, uncompiled: int = 0, *,
+                  codec: Codec | None = None) -> Fragment:
+    digest, members = gzip_members(store, tar_entries(root, files, task_root.strip("/")), codec=codec)
     top: dict[str, int] = {}
     installed = 0
     for relative in files:
@@ -213,7 +213,8 @@ def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, 
     parents = PurePosixPath(task_root.strip("/"))
     head_names = [*(str(p) for p in reversed(parents.parents) if str(p) != "."), str(parents)]
     head = b"".join(_header(n, tarfile.DIRTYPE, 0o755) for n in head_names)
-    members = [_Member(_compress(head), len(head))]
+    codec = best()
+    members = [_Member(codec, codec.compress(head), len(head))]
     for fragment in fragments:
         path = store.path(fragment.digest)
         try:
@@ -225,9 +226,9 @@ def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, 
                               fix=f"Delete {path} and build again: the fragment is rebuilt.")
         offset = 0
         for compressed, uncompressed in fragment.member_sizes():
-            members.append(_Member(path, uncompressed, offset, compressed))
+            members.append(_Member(codec, path, uncompressed, offset, compressed))
             offset += compressed
-    members.append(_Member(_compress(END_OF_ARCHIVE), len(END_OF_ARCHIVE)))
+    members.append(_Member(codec, codec.compress(END_OF_ARCHIVE), len(END_OF_ARCHIVE)))
     diff = hashlib.sha256()
     uncompressed = 0
     with store.writer() as (handle, finish):
@@ -242,13 +243,9 @@ def assemble_layer(store: BlobStore, fragments: list[Fragment], task_root: str, 
     return layer
 
 
-def _compress(data: bytes) -> bytes:
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
-    return compressor.compress(data) + compressor.flush()
-
-
 @dataclass(frozen=True)
 class _Member:
+    codec: Codec  # any deflate implementation inflates any member
     source: bytes | Path  # one gzip member, or the fragment's blob it is in
     uncompressed: int
     offset: int = 0  # in the blob
@@ -261,10 +258,7 @@ class _Member:
             with open(data, "rb") as handle:
                 handle.seek(self.offset)
                 data = handle.read(self.size)
-        try:
-            tar = zlib.decompress(data, 31, max(self.uncompressed, 1))  # one buffer of the known size
-        except zlib.error:
-            tar = b""
+        tar = self.codec.inflate(data, self.uncompressed)  # one buffer of the known size
         if len(tar) != self.uncompressed:
             blob = self.source if isinstance(self.source, Path) else "(in memory)"
             raise PluginError(f"the cached fragment {blob} is damaged: its gzip member at byte {self.offset} does "
@@ -275,7 +269,7 @@ class _Member:
 
 def _inflated(members: list[_Member], workers: int) -> Iterator[tuple[bytes, bytes]]:
     """``member.inflate()`` of each member, in order; up to :data:`AHEAD` tar bytes inflated ahead
-    in ``workers`` threads (zlib and hashlib release the GIL for large buffers)."""
+    in ``workers`` threads (zlib, zlib-ng and hashlib release the GIL for large buffers)."""
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         ahead: deque[tuple[int, Future[tuple[bytes, bytes]]]] = deque()

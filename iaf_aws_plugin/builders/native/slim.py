@@ -5,7 +5,11 @@ Slim (the default; ``--no-slim`` keeps everything), per distribution, before byt
 - ``tests/`` and ``test/`` folders inside packages (not top-level modules of that name);
 - ``.pyi``, ``.c``, ``.h``, ``.pyx``, ``.pxd`` files (type stubs and C sources: never imported);
 - debug symbols of shared objects (``strip --strip-unneeded``), except under ``*.libs/``: those are
-  patched by auditwheel, and stripping them breaks numpy.
+  patched by auditwheel, and stripping them breaks numpy;
+- byte code of what a Lambda run never imports: the distributions and paths ``--prune-unused`` leaves
+  out, and the API versions of the Azure management SDKs their clients do not load. Those sources stay
+  in the image, importable (compiled on import, as without byte code); measured on IAF 8.10's set
+  (Python 3.11), that is a fifth of the sources a build compiled.
 
 Pruned (``--prune-unused``, opt-in): distributions the host declares but a Lambda run never imports
 (:data:`UNUSED`, checked per host major: a host major not in the list prunes nothing), folders of the
@@ -116,6 +120,18 @@ def unloaded_api_versions(staging: Path, files: tuple[str, ...]) -> list[str]:
         if named:
             unloaded += [f"{parent}/{v}/" for v in sorted(found - named)]
     return unloaded
+
+
+def covering_prefixes(skipped: set[str], compiled: set[str]) -> list[str]:
+    """Few path prefixes that cover every file of ``skipped`` and none of ``compiled``: the highest
+    folder holding no compiled file (``a/b/``), else the file itself."""
+    mixed = {"/".join(parts[:depth]) for parts in (f.split("/") for f in compiled) for depth in range(1, len(parts))}
+    prefixes = set()
+    for relative in skipped:
+        parts = relative.split("/")
+        prefixes.add(next(("/".join(parts[:depth]) + "/" for depth in range(1, len(parts))
+                           if "/".join(parts[:depth]) not in mixed), relative))
+    return sorted(prefixes)
 
 
 def prune_api_versions(staging: Path, files: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
