@@ -55,8 +55,8 @@ def _confirm(question: str) -> bool:
               help="Base image of the native builder (default public.ecr.aws/lambda/python:<version>).")
 @click.option("--output", default=None, help="Also write the built image as an OCI layout: oci:DIR.")
 @click.option("--slim/--no-slim", "slim", default=None,
-              help="Native builder: leave tests/, C sources, type stubs and debug symbols out of the dependencies "
-                   "(default; saved).")
+              help="Native builder: leave tests/, C sources, type stubs and debug symbols out of the dependencies, "
+                   "and compile no byte code for what --prune-unused would leave out (default; saved).")
 @click.option("--prune-unused/--no-prune-unused", "prune_unused", default=None,
               help="Native builder: also leave out the packages the framework declares but a Lambda run never "
                    "imports (Jupyter, debugpy, babel…) and the API versions azure-mgmt never loads; saved).")
