@@ -242,6 +242,37 @@ def test_an_unchanged_requirements_file_does_not_resolve_and_an_addition_builds_
     assert fresh.layer == added.layer
 
 
+def test_a_cold_build_in_two_batches_gives_the_layer_of_one(index: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pure-Python wheels are installed and compiled first, the wheels with compiled code install
+    meanwhile: the layer is the same, byte for byte, as when everything is installed at once."""
+    from iaf_aws_plugin.builders.native import install
+
+    make_wheel(tmp_path / "wheels", "nativeleaf", "1.0", {"nativeleaf/__init__.py": "N = 1\n",
+                                                          "nativeleaf/_core.so": b"\x7fELF not really\n"},
+               tag="py3-none-manylinux_2_17_x86_64")
+    project = project_with(tmp_path, "investing-algorithm-framework==8.1.0\nnativeleaf\n")
+    assert install.BATCH_MINIMUM > 8  # the real threshold: these 8 distributions install at once
+    at_once = build(BlobStore(tmp_path / "one"), project, index)
+    assert not any("batches" in name for name, _, _ in at_once.phases)
+    monkeypatch.setattr(install, "BATCH_MINIMUM", 2)
+    batched = build(BlobStore(tmp_path / "two"), project, index)
+    assert any("2 batches" in name for name, _, _ in batched.phases)
+    assert batched.layer == at_once.layer and set(batched.built) == set(at_once.built)
+    names = members(BlobStore(tmp_path / "two"), batched.layer.digest)
+    assert "var/task/nativeleaf/_core.so" in names and f"var/task/nativeleaf/__pycache__/__init__.{TAG}.pyc" in names
+    assert f"var/task/fatpkg/__pycache__/core.{TAG}.pyc" in names
+    stems = ("a-1.0-py3-none-any", "b-2-cp312-cp312-manylinux_2_17_x86_64", "c-1-py2.py3-none-any")
+    batches = install.install_batches([_pin(s) for s in stems])
+    assert [[p.name for p in batch] for batch in batches] == [["a", "c"], ["b"]]
+
+
+def _pin(stem: str) -> Any:
+    from iaf_aws_plugin.builders.native.pins import Pin
+
+    return Pin(stem.split("-")[0], stem.split("-")[1], f"https://files.example/{stem}.whl?x=1", "")
+
+
 def test_slim_drops_tests_stubs_and_c_sources_and_no_slim_keeps_them(index: Path, tmp_path: Path) -> None:
     project = project_with(tmp_path, "fatpkg\n")
     store = BlobStore(tmp_path / "cache")

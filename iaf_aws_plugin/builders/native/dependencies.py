@@ -120,10 +120,10 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     from concurrent.futures import ThreadPoolExecutor
 
     from .deflate import best
-    from .fragments import assemble_layer, cached_fragment, fragment_key, make_fragment
-    from .install import install, split, write_record
+    from .fragments import assemble_layer, cached_fragment, fragment_key
+    from .install import install, install_batches, split
     from .resolve import resolve
-    from .slim import Removed, pruned, unused
+    from .slim import pruned, unused
 
     phases: list[tuple[str, float, float]] = []
     clock = (time.monotonic(), cpu_seconds())
@@ -152,8 +152,7 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     pins = [p for p in resolution.pins if p.name not in left_out]
     compile_version = interpreter.version if interpreter.path else None
     from .pins import canonical_name
-    from .slim import (api_versioned, covering_prefixes, prune_api_versions, prune_folders, unloaded_api_versions,
-                       unused_paths)
+    from .slim import api_versioned, unused_paths
 
     folders = unused_paths(host_major) if prune_unused else ()
     path_tops = {canonical_name(f.split("/")[0]) for f in folders}
@@ -171,79 +170,40 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
     if missing:
         work = tempfile.mkdtemp(prefix="deps-", dir=store.tmpdir())
         try:
-            staging = Path(work) / "target"
             echo(f"Installing {len(missing)} of {len(pins)} distributions"
                  + (f" (the other {len(pins) - len(missing)} are cached)" if len(missing) < len(pins) else ""))
-            installer = install(missing, staging, python_version=python_version, architecture=architecture,
-                                tags=tags, run=lambda command, env: _run_pip(command, project_dir, env, echo))
-            installed = split(staging, missing)
-            lap(f"install ({installer})")
-            removed: dict[str, Removed] = {d.pin.name: Removed() for d in installed}
-            if slim:
-                from .slim import slim as slim_files
-
-                to_strip: list[tuple[str, str]] = []
-                slimmed = []
-                for dist in installed:
-                    kept, what, shared = slim_files(staging, dist.files)
-                    removed[dist.pin.name] = what
-                    to_strip += [(dist.pin.name, s) for s in shared]
-                    slimmed.append(type(dist)(dist.pin, kept))
-                installed = slimmed
-                _strip_all(staging, to_strip, removed)
-                lap("slim")
-            pruned_bytes: dict[str, int] = {}
-            if trimmed:
-                kept_dists = []
-                for dist in installed:
-                    if dist.pin.name in trimmed:
-                        files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
-                        files, left_out_bytes = prune_folders(staging, files, folders)
-                        pruned_bytes[dist.pin.name] += left_out_bytes
-                        dist = type(dist)(dist.pin, files)
-                    kept_dists.append(dist)
-                installed = kept_dists
-            compiled_tag = ""
-            uncompiled: dict[str, int] = {}
-            if interpreter.path is not None:
-                # Slim: no byte code for what a Lambda run never imports (it stays importable, compiled on import).
-                skip: list[str] = []
-                if slim:
-                    never: dict[str, list[str]] = {}
-                    for dist in installed:
-                        sources = [f for f in dist.files if f.endswith(".py")]
-                        if pruned([dist.pin.name], host_major):
-                            never[dist.pin.name] = sources
-                            continue
-                        unloaded = unused_paths(host_major)
-                        if api_versioned(dist.pin.name, host_major) and dist.pin.name not in trimmed:
-                            unloaded += tuple(unloaded_api_versions(staging, dist.files))
-                        never[dist.pin.name] = [f for f in sources if unloaded and f.startswith(unloaded)]
-                    uncompiled = {name: sum((staging / f).lstat().st_size for f in files)
-                                  for name, files in never.items() if files}
-                    skipped = {f for files in never.values() for f in files}
-                    skip = covering_prefixes(skipped, {f for d in installed for f in d.files
-                                                       if f.endswith(".py") and f not in skipped})
-                echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
-                compile_tree(interpreter.path, staging, task_root, skip=skip)
-                compiled_tag = "cpython-" + python_version.replace(".", "")
-                lap("compile")
-
+            batches = install_batches(missing)
             codec = best()
-
-            def fragment_of(dist: Any) -> Any:
-                final = write_record(staging, _with_byte_code(staging, dist, compiled_tag))
-                name = dist.pin.name
-                return make_fragment(store, keys[name], name, dist.pin.version, staging, final.files, task_root,
-                                     tuple(removed[name].as_list()),  # type: ignore[arg-type]
-                                     pruned_bytes.get(name, 0), uncompiled.get(name, 0), codec=codec)
-
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # RECORD, tar and gzip per distribution
-                largest_first = sorted(installed, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
-                futures = {d.pin.name: pool.submit(fragment_of, d) for d in largest_first}
+            compiled_tag = "cpython-" + python_version.replace(".", "") if interpreter.path is not None else ""
+            if interpreter.path is not None:
+                echo(f"Compiling byte code with Python {python_version} ({interpreter.found_by}: {interpreter.path})")
+            installers: list[str] = []
+            futures: dict[str, Any] = {}
+            # One thread installs the batches one after the other; this one slims and compiles each batch
+            # once it is installed, and the pool writes its fragments while the next batch compiles.
+            with ThreadPoolExecutor(max_workers=1) as installing, \
+                    ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                staged = [Path(work) / f"target-{i}" for i in range(len(batches))]
+                installs = [installing.submit(install, batch, staging, python_version=python_version,
+                                              architecture=architecture, tags=tags,
+                                              run=lambda command, env: _run_pip(command, project_dir, env, echo))
+                            for batch, staging in zip(batches, staged)]
+                for batch, staging, installed_by in zip(batches, staged, installs):
+                    installers.append(installed_by.result())
+                    installed = split(staging, batch)
+                    lap(f"install ({installers[-1]})" if len(batches) == 1 else
+                        f"install ({installers[-1]}, {len(batches)} batches, each but the first while the one "
+                        "before compiles)")
+                    for dist, details in _slim_and_compile(staging, installed, lap, slim=slim,
+                                                           host_major=host_major, trimmed=trimmed, folders=folders,
+                                                           interpreter=interpreter, task_root=task_root):
+                        futures[dist.pin.name] = pool.submit(_fragment_of, store, keys[dist.pin.name], staging, dist,
+                                                             compiled_tag, task_root, details, codec)
                 for name, future in futures.items():
                     fragments[name] = future.result()
-            lap(f"tar + gzip ({codec.name}), with RECORD (parallel)")
+            lap(f"tar + gzip ({codec.name}), with RECORD (parallel" +
+                (", each batch's while the next one compiles)" if len(batches) > 1 else ")"))
+            installer = "pip" if "pip" in installers else installers[0]
         finally:
             _remove_later(Path(work))
     ready = [fragments[p.name] for p in pins]
@@ -268,9 +228,14 @@ def build_dependency_layer(store: BlobStore, project_dir: Path, wheel: Path, *, 
                        "compiled on import; --no-slim compiles them" if uncompiled_bytes else "")
     note = (f"Python {python_version} ({interpreter.found_by})" if interpreter.path
             else "no Python " + python_version + " on this machine")
+    merged: dict[str, tuple[float, float]] = {}  # a phase of each batch: one line each
+    for name, wall, cpu in phases:
+        before = merged.get(name, (0.0, 0.0))
+        merged[name] = (before[0] + wall, before[1] + cpu)
     return DependencyLayer(layer, resolution.key, packages, interpreter.path is not None, note,
                            resolution.cached and not missing, (totals[0], totals[1], totals[2], totals[3]), slim,
-                           left_out, pruned_note, tuple(phases), tuple(p.name for p in missing), installer,
+                           left_out, pruned_note, tuple((name, wall, cpu) for name, (wall, cpu) in merged.items()),
+                           tuple(p.name for p in missing), installer,
                            trimmed_note, uncompiled_note)
 
 
@@ -302,6 +267,86 @@ def _strip_all(staging: Path, to_strip: list[tuple[str, str]], removed: "dict[st
         list(pool.map(lambda batch: strip(staging, batch), [relatives[i::workers] for i in range(workers)]))
     for name, relative in to_strip:
         removed[name].symbols += before[relative] - (staging / relative).stat().st_size
+
+
+@dataclass(frozen=True)
+class _Slimmed:
+    """What slimming, pruning and compiling did to one distribution (for its fragment's record)."""
+
+    removed: tuple[int, int, int, int]  # tests, sources, debug symbols, files
+    pruned: int = 0  # bytes --prune-unused left out of it
+    uncompiled: int = 0  # bytes of sources left without byte code
+
+
+def _slim_and_compile(staging: Path, installed: list[Any], lap: Callable[[str], None], *, slim: bool,
+                      host_major: int | None, trimmed: set[str], folders: tuple[str, ...], interpreter: Interpreter,
+                      task_root: str) -> list[tuple[Any, _Slimmed]]:
+    """Slim (unless ``slim`` is false), prune the ``trimmed`` distributions and compile the byte
+    code of one installed batch; its distributions, largest first, each with what was done to it."""
+    from .slim import (Removed, api_versioned, covering_prefixes, prune_api_versions, prune_folders, pruned,
+                       unloaded_api_versions, unused_paths)
+
+    removed: dict[str, Removed] = {d.pin.name: Removed() for d in installed}
+    if slim:
+        from .slim import slim as slim_files
+
+        to_strip: list[tuple[str, str]] = []
+        slimmed = []
+        for dist in installed:
+            kept, what, shared = slim_files(staging, dist.files)
+            removed[dist.pin.name] = what
+            to_strip += [(dist.pin.name, s) for s in shared]
+            slimmed.append(type(dist)(dist.pin, kept))
+        installed = slimmed
+        _strip_all(staging, to_strip, removed)
+        lap("slim")
+    pruned_bytes: dict[str, int] = {}
+    kept_dists = []
+    for dist in installed:
+        if dist.pin.name in trimmed:
+            files, pruned_bytes[dist.pin.name] = prune_api_versions(staging, dist.files)
+            files, left_out_bytes = prune_folders(staging, files, folders)
+            pruned_bytes[dist.pin.name] += left_out_bytes
+            dist = type(dist)(dist.pin, files)
+        kept_dists.append(dist)
+    installed = kept_dists
+    uncompiled: dict[str, int] = {}
+    if interpreter.path is not None:
+        # Slim: no byte code for what a Lambda run never imports (it stays importable, compiled on import).
+        skip: list[str] = []
+        if slim:
+            never: dict[str, list[str]] = {}
+            for dist in installed:
+                sources = [f for f in dist.files if f.endswith(".py")]
+                if pruned([dist.pin.name], host_major):
+                    never[dist.pin.name] = sources
+                    continue
+                unloaded = unused_paths(host_major)
+                if api_versioned(dist.pin.name, host_major) and dist.pin.name not in trimmed:
+                    unloaded += tuple(unloaded_api_versions(staging, dist.files))
+                never[dist.pin.name] = [f for f in sources if unloaded and f.startswith(unloaded)]
+            uncompiled = {name: sum((staging / f).lstat().st_size for f in files)
+                          for name, files in never.items() if files}
+            skipped = {f for files in never.values() for f in files}
+            skip = covering_prefixes(skipped, {f for d in installed for f in d.files
+                                               if f.endswith(".py") and f not in skipped})
+        compile_tree(interpreter.path, staging, task_root, skip=skip)
+        lap("compile")
+    largest_first = sorted(installed, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
+    return [(d, _Slimmed((removed[d.pin.name].tests, removed[d.pin.name].sources, removed[d.pin.name].symbols,
+                          removed[d.pin.name].files), pruned_bytes.get(d.pin.name, 0), uncompiled.get(d.pin.name, 0)))
+            for d in largest_first]
+
+
+def _fragment_of(store: BlobStore, key: str, staging: Path, dist: Any, compiled_tag: str, task_root: str,
+                 details: _Slimmed, codec: Any) -> Any:
+    """RECORD, tar and gzip members of one distribution: its fragment."""
+    from .fragments import make_fragment
+    from .install import write_record
+
+    final = write_record(staging, _with_byte_code(staging, dist, compiled_tag))
+    return make_fragment(store, key, dist.pin.name, dist.pin.version, staging, final.files, task_root,
+                         details.removed, details.pruned, details.uncompiled, codec=codec)
 
 
 def _with_byte_code(staging: Path, distribution: Any, tag: str) -> Any:

@@ -22,6 +22,8 @@ from ...errors import PluginError
 from .pins import Pin, canonical_name
 from .uv_binary import find_uv
 
+# Fewer distributions to install than this: one batch (two uv runs cost more than they overlap).
+BATCH_MINIMUM = 20
 _INSTALLER_MARKS = ("INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json")
 SCRIPT = """#!/usr/bin/env python3
 import sys
@@ -80,6 +82,18 @@ def install(pins: list[Pin], staging: Path, *, python_version: str, architecture
         raise PluginError(f"{how} could not install the resolved wheels: {detail or 'no output'}",
                           fix="Check the connection to the package index and retry.")
     return how
+
+
+def install_batches(pins: list[Pin]) -> list[list[Pin]]:
+    """The order a cold build installs ``pins`` in: the pure-Python wheels first (many sources to
+    compile, few bytes to download), then the wheels with compiled code (most of the bytes), which
+    download while the first batch compiles. One batch when there are few (a package added) or one
+    kind only."""
+    pure = [p for p in pins if p.url.split("?")[0].split("#")[0].endswith("-none-any.whl")]
+    binary = [p for p in pins if p not in pure]
+    if len(pins) < BATCH_MINIMUM or not pure or not binary:
+        return [pins]
+    return [pure, binary]
 
 
 def split(staging: Path, pins: list[Pin]) -> list[Installed]:

@@ -170,9 +170,6 @@ class Removed:
     def total(self) -> int:
         return self.tests + self.sources + self.symbols
 
-    def as_list(self) -> list[int]:
-        return [self.tests, self.sources, self.symbols, self.files]
-
 
 
 def _is_test_file(relative: str) -> bool:
