@@ -465,3 +465,32 @@ def test_python_version_markers_are_evaluated_for_the_target_python_not_the_one_
                          tags=tags, echo=lambda _: None, python=find_interpreter(target).path)
     assert resolution.resolver == resolver
     assert [p.name for p in resolution.pins] == ["markerpkg", "onlytarget"]
+
+
+@pytest.mark.parametrize("resolver", ["uv", "pip"])
+def test_platform_markers_are_evaluated_for_lambda_s_linux_and_machine_not_the_one_deploying(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resolver: str) -> None:
+    """Deploying to arm64 from an x86_64 machine (or from macOS or Windows): a dependency behind
+    ``platform_machine == "aarch64"`` or ``sys_platform == "linux"`` is installed, one behind
+    ``platform_machine == "x86_64"`` or ``sys_platform == "win32"`` is not. pip evaluates markers for
+    the machine it runs on whatever ``--platform`` says, so it is told Lambda's; uv is told the platform."""
+    from iaf_aws_plugin.builders.native.resolve import resolve
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    tags = platform_tags("arm64", (2, 34))
+    if resolver == "pip":
+        monkeypatch.setenv("IAF_AWS_NO_UV", "1")
+    elif uv_resolver(tags) is None:
+        pytest.skip("uv or tomllib missing: pip resolves everything")
+    folder = Path(os.environ["PIP_FIND_LINKS"])
+    make_wheel(folder, "markerpkg", "1.0", {"markerpkg.py": ""},
+               requires=('onarm; platform_machine == "aarch64"', 'onintel; platform_machine == "x86_64"',
+                         'onlinux; sys_platform == "linux" and platform_system == "Linux"',
+                         'onwindows; sys_platform == "win32"'))
+    for name in ("onarm", "onintel", "onlinux", "onwindows"):
+        make_wheel(folder, name, "1.0", {f"{name}.py": ""})
+    project = project_with(tmp_path, "markerpkg\n")
+    resolution = resolve(BlobStore(tmp_path / "cache"), project, index, python_version=PY, architecture="arm64",
+                         tags=tags, echo=lambda _: None, python=find_interpreter(PY).path)
+    assert resolution.resolver == resolver
+    assert [p.name for p in resolution.pins] == ["markerpkg", "onarm", "onlinux"]

@@ -36,6 +36,36 @@ def pip_command(python: str | None = None) -> list[str]:
                       "to resolve the dependencies.", fix=f"{sys.executable} -m ensurepip (or pip install pip).")
 
 
+# Runs pip (from ``sys.argv[1]``, a folder or wheel to import it from, or "" for the installed one) with
+# the environment markers of Lambda's Linux on ``sys.argv[2]`` (x86_64 or aarch64): pip evaluates
+# ``sys_platform``, ``platform_machine``... for the machine it runs on, whatever ``--platform`` says.
+# The Python version markers come from the interpreter (one of the target's version, see pip_command).
+_LAMBDA_MARKERS = """\
+import runpy, sys
+where, machine = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+if where:
+    sys.path.insert(0, where)
+import pip._vendor.packaging.markers as markers
+machine_environment = markers.default_environment
+def lambda_environment():
+    return dict(machine_environment(), os_name="posix", sys_platform="linux", platform_system="Linux",
+                platform_machine=machine)
+markers.default_environment = lambda_environment
+sys.argv[0] = "pip"
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
+
+
+def pip_for_lambda(pip: list[str], machine: str) -> list[str]:
+    """``pip`` (a :func:`pip_command`) evaluating environment markers as on Lambda's Linux ``machine``
+    (``x86_64``, ``aarch64``): a ``; sys_platform == "win32"`` dependency is left out when deploying
+    from Windows, a ``; platform_machine == "aarch64"`` one is kept when deploying to arm64 from x86_64."""
+    python, rest = pip[0], pip[1:]
+    where = "" if rest == ["-m", "pip"] else str(Path(rest[0]).parent)
+    return [python, "-c", _LAMBDA_MARKERS, where, machine]
+
+
 def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],
                         requirements_file: Path | None, wheel: Path | None) -> list[str]:
     """pip resolves as ``pip install --target`` would, and installs nothing (pip < 24 wants
