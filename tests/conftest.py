@@ -26,6 +26,26 @@ HOST_CONSOLE_SCRIPT = BIN_DIR / "investing-algorithm-framework"
 FAKE_ACCOUNT = "123456789012"
 
 
+#: The quick start's flow (tests/quickstart): a minute or more in one worker.
+QUICKSTART_FLOW = ("test_quickstart.py", "test_quick_start_runs_the_whole_flow_offline_and_each_step_shows")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long serial chains first, so that xdist hands them out at the start of a leg and the other
+    worker runs everything else beside them: the stand-in image test (minutes), then the quick start's
+    flow where this leg runs it. Where the leg checks the README run's output instead
+    (``IAF_QUICKSTART_LOG``), that test goes last: it waits for that run, which has ended by then.
+    A stable sort: the order is otherwise as collected, and the same in every worker (xdist needs that)."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("standin"):
+            return 0
+        if (item.path.name, getattr(item, "originalname", item.name)) == QUICKSTART_FLOW:
+            return 3 if os.environ.get("IAF_QUICKSTART_LOG") else 1
+        return 2
+
+    items.sort(key=rank)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     import iaf_aws_plugin
 

@@ -64,7 +64,7 @@ def token_registry(registry: str, tiny_base: str) -> Iterator[tuple[str, dict[st
             self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)  # quick shutdown
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}", seen

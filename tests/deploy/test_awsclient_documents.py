@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 
 from iaf_aws_plugin.deploy.awsclient import AWSClient
 from iaf_aws_plugin.deploy.models import Schedule
+
+pytestmark = pytest.mark.anyhost  # our AWS client against moto
 
 
 def test_put_schedule_sends_the_models_retry_policy_and_input(aws_env, unique_name):

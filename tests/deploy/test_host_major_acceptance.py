@@ -131,6 +131,8 @@ def test_market_relative_rule_is_one_error_naming_schedule(host_cli, aws_env, ec
     assert override.returncode == 0, override.stdout + override.stderr
 
 
+# The time zone rule is our planner's, on the schedule the tests above derive per host: one leg suffices.
+@pytest.mark.anyhost
 def test_a_derived_schedule_runs_in_utc_whatever_the_saved_time_zone(deploy_inprocess, bot_project, ecr_image,
                                                                      unique_name) -> None:
     """Candles close on UTC boundaries: a derived schedule runs in UTC. --schedule-timezone (saved)

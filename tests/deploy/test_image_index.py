@@ -42,6 +42,7 @@ def test_the_child_for_the_architecture_is_chosen_and_attestations_are_not_image
     assert image_for_architecture("not json", "arm64") == (None, [])
 
 
+@pytest.mark.anyhost  # an in-process deploy against moto: nothing of the host
 def test_an_index_deploys_its_image_for_the_functions_architecture(bot_project, deploy_inprocess, unique_name):
     ecr = boto3.client("ecr")
     repository = f"idx-{unique_name}"

@@ -10,6 +10,8 @@ import pytest
 
 from iaf_aws_plugin.deploy.resources.alerts import missed_run_period, schedule_gap_seconds
 
+pytestmark = pytest.mark.anyhost  # our alert resources against moto (in process): nothing of the host
+
 
 def alarms_of(function: str) -> dict[str, dict]:
     found = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{function}-iaf-")["MetricAlarms"]
@@ -60,7 +62,6 @@ def test_a_changed_alert_email_unsubscribes_the_old_address(bot_project, ecr_ima
     assert [s["Endpoint"] for s in subs] == ["desk@example.com"]
 
 
-@pytest.mark.anyhost
 def test_an_old_address_pending_confirmation_is_reported_not_removed():
     from iaf_aws_plugin.deploy.models import Alerts
     from iaf_aws_plugin.deploy.names import Names

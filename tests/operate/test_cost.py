@@ -8,6 +8,9 @@ import pytest
 
 from iaf_aws_plugin.deploy.cost import PRICE_TABLE_DATE, estimate, runs_per_month
 
+# Our cost estimate and alerts (in process, the host CLI only as a vehicle): nothing of the host.
+pytestmark = pytest.mark.anyhost
+
 
 @pytest.mark.parametrize("cron, rate", [("cron(0/15 * * * ? *)", "rate(15 minutes)"),
                                         ("cron(0 * * * ? *)", "rate(1 hour)"),

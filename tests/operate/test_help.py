@@ -14,6 +14,8 @@ from iaf_aws_plugin.commands.secrets import secrets_aws_lambda
 from iaf_aws_plugin.commands.state import state_aws_lambda
 from iaf_aws_plugin.commands.status import status_aws_lambda
 
+pytestmark = pytest.mark.anyhost  # our click commands alone, without the host's group
+
 
 @pytest.mark.parametrize("command, args", [
     (status_aws_lambda, []), (logs_aws_lambda, []), (invoke_aws_lambda, []), (rollback_aws_lambda, []),

@@ -15,6 +15,7 @@ import pytest
 pytestmark = pytest.mark.host
 
 
+@pytest.mark.anyhost  # the request our library sends (in process): nothing of the host
 def test_invoke_sends_one_unretried_request_to_the_live_alias(deployed_bot, op):
     from iaf_aws_plugin.errors import PluginError
     from iaf_aws_plugin.operate.invoke import invoke_remote
@@ -38,6 +39,7 @@ def test_invoke_sends_one_unretried_request_to_the_live_alias(deployed_bot, op):
     assert "HTTP 500" in str(failed.value) and "not retried" in str(failed.value)
 
 
+@pytest.mark.anyhost  # our command's errors before any handler runs (in process)
 def test_invoke_error_paths_are_one_line(host_cli, deployed_bot, op, aws_env, tmp_path, unique_name):
     # The emulator cannot run images: Lambda's service error, reported as "unknown, not retried".
     result = op.cli(host_cli, deployed_bot, "invoke-aws-lambda", "--event", '{"a": 1}')

@@ -11,6 +11,8 @@ from iaf_aws_plugin.deploy.desired import Names, build_desired
 from iaf_aws_plugin.deploy.planner import plan_deploy, plan_provisioned_concurrency
 from iaf_aws_plugin.deploy.remote import LiveState
 
+pytestmark = pytest.mark.anyhost  # our planner and in-process deploys against moto: nothing of the host
+
 
 def desired(provisioned: int | None):
     names = Names.derive("123456789012", "eu-west-1", "bot")
@@ -60,7 +62,6 @@ def _lambda_error(code: str, message: str, status: int = 400) -> dict:
             "body": json.dumps({"Type": "User", "message": message}).encode()}
 
 
-@pytest.mark.anyhost
 def test_a_quota_refusal_is_deferred_and_status_shows_a_failed_allocation(
         bot_project, ecr_image, unique_name, deploy_inprocess, aws_env, monkeypatch):
     """Lambda's answers to the provisioned-concurrency API (moto has none) come from a loopback

@@ -6,7 +6,9 @@ import re
 import boto3
 import pytest
 
-pytestmark = pytest.mark.host
+# Our state admin commands on snapshots in moto's S3 (in process). The handler that writes them runs
+# per host in tests/state/test_end_to_end.py and test_migration_errors_snapshots.py.
+pytestmark = [pytest.mark.host, pytest.mark.anyhost]
 
 
 def snapshot_keys(bucket: str) -> list[str]:

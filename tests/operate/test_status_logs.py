@@ -15,7 +15,10 @@ import boto3
 import pytest
 
 
-pytestmark = pytest.mark.host
+# Our status and logs commands against moto; the console script is only the vehicle (proven per host by
+# tests/plugin/test_host_cli.py, the first deploy in tests/deploy/test_deploy_cli.py and the quick start,
+# whose flow runs status in every leg).
+pytestmark = [pytest.mark.host, pytest.mark.anyhost]
 
 
 def write_two_runs(op, bot) -> tuple[str, str]:

@@ -4,7 +4,8 @@ In each host leg its flow runs here in the test environment (the built wheel, th
 exactly as run.py runs it in its own virtual environment, offline, with the stand-in image. On a full
 run .ci/run first runs the README's command itself (run.py: its own virtual environment from the
 lock); in the leg of the same host version this test then checks that run's output
-(``IAF_QUICKSTART_LOG``, ``IAF_QUICKSTART_EXIT``) instead of running the flow a second time.
+(``IAF_QUICKSTART_LOG``; its exit code in ``IAF_QUICKSTART_LOG.exit``, waited for) instead of running the
+flow a second time.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,14 @@ def run_flow(work_dir: Path) -> tuple[int, str, str]:
     version, that run's exit code and output."""
     log = os.environ.get("IAF_QUICKSTART_LOG")
     if log:
-        return int(os.environ.get("IAF_QUICKSTART_EXIT", "1")), Path(log).read_text(), ""
+        # .ci/run starts the leg without waiting for that run (tests/conftest.py runs this test last):
+        # its exit code lands in LOG.exit when it ends.
+        exit_file = Path(f"{log}.exit")
+        deadline = time.monotonic() + 1800
+        while not exit_file.is_file() or not exit_file.read_text().strip():
+            assert time.monotonic() < deadline, f"the README's quick start has not ended: {log}"
+            time.sleep(2)
+        return int(exit_file.read_text()), Path(log).read_text(), ""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
     env["AWS_PROFILE"] = "must-not-be-read"  # the flow drops every AWS_ setting it inherits
     done = subprocess.run([sys.executable, str(FLOW), "--image", "standin", "--work-dir", str(work_dir)],

@@ -4,7 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from iaf_aws_plugin.schedule_gate import SCHEDULE_EVENT_SOURCE, not_due, scheduled_minute, schedules_of
+
+pytestmark = pytest.mark.anyhost  # in-memory stand-ins for the host's schedules: nothing of the host
 
 EVENT = {"source": SCHEDULE_EVENT_SOURCE}
 NOON = datetime(2026, 3, 29, 12, 0, tzinfo=timezone.utc)

@@ -89,7 +89,8 @@ class FaultProxy:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: close() (shutdown) waits for the loop to notice, 0.5 s per proxy by default.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def add(self, action: str, match: Callable[[Request], bool], *, times: int | None = 1, **options: Any) -> Rule:
