@@ -438,6 +438,17 @@ def test_of_the_wheels_uv_lists_the_one_pip_would_install_is_chosen() -> None:
     assert best_wheel([pure], "3.12", tags) == pure
 
 
+def use_resolver(resolver: str, tags: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``resolver`` ("uv" or "pip") resolve (skip when uv cannot); the test index's folder."""
+    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
+
+    if resolver == "pip":
+        monkeypatch.setenv("IAF_AWS_NO_UV", "1")
+    elif uv_resolver(tags) is None:
+        pytest.skip("uv or tomllib missing: pip resolves everything")
+    return Path(os.environ["PIP_FIND_LINKS"])
+
+
 @pytest.mark.parametrize("resolver", ["uv", "pip"])
 def test_python_version_markers_are_evaluated_for_the_target_python_not_the_one_deploying(
         index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resolver: str) -> None:
@@ -445,17 +456,12 @@ def test_python_version_markers_are_evaluated_for_the_target_python_not_the_one_
     deploy runs on 3.12: pip's ``--python-version`` alone evaluates markers for the running Python,
     so pip runs under a Python of the target's version; uv is told the version."""
     from iaf_aws_plugin.builders.native.resolve import resolve
-    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
 
     target = next((v for v in ("3.11", "3.12", "3.10") if v != PY and find_interpreter(v).path), None)
     if target is None:
         pytest.skip("no CPython of another minor version on this machine")
     tags = platform_tags("x86_64", (2, 34))
-    if resolver == "pip":
-        monkeypatch.setenv("IAF_AWS_NO_UV", "1")
-    elif uv_resolver(tags) is None:
-        pytest.skip("uv or tomllib missing: pip resolves everything")
-    folder = Path(os.environ["PIP_FIND_LINKS"])
+    folder = use_resolver(resolver, tags, monkeypatch)
     make_wheel(folder, "markerpkg", "1.0", {"markerpkg.py": ""},
                requires=(f'onlyold; python_version < "{target}"', f'onlytarget; python_version == "{target}"'))
     make_wheel(folder, "onlyold", "1.0", {"onlyold.py": ""})
@@ -475,14 +481,9 @@ def test_platform_markers_are_evaluated_for_lambda_s_linux_and_machine_not_the_o
     ``platform_machine == "x86_64"`` or ``sys_platform == "win32"`` is not. pip evaluates markers for
     the machine it runs on whatever ``--platform`` says, so it is told Lambda's; uv is told the platform."""
     from iaf_aws_plugin.builders.native.resolve import resolve
-    from iaf_aws_plugin.builders.native.uv_resolve import uv_resolver
 
     tags = platform_tags("arm64", (2, 34))
-    if resolver == "pip":
-        monkeypatch.setenv("IAF_AWS_NO_UV", "1")
-    elif uv_resolver(tags) is None:
-        pytest.skip("uv or tomllib missing: pip resolves everything")
-    folder = Path(os.environ["PIP_FIND_LINKS"])
+    folder = use_resolver(resolver, tags, monkeypatch)
     make_wheel(folder, "markerpkg", "1.0", {"markerpkg.py": ""},
                requires=('onarm; platform_machine == "aarch64"', 'onintel; platform_machine == "x86_64"',
                          'onlinux; sys_platform == "linux" and platform_system == "Linux"',
