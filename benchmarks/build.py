@@ -160,11 +160,17 @@ def cold_start_pairs(binary: Path, root: Path, env: dict[str, str], work: Path,
     disk): both iterations then trade on the same database, and ours loads it from S3 (the first
     pair has none, for both). Without it the reference built a new database at every cold start,
     about 0.05 s of its first invocation that ours, restoring a database, did not have to do."""
-    runs: dict[str, list[dict[str, object]]] = {"host": [], "bot": []}
+    runs: dict[str, list[dict[str, object]]] = {"host": [], "bot": [], "timed": []}
     saved = work / "bot-state"
     resources = root / "tmp" / "resources"
     for _ in range(count):
-        for kind, handler in (("host", "host_handler.handler"), ("bot", "timed_handler.handler")):
+        # "bot": the scaffolded aws_function imported first, as Lambda imports it (the figure); "timed": the
+        # same bot with the plugin's steps timed, for their breakdown only. Importing the framework and the
+        # plugin's modules ahead of aws_function to wrap its steps costs the process about 15,000 more
+        # minor page faults and 0.1-0.2 s of INIT under the emulator (measured: 98,700 against 74,900 for
+        # the scaffolded module imported first), work the bot as deployed never does.
+        for kind, handler in (("host", "host_handler.handler"), ("bot", "bot_handler.handler"),
+                              ("timed", "timed_handler.handler")):
             shutil.rmtree(root / "tmp", ignore_errors=True)
             standin.prepare_rootfs(root)
             if kind == "host" and saved.is_dir():
@@ -200,7 +206,7 @@ def cold_start_summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, ob
         return float(found[index]) if found else 0.0
 
     summary: dict[str, object] = {}
-    for kind, items in runs.items():
+    for kind, items in ((k, v) for k, v in runs.items() if k != "timed"):
         summary[kind] = {
             "init": statistics.median(seconds(r, "init_ms") for r in items),
             "invocation": statistics.median(seconds(r, "duration_ms") for r in items),
@@ -218,7 +224,7 @@ def cold_start_summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, ob
     summary["added"] = statistics.median(differences)
     summary["added spread"] = (differences[0], quartiles[0], quartiles[2], differences[-1])
     steps: dict[str, list[float]] = {}
-    for run in runs["bot"]:
+    for run in runs["timed"]:
         payload = run["payload"]
         for name, value in (payload.get("plugin_seconds") or {}).items() if isinstance(payload, dict) else ():
             steps.setdefault(name, []).append(float(value))
@@ -281,6 +287,7 @@ def main() -> None:
             (project / "host_function.py").write_text(HOST_FUNCTION)
             (project / "host_handler.py").write_text(HOST_HANDLER)
             (project / "timed_handler.py").write_text(TIMED_HANDLER)
+            (project / "bot_handler.py").write_text(BOT_HANDLER)
             (project / "paper").mkdir()  # .dockerignore keeps data/ out of the image
             shutil.copy(CANDLES, project / "paper" / "btc_eur_1h.csv")
             ecr = boto3.client("ecr")
@@ -429,23 +436,26 @@ def main() -> None:
                         None, f"INIT REPORT + first invocation, bot minus the host-only bot (secrets from SSM, the "
                         f"conditional-writes check, the S3 client, state load + lease, save + release): median of "
                         f"{COLD_STARTS} interleaved pairs' differences (middle half {q1:.3f}-{q3:.3f} s, all "
-                        f"{low:.3f}-{high:.3f} s)", "<= 0.3 s", added <= 0.3)  # type: ignore[operator]
+                        f"{low:.3f}-{high:.3f} s); the scaffolded aws_function imported first, as Lambda imports it",
+                        "<= 0.3 s", added <= 0.3)  # type: ignore[operator]
                     steps = summary["steps"]
                     if steps:
                         assert isinstance(steps, dict)
                         own = sum(steps.values())
                         row(f"cold start, image {label}: the plugin's own steps, timed in the handler", "s", own, None,
                             ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in steps.items())
-                            + f" (medians of {COLD_STARTS}, without garbage collection: see the INIT row)")
+                            + f" (medians of {COLD_STARTS} cold starts of a handler that wraps them: it imports the "
+                            "framework and the plugin before aws_function, which alone costs more than the steps; "
+                            "the row above is the bot as deployed)")
                     else:
                         notes.append(f"Cold start, image {label}: the timed handler returned no timings: "
-                                     f"{str(pairs['bot'][0]['payload'])[:300]}")
+                                     f"{str(pairs['timed'][0]['payload'])[:300]}")
                     if label == "slim":
                         for cache_dir in sorted((root / "var" / "task").rglob("__pycache__"), reverse=True):
                             cache_dir.chmod(0o755)
                             shutil.rmtree(cache_dir)
                         standin.prepare_rootfs(root)
-                        nobyte = run_cold_start(binary, root, "timed_handler.handler", env, work / "function.log")
+                        nobyte = run_cold_start(binary, root, "bot_handler.handler", env, work / "function.log")
                         row("cold start, slim image without byte code: INIT REPORT", "s",
                             bot["init"], (nobyte["init_ms"] or 0) / 1000,  # type: ignore[operator]
                             f"reference: the same image without `__pycache__` (compiled at every cold start); "
@@ -466,14 +476,13 @@ def main() -> None:
                               "directly, measured in the same run with its own download cache.",
                               "Cold start: AWS's Runtime Interface Emulator (aws-lambda-rie from the aws-sam-cli "
                               "wheel) runs the unpacked image in a chroot; its INIT REPORT and REPORT lines.",
-                              "Cold start, what the plugin adds beyond its timed steps: about a third of each cold "
-                              "start is garbage collection (full collections of a heap of about 600,000 objects, "
-                              "0.1-0.2 s each), and the objects the plugin's steps leave (botocore's parsed "
-                              "models) make one more full collection fall inside the cold start; the process also "
-                              "takes more minor page faults and system CPU at init than its steps account for. "
-                              "Both land wherever the collector and the kernel decide, so only INIT + first "
-                              "invocation, ours minus the host-only bot, measures the plugin; it is reported as "
-                              "the median of the interleaved pairs' differences."],
+                              "Cold start, what the plugin adds: INIT + first invocation of the bot as deployed (the scaffolded "
+                              "aws_function imported first, as Lambda imports it) minus the host-only bot, the median "
+                              "of the interleaved pairs' differences. The plugin's steps are timed in separate cold "
+                              "starts by a handler that wraps them: it imports the framework and the plugin ahead of "
+                              "aws_function, which under the emulator alone costs the process about 15,000 more minor "
+                              "page faults and 0.1-0.2 s of INIT, work the deployed bot never does, so "
+                              "its cold starts are not the figure."],
                 }, indent=2))
         finally:
             registry_process.terminate()
@@ -481,7 +490,7 @@ def main() -> None:
             server.stop()
 
 
-COLD_STARTS = 9  # pairs per image (host-only bot, then ours); the median of the pairs' differences is reported
+COLD_STARTS = 9  # pairs per image (host-only bot, then ours, then ours timed); the median of the pairs' differences
 
 
 ADDED = "cachetools"  # a small package the scaffold's requirement set does not have
@@ -561,6 +570,16 @@ import host_function
 
 sys.modules["aws_function"] = host_function  # the offline paper market attaches to this app
 import paper_market  # noqa: E402
+
+
+def handler(event, context):
+    phase_probe.invoking()
+    return {"result": paper_market.lambda_handler(event, context), **phase_probe.report()}
+"""
+BOT_HANDLER = """import phase_probe  # noqa: F401  (first: it counts from here on)
+
+import aws_function  # noqa: F401  (the bot as scaffolded, imported first, as Lambda imports it)
+import paper_market  # noqa: E402  (the offline paper market attaches to that app)
 
 
 def handler(event, context):
