@@ -14,12 +14,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import PluginError
 from .blobs import BlobStore, sha256_file
 from .layers import Layer, tree_entries, write_layer
 from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command, wheel_requirements  # noqa: F401 (old imports)
+
+if TYPE_CHECKING:
+    from .deflate import Codec
 
 FORMAT = "deps-v1"  # bump when the layer's layout changes
 _MANYLINUX_OLD = {"x86_64": ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"],
@@ -333,13 +336,12 @@ def _slim_and_compile(staging: Path, installed: list[Any], lap: Callable[[str], 
         compile_tree(interpreter.path, staging, task_root, skip=skip)
         lap("compile")
     largest_first = sorted(installed, key=lambda d: -sum((staging / f).lstat().st_size for f in d.files))
-    return [(d, _Slimmed((removed[d.pin.name].tests, removed[d.pin.name].sources, removed[d.pin.name].symbols,
-                          removed[d.pin.name].files), pruned_bytes.get(d.pin.name, 0), uncompiled.get(d.pin.name, 0)))
+    return [(d, _Slimmed(removed[d.pin.name].counts(), pruned_bytes.get(d.pin.name, 0), uncompiled.get(d.pin.name, 0)))
             for d in largest_first]
 
 
 def _fragment_of(store: BlobStore, key: str, staging: Path, dist: Any, compiled_tag: str, task_root: str,
-                 details: _Slimmed, codec: Any) -> Any:
+                 details: _Slimmed, codec: "Codec") -> Any:
     """RECORD, tar and gzip members of one distribution: its fragment."""
     from .fragments import make_fragment
     from .install import write_record

@@ -22,16 +22,23 @@ def pip_command(python: str | None = None) -> list[str]:
     wheel, nothing installed). ``python``: run that interpreter instead (a Python of the target's
     version, so that pip evaluates ``python_version`` markers for the target: pip's
     ``--python-version`` does not), with the bundled pip wheel."""
+    interpreter, wheel = _pip_source(python)
+    return [interpreter, str(Path(wheel) / "pip")] if wheel else [interpreter, "-m", "pip"]
+
+
+def _pip_source(python: str | None) -> tuple[str, str]:
+    """(the interpreter that runs pip, the bundled pip wheel it imports pip from or "" for its own pip):
+    see :func:`pip_command`."""
     import importlib.util
     import ensurepip
 
     bundled = sorted(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl"))
     if python is not None and os.path.realpath(python) != os.path.realpath(sys.executable) and bundled:
-        return [python, str(bundled[-1] / "pip")]
+        return python, str(bundled[-1])
     if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
+        return sys.executable, ""
     if bundled:
-        return [sys.executable, str(bundled[-1] / "pip")]
+        return sys.executable, str(bundled[-1])
     raise PluginError("pip is not available in this Python environment: the native builder needs it "
                       "to resolve the dependencies.", fix=f"{sys.executable} -m ensurepip (or pip install pip).")
 
@@ -57,13 +64,12 @@ runpy.run_module("pip", run_name="__main__", alter_sys=True)
 """
 
 
-def pip_for_lambda(pip: list[str], machine: str) -> list[str]:
-    """``pip`` (a :func:`pip_command`) evaluating environment markers as on Lambda's Linux ``machine``
-    (``x86_64``, ``aarch64``): a ``; sys_platform == "win32"`` dependency is left out when deploying
-    from Windows, a ``; platform_machine == "aarch64"`` one is kept when deploying to arm64 from x86_64."""
-    python, rest = pip[0], pip[1:]
-    where = "" if rest == ["-m", "pip"] else str(Path(rest[0]).parent)
-    return [python, "-c", _LAMBDA_MARKERS, where, machine]
+def pip_for_lambda(python: str | None, machine: str) -> list[str]:
+    """:func:`pip_command` evaluating environment markers as on Lambda's Linux ``machine`` (``x86_64``,
+    ``aarch64``): a ``; sys_platform == "win32"`` dependency is left out when deploying from Windows,
+    a ``; platform_machine == "aarch64"`` one is kept when deploying to arm64 from x86_64."""
+    interpreter, wheel = _pip_source(python)
+    return [interpreter, "-c", _LAMBDA_MARKERS, wheel, machine]
 
 
 def pip_resolve_command(pip: list[str], report: Path, target: Path, python_version: str, tags: list[str],

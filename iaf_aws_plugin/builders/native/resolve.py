@@ -138,7 +138,7 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
                 python: str | None = None) -> tuple[tuple[Pin, ...] | None, str]:
     """(pip's resolution, "pip"), or uv's when ``uv`` is given and succeeds (:mod:`.uv_resolve`); the pins
     are None when pip fails and ``quiet_failure``."""
-    from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_command, pip_for_lambda, pip_resolve_command
+    from .pip_run import PIP_TIMEOUT, _pip_error, _run_pip, pip_for_lambda, pip_resolve_command
 
     with tempfile.TemporaryDirectory(prefix="resolve-", dir=store.tmpdir()) as work:
         report_path = Path(work) / "report.json"
@@ -158,7 +158,7 @@ def _pip_report(store: BlobStore, project_dir: Path, requirements_file: Path | N
             if by_uv is not None:
                 return by_uv, "uv"
             echo("uv could not resolve the requirements: pip resolves them")
-        pip = pip_for_lambda(pip_command(python), "aarch64" if architecture == "arm64" else "x86_64")
+        pip = pip_for_lambda(python, "aarch64" if architecture == "arm64" else "x86_64")
         command = pip_resolve_command(pip, report_path, Path(work) / "target", python_version, tags,
                                       requirements_file, None if requirements_text is not None else wheel)
         # (new lines alone: the plugin's own requirements are pinned already)

@@ -170,6 +170,10 @@ class Removed:
     def total(self) -> int:
         return self.tests + self.sources + self.symbols
 
+    def counts(self) -> tuple[int, int, int, int]:
+        """(tests, sources, debug symbols, files): as a fragment records them."""
+        return self.tests, self.sources, self.symbols, self.files
+
 
 
 def _is_test_file(relative: str) -> bool:
